@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// The deskpass command: runs the compiled CLI (npm install builds it; `npm run build` rebuilds it).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const entry = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(fileURLToPath(entry))) {
+  process.stderr.write('deskpass: not built yet; run `npm run build` (npm install does it) first.\n');
+  process.exit(1);
+}
+const { main } = await import(entry.href);
+await main(process.argv);

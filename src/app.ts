@@ -1,0 +1,101 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import cookie from '@fastify/cookie';
+import swagger from '@fastify/swagger';
+import type { DestinationStream, Logger } from 'pino';
+import { isBelowOwaspMinimum, type Config } from './config.js';
+import { systemClock, type Clock } from './domain/clock.js';
+import type { FlowDeps } from './flows/deps.js';
+import { SetupLink } from './flows/setup.js';
+import { createArgon2Hasher, type PasswordHasher } from './security/password-hasher.js';
+import { migrateToLatest, openDatabase, type Db } from './store/db.js';
+import { OutboxWorker } from './mail/outbox-worker.js';
+import { createMailTransport, type MailTransport } from './mail/transport.js';
+import { installErrorHandlers } from './http/errors.js';
+import { createLogger } from './http/logging.js';
+import { healthRoutes } from './http/api/health-routes.js';
+import { publicRoutes } from './http/api/public-routes.js';
+import { authenticatedRoutes } from './http/api/authenticated-routes.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    deskpass: {
+      deps: FlowDeps;
+      config: Config;
+      setupLink: SetupLink;
+      mailWorker: OutboxWorker;
+      cookieName: string;
+    };
+  }
+}
+
+export interface AppOptions {
+  config: Config;
+  /** tests pass a clock they can move */
+  clock?: Clock;
+  hasher?: PasswordHasher;
+  /** where log lines go (tests capture them); default stdout */
+  logStream?: DestinationStream;
+  logger?: Logger;
+  mailTransport?: MailTransport;
+  /** default true; tests of the outbox itself may drive the worker by hand */
+  startMailWorker?: boolean;
+}
+
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+/** The whole server as one Fastify instance, built the same way by `serve` and by the tests. */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { config } = options;
+  const logger = options.logger ?? createLogger(config.logLevel, options.logStream);
+  if (isBelowOwaspMinimum(config.argon2)) {
+    logger.warn({ argon2: config.argon2 }, 'ARGON2ID is below the OWASP minimum (m=19456,t=2,p=1): acceptable for tests only, never in production');
+  }
+  if (!config.rateLimits) logger.warn('RATE_LIMITS=off: for load tests on a closed machine only');
+
+  const db: Db = openDatabase(config.databaseUrl);
+  await migrateToLatest(db);
+  const clock = options.clock ?? systemClock;
+  const transport = options.mailTransport ?? createMailTransport({ smtpUrl: config.smtpUrl, mailDir: config.mailDir });
+  const mailWorker = new OutboxWorker({ db, transport, clock, secretKey: config.secretKey, publicUrl: config.publicUrl, mailFrom: config.mailFrom, logger: logger.child({ component: 'outbox' }) });
+  const deps: FlowDeps = {
+    db,
+    clock,
+    hasher: options.hasher ?? createArgon2Hasher(config.argon2),
+    publicUrl: config.publicUrl,
+    secretKey: config.secretKey,
+    notifyMailQueued: () => mailWorker.kick(),
+  };
+  const secure = config.publicUrl.startsWith('https:');
+
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    trustProxy: false,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
+  });
+  app.decorate('deskpass', { deps, config, setupLink: new SetupLink(), mailWorker, cookieName: secure ? '__Host-deskpass_session' : 'deskpass_session' });
+
+  installErrorHandlers(app);
+  await app.register(cookie);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Deskpass API', version: '1.0.0', description: 'Agent accounts and passwords for a help desk.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, cookie: { type: 'apiKey', in: 'cookie', name: 'deskpass_session' } } },
+    },
+  });
+  await app.register(healthRoutes);
+  await app.register(publicRoutes, { prefix: '/api/v1' });
+  await app.register(authenticatedRoutes, { prefix: '/api/v1' });
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  if (options.startMailWorker !== false) {
+    app.addHook('onReady', async () => mailWorker.start());
+  }
+  app.addHook('onClose', async () => {
+    await mailWorker.stop();
+    await transport.close();
+    await db.destroy();
+  });
+  return app;
+}

@@ -1,0 +1,101 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import { systemClock } from '../domain/clock.js';
+import { PLAN_NAMES } from '../domain/plans.js';
+import type { FlowDeps } from '../flows/deps.js';
+import { issueAdminRecoveryLink } from '../flows/recover-admin.js';
+import { createHelpDesk } from '../flows/setup.js';
+import { createArgon2Hasher } from '../security/password-hasher.js';
+import { migrateToLatest, openDatabase, type Db } from '../store/db.js';
+import { startServer } from '../server.js';
+import { ERRORS } from '../domain/errors.js';
+
+const CLI_CONTEXT = { method: 'cli' as const, ip: null, userAgent: 'deskpass-cli' };
+
+/** The CLI opens the store and calls the same flows as the HTTP API; it never goes through HTTP. */
+async function withDeps<T>(config: Config, run: (deps: FlowDeps, db: Db) => Promise<T>): Promise<T> {
+  const db = openDatabase(config.databaseUrl);
+  try {
+    await migrateToLatest(db);
+    // The running server's outbox worker picks queued mail up within its poll interval.
+    const deps: FlowDeps = { db, clock: systemClock, hasher: createArgon2Hasher(config.argon2), publicUrl: config.publicUrl, secretKey: config.secretKey, notifyMailQueued: () => {} };
+    return await run(deps, db);
+  } finally {
+    await db.destroy();
+  }
+}
+
+function fail(message: string): never {
+  process.stderr.write(`deskpass: ${message}\n`);
+  process.exit(1);
+}
+
+function plan(value: string): string {
+  if (!(PLAN_NAMES as string[]).includes(value)) throw new InvalidArgumentError(`one of ${PLAN_NAMES.join(', ')}`);
+  return value;
+}
+
+export function buildCli(): Command {
+  const program = new Command('deskpass').description('Agent accounts and passwords for a help desk.').showHelpAfterError();
+
+  program
+    .command('serve')
+    .description('run the server (what npm start runs)')
+    .action(async () => {
+      await startServer(loadConfig());
+    });
+
+  program
+    .command('migrate')
+    .description('bring the database schema up to date')
+    .action(async () => {
+      await withDeps(loadConfig(), async () => undefined);
+      process.stdout.write('Database schema is up to date.\n');
+    });
+
+  program
+    .command('init')
+    .description('create the help desk and its Account Administrator, and print their set-password link')
+    .requiredOption('--admin-email <email>', "the Account Administrator's email")
+    .option('--admin-name <name>', "the Account Administrator's name", 'Account Administrator')
+    .option('--account-name <name>', 'the help desk name', 'Help Desk')
+    .option('--plan <plan>', `one of ${PLAN_NAMES.join(', ')}`, plan, 'enterprise')
+    .action(async (options: { adminEmail: string; adminName: string; accountName: string; plan: string }) => {
+      const config = loadConfig();
+      if (!/^[^\s@]+@[^\s@]+$/.test(options.adminEmail)) fail('--admin-email must be an email address');
+      const result = await withDeps(config, (deps) =>
+        createHelpDesk(deps, { accountName: options.accountName, adminName: options.adminName, adminEmail: options.adminEmail, plan: options.plan, context: CLI_CONTEXT }),
+      );
+      if (!result.ok) fail(result.code === 'setup_already_done' ? 'this server already hosts a help desk; init refuses a second one' : ERRORS[result.code].message);
+      const link = `${config.publicUrl}/reset-password/${result.link!.token}`;
+      process.stdout.write(
+        `Created the help desk "${result.account.name}" (plan ${result.account.plan}) and its Account Administrator ${result.agent.email}.\n` +
+          `They have been emailed a link to set their password; here it is for you too (valid until ${result.link!.expiresAt.toISOString()}, works once):\n\n  ${link}\n\n`,
+      );
+    });
+
+  program
+    .command('recover-admin')
+    .description('print a one-time reset link for the Account Administrator (audited)')
+    .option('--account <slug>', 'the help desk, by slug')
+    .action(async (options: { account?: string }) => {
+      const config = loadConfig();
+      const result = await withDeps(config, (deps) => issueAdminRecoveryLink(deps, { accountSlug: options.account, context: CLI_CONTEXT }));
+      if (!result.ok) fail(options.account ? `no help desk with slug "${options.account}"` : 'no help desk yet: run deskpass init first');
+      process.stdout.write(
+        `One-time reset link for the Account Administrator ${result.email} (valid until ${result.expiresAt.toISOString()}; their older links are dead):\n\n  ${result.link}\n\n` +
+          'Hand it over in person or over a channel you trust. This was written to the audit log.\n',
+      );
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildCli().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message);
+    throw error;
+  }
+}

@@ -1,0 +1,125 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname, resolve } from 'node:path';
+
+/** Argon2id cost: memory in KiB, iterations, lanes. */
+export interface Argon2Params {
+  memoryKiB: number;
+  iterations: number;
+  parallelism: number;
+}
+
+export const OWASP_ARGON2ID_MINIMUM: Argon2Params = { memoryKiB: 19456, iterations: 2, parallelism: 1 };
+
+export interface Config {
+  port: number;
+  host: string;
+  publicUrl: string;
+  /** `sqlite:PATH` or `postgres://…` */
+  databaseUrl: string;
+  /** unset: messages are written as .eml files under mailDir */
+  smtpUrl: string | undefined;
+  mailDir: string;
+  mailFrom: string;
+  redisUrl: string | undefined;
+  rateLimits: boolean;
+  /** protects what waits in the outbox; 32+ bytes */
+  secretKey: Buffer;
+  argon2: Argon2Params;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {}
+
+const DATA_DIR = './data';
+
+/** Reads the environment once, at start; throws ConfigError with a sentence a person can act on. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const port = parsePort(env.PORT ?? '3000');
+  const host = env.HOST ?? '127.0.0.1';
+  const publicUrl = parsePublicUrl(env.PUBLIC_URL ?? `http://localhost:${port}`);
+  const databaseUrl = env.DATABASE_URL ?? `sqlite:${DATA_DIR}/deskpass.sqlite`;
+  if (!databaseUrl.startsWith('sqlite:') && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError(`DATABASE_URL must be sqlite:PATH or postgres://…, got "${databaseUrl}"`);
+  }
+  const smtpUrl = env.SMTP_URL || undefined;
+  if (smtpUrl && !/^smtps?:\/\//.test(smtpUrl)) {
+    throw new ConfigError('SMTP_URL must start with smtp:// or smtps://');
+  }
+  const rateLimits = (env.RATE_LIMITS ?? 'on').toLowerCase();
+  if (rateLimits !== 'on' && rateLimits !== 'off') throw new ConfigError('RATE_LIMITS must be on or off');
+  if (databaseUrl.startsWith('postgres') && !env.SECRET_KEY) {
+    throw new ConfigError('SECRET_KEY is required with PostgreSQL and must be the same on every instance');
+  }
+  return {
+    port,
+    host,
+    publicUrl,
+    databaseUrl,
+    smtpUrl,
+    mailDir: `${DATA_DIR}/mail`,
+    mailFrom: env.MAIL_FROM ?? 'Deskpass <no-reply@localhost>',
+    redisUrl: env.REDIS_URL || undefined,
+    rateLimits: rateLimits === 'on',
+    secretKey: env.SECRET_KEY ? parseSecretKey(env.SECRET_KEY) : loadOrCreateSecretKey(`${DATA_DIR}/secret.key`),
+    argon2: parseArgon2(env.ARGON2ID ?? 'm=19456,t=2,p=1'),
+    logLevel: env.LOG_LEVEL ?? 'info',
+  };
+}
+
+function parsePort(raw: string): number {
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT must be 0–65535, got "${raw}"`);
+  return port;
+}
+
+function parsePublicUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`PUBLIC_URL is not a URL: "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('PUBLIC_URL must be http(s)');
+  return url.origin + url.pathname.replace(/\/+$/, '');
+}
+
+export function parseArgon2(raw: string): Argon2Params {
+  const parts = Object.fromEntries(
+    raw.split(',').map((part) => {
+      const [key, value] = part.split('=').map((s) => s.trim());
+      return [key, Number(value)];
+    }),
+  );
+  const params = { memoryKiB: parts.m, iterations: parts.t, parallelism: parts.p };
+  const valid =
+    Number.isInteger(params.memoryKiB) &&
+    Number.isInteger(params.iterations) &&
+    Number.isInteger(params.parallelism) &&
+    params.parallelism >= 1 &&
+    params.parallelism <= 16 &&
+    params.iterations >= 1 &&
+    params.memoryKiB >= 8 * params.parallelism;
+  if (!valid) throw new ConfigError(`ARGON2ID must look like m=19456,t=2,p=1, got "${raw}"`);
+  return params;
+}
+
+export function isBelowOwaspMinimum(params: Argon2Params): boolean {
+  return params.memoryKiB < OWASP_ARGON2ID_MINIMUM.memoryKiB || params.iterations < OWASP_ARGON2ID_MINIMUM.iterations;
+}
+
+function parseSecretKey(raw: string): Buffer {
+  const key = /^[0-9a-f]+$/i.test(raw) && raw.length % 2 === 0 ? Buffer.from(raw, 'hex') : Buffer.from(raw, 'utf8');
+  if (key.length < 32) throw new ConfigError('SECRET_KEY must hold at least 32 bytes (64 hex characters)');
+  return key;
+}
+
+/** The embedded default: a key generated once, readable only by the server's user. */
+function loadOrCreateSecretKey(path: string): Buffer {
+  const file = resolve(path);
+  if (existsSync(file)) return parseSecretKey(readFileSync(file, 'utf8').trim());
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  return parseSecretKey(readFileSync(file, 'utf8').trim());
+}

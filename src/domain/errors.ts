@@ -1,0 +1,52 @@
+/**
+ * The one catalogue of expected outcomes: a stable code, its HTTP status and the
+ * sentence a person reads. Flows return codes; the HTTP layer looks them up here.
+ */
+export const ERRORS = {
+  invalid_request: { status: 400, message: 'The request is not valid.' },
+  current_password_incorrect: { status: 400, message: 'The current password is not correct.' },
+  unauthenticated: { status: 401, message: 'Sign in to continue.' },
+  invalid_credentials: { status: 401, message: 'The email or password is not correct.' },
+  temporary_password_expired: { status: 401, message: 'The one-time password has expired. Ask an administrator for a new one or use Forgot password.' },
+  forbidden: { status: 403, message: 'You are not allowed to do this.' },
+  password_change_required: { status: 403, message: 'Set a new password before doing anything else.' },
+  reauthentication_required: { status: 403, message: 'Enter your password again to continue.' },
+  not_found: { status: 404, message: 'Not found.' },
+  method_not_allowed: { status: 405, message: 'This method is not allowed here.' },
+  email_taken: { status: 409, message: 'An agent with this email already exists.' },
+  invitation_not_pending: { status: 409, message: 'This agent has already set a password.' },
+  agent_deactivated: { status: 409, message: 'This agent is deactivated.' },
+  role_name_taken: { status: 409, message: 'A role with this name already exists.' },
+  role_in_use: { status: 409, message: 'This role is still given to agents.' },
+  setup_already_done: { status: 410, message: 'This help desk is already set up.' },
+  setup_link_invalid: { status: 410, message: 'This setup link is no longer valid.' },
+  reset_link_invalid: { status: 410, message: 'This password reset link is no longer valid.' },
+  payload_too_large: { status: 413, message: 'The request body is too large.' },
+  unsupported_media_type: { status: 415, message: 'Send JSON with Content-Type: application/json.' },
+  password_rejected: { status: 422, message: 'The password does not meet the password policy.' },
+  account_locked: { status: 423, message: 'Too many failed sign-ins. Try again later or reset your password.' },
+  rate_limited: { status: 429, message: 'Too many requests. Try again later.' },
+  internal_error: { status: 500, message: 'Something went wrong on our side.' },
+  not_ready: { status: 503, message: 'The service is not ready.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An expected failure of a flow, as a value. */
+export interface Failure<C extends ErrorCode = ErrorCode> {
+  ok: false;
+  code: C;
+  details?: unknown[];
+  /** seconds, for 423/429 */
+  retryAfterSeconds?: number;
+}
+
+export type Result<T = object, C extends ErrorCode = ErrorCode> = ({ ok: true } & T) | Failure<C>;
+
+export function fail<C extends ErrorCode>(code: C, details?: unknown[], retryAfterSeconds?: number): Failure<C> {
+  return { ok: false, code, ...(details ? { details } : {}), ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) };
+}
+
+export function forbidden(reason: string): Failure<'forbidden'> {
+  return fail('forbidden', [{ reason }]);
+}

@@ -1,0 +1,54 @@
+import { SETTING_LIMITS, type AccountSettings } from '../domain/account-settings.js';
+import { fail, forbidden, type Result } from '../domain/errors.js';
+import type { Account, Agent, RequestContext } from '../domain/models.js';
+import { checkPermissions, toPrincipalPermissions } from './principal.js';
+import { findOnlyAccount, updateAccountSettings } from '../store/accounts.repo.js';
+import { audit } from './consequences.js';
+import type { FlowDeps } from './deps.js';
+
+/** The help desk this server hosts (one per server for now; by host name later). */
+export function currentAccount(deps: Pick<FlowDeps, 'db'>): Promise<Account | undefined> {
+  return findOnlyAccount(deps.db);
+}
+
+export function viewAccount(actor: Agent, account: Account): Result<{ account: Account }> {
+  const decision = checkPermissions(toPrincipalPermissions(actor), ['manage_account_settings']);
+  if (!decision.allowed) return forbidden(decision.reason);
+  return { ok: true, account };
+}
+
+export interface SettingsChange {
+  resetLinkLifetimeHours?: number;
+  temporaryPasswordLifetimeHours?: number;
+  passwordPolicy?: { minLength?: number; historyDepth?: number };
+}
+
+/** Changes the account's settings within their limits; audited. */
+export async function updateSettings(deps: FlowDeps, actor: Agent, account: Account, change: SettingsChange, context: RequestContext): Promise<Result<{ account: Account }>> {
+  const decision = checkPermissions(toPrincipalPermissions(actor), ['manage_account_settings']);
+  if (!decision.allowed) return forbidden(decision.reason);
+  const problems: { field: string; message: string }[] = [];
+  const within = (field: string, value: number | undefined, limits: { min: number; max: number }) => {
+    if (value !== undefined && (!Number.isInteger(value) || value < limits.min || value > limits.max)) {
+      problems.push({ field, message: `must be a whole number from ${limits.min} to ${limits.max}` });
+    }
+  };
+  within('resetLinkLifetimeHours', change.resetLinkLifetimeHours, SETTING_LIMITS.resetLinkLifetimeHours);
+  within('temporaryPasswordLifetimeHours', change.temporaryPasswordLifetimeHours, SETTING_LIMITS.temporaryPasswordLifetimeHours);
+  within('passwordPolicy.minLength', change.passwordPolicy?.minLength, SETTING_LIMITS.minLength);
+  within('passwordPolicy.historyDepth', change.passwordPolicy?.historyDepth, SETTING_LIMITS.historyDepth);
+  if (problems.length > 0) return fail('invalid_request', problems);
+
+  const settings: AccountSettings = {
+    ...account.settings,
+    ...(change.resetLinkLifetimeHours !== undefined ? { resetLinkLifetimeHours: change.resetLinkLifetimeHours } : {}),
+    ...(change.temporaryPasswordLifetimeHours !== undefined ? { temporaryPasswordLifetimeHours: change.temporaryPasswordLifetimeHours } : {}),
+    passwordPolicy: { ...account.settings.passwordPolicy, ...(change.passwordPolicy ?? {}) },
+  };
+  const now = deps.clock.now();
+  await deps.db.transaction().execute(async (trx) => {
+    await updateAccountSettings(trx, account.id, settings);
+    await audit(trx, { accountId: account.id, type: 'account.settings_updated', actorAgentId: actor.id, targetAgentId: null, context, details: { changed: Object.keys(change) }, at: now });
+  });
+  return { ok: true, account: { ...account, settings } };
+}

@@ -1,0 +1,110 @@
+import { addMs, MS_PER_HOUR } from '../domain/clock.js';
+import { fail, forbidden, type Failure, type Result } from '../domain/errors.js';
+import type { Account, Agent, RequestContext } from '../domain/models.js';
+import { PASSWORD_ADMIN_PERMISSIONS } from '../domain/permissions.js';
+import { planHasFeature } from '../domain/plans.js';
+import { findAccountAdministrator, findAgentById } from '../store/agents.repo.js';
+import { applyPasswordChange, audit, issueResetLink, queueMail } from './consequences.js';
+import type { FlowDeps } from './deps.js';
+import { checkNewPassword } from './password-rules.js';
+import { checkActOnAgent, checkPermissions, toPrincipalPermissions } from './principal.js';
+import { isFresh, type Authenticated } from './sessions.js';
+
+type AdminFailure = Failure<'forbidden' | 'not_found' | 'reauthentication_required' | 'agent_deactivated'>;
+
+/**
+ * The checks every "reset another agent's password" option shares, in the contract's order:
+ * both permissions and the plan, the target exists in this account, the target is not the
+ * Account Administrator (unless it is the actor) nor stronger than the actor, the actor
+ * proved their password in the last 10 minutes, and the target is not deactivated.
+ */
+async function authorizePasswordAdmin(deps: FlowDeps, auth: Authenticated, targetId: string): Promise<{ ok: true; target: Agent } | AdminFailure> {
+  const actor = toPrincipalPermissions(auth.agent);
+  const permitted = checkPermissions(actor, PASSWORD_ADMIN_PERMISSIONS);
+  if (!permitted.allowed) return forbidden(permitted.reason);
+  if (!planHasFeature(auth.account.plan, 'agent_password_management')) return forbidden('plan_feature_unavailable');
+  const target = await findAgentById(deps.db, auth.account.id, targetId);
+  if (!target) return fail('not_found');
+  const decision = checkActOnAgent(actor, toPrincipalPermissions(target));
+  if (!decision.allowed) return forbidden(decision.reason);
+  if (!isFresh(auth.session, deps.clock.now())) return fail('reauthentication_required');
+  if (target.status === 'deactivated') return fail('agent_deactivated');
+  return { ok: true, target };
+}
+
+/** Option 1: email the agent a reset link valid for the account's link lifetime. */
+export async function sendPasswordResetEmail(deps: FlowDeps, auth: Authenticated, targetId: string, context: RequestContext): Promise<Result<{ expiresAt: Date }>> {
+  const authorized = await authorizePasswordAdmin(deps, auth, targetId);
+  if (!authorized.ok) return authorized;
+  const { target } = authorized;
+  const { account, agent: actor } = auth;
+  const lifetimeHours = account.settings.resetLinkLifetimeHours;
+  const expiresAt = await deps.db.transaction().execute(async (trx) => {
+    const now = deps.clock.now();
+    const link = await issueResetLink(trx, { agent: target, purpose: 'admin', createdByAgentId: actor.id, lifetimeHours, now, secretKey: deps.secretKey });
+    await queueMail(trx, account.id, target.email, 'reset_link', {
+      agentName: target.name,
+      accountName: account.name,
+      purpose: 'admin',
+      sentByName: actor.name,
+      tokenId: link.tokenId,
+      expiresAt: link.expiresAt.toISOString(),
+      lifetimeHours,
+    }, now);
+    await audit(trx, { accountId: account.id, type: 'password.reset_link_sent', actorAgentId: actor.id, targetAgentId: target.id, context, details: { expiresAt: link.expiresAt.toISOString() }, at: now });
+    return link.expiresAt;
+  });
+  deps.notifyMailQueued();
+  return { ok: true, expiresAt };
+}
+
+/**
+ * Options 2 and 3: set the agent's password; with `requireChangeAtNextLogin` it is a one-time
+ * password the agent must replace right after signing in. The agent is emailed a notice that
+ * never contains the password.
+ */
+export async function setAgentPasswordByAdmin(
+  deps: FlowDeps,
+  auth: Authenticated,
+  input: { targetId: string; password: string; requireChangeAtNextLogin: boolean; context: RequestContext },
+): Promise<Result<object>> {
+  const authorized = await authorizePasswordAdmin(deps, auth, input.targetId);
+  if (!authorized.ok) return authorized;
+  const { target } = authorized;
+  const { account, agent: actor, session } = auth;
+  const violations = await checkNewPassword(deps, account, target, input.password);
+  if (violations.length > 0) return fail('password_rejected', violations);
+  const passwordHash = await deps.hasher.hash(input.password);
+  const contact = await contactFor(deps, account, actor);
+
+  await deps.db.transaction().execute(async (trx) => {
+    const now = deps.clock.now();
+    const temporaryUntil = input.requireChangeAtNextLogin ? addMs(now, account.settings.temporaryPasswordLifetimeHours * MS_PER_HOUR) : null;
+    await applyPasswordChange(trx, { agent: target, passwordHash, now, temporaryUntil, keepSessionId: target.id === actor.id ? session.id : undefined });
+    const type = temporaryUntil ? 'password.temporary_set_by_admin' : 'password.set_by_admin';
+    await audit(trx, { accountId: account.id, type, actorAgentId: actor.id, targetAgentId: target.id, context: input.context, details: temporaryUntil ? { expiresAt: temporaryUntil.toISOString() } : undefined, at: now });
+    const common = {
+      agentName: target.name,
+      accountName: account.name,
+      adminName: actor.name,
+      adminEmail: actor.email,
+      changedAt: now.toISOString(),
+      contactName: contact.name,
+      contactEmail: contact.email,
+    };
+    if (temporaryUntil) {
+      await queueMail(trx, account.id, target.email, 'password_change_required', { ...common, expiresAt: temporaryUntil.toISOString(), loginUrl: `${deps.publicUrl}/login` }, now);
+    } else {
+      await queueMail(trx, account.id, target.email, 'password_set_by_admin', common, now);
+    }
+  });
+  deps.notifyMailQueued();
+  return { ok: true };
+}
+
+/** Whom the notice tells the agent to contact if the change was unexpected: the Account Administrator, else the actor. */
+async function contactFor(deps: FlowDeps, account: Account, actor: Agent): Promise<{ name: string; email: string }> {
+  const owner = await findAccountAdministrator(deps.db, account.id);
+  const contact = owner && owner.status !== 'deactivated' ? owner : actor;
+  return { name: contact.name, email: contact.email };
+}

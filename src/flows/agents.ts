@@ -1,0 +1,188 @@
+import { INVITATION_LIFETIME_HOURS } from '../domain/account-settings.js';
+import { fail, forbidden, type Result } from '../domain/errors.js';
+import { normalizeEmail, type Account, type Agent, type AgentStatus, type RequestContext } from '../domain/models.js';
+import { findAgentByEmail, findAgentById, insertAgent, listAgents as listAgentRows, renameFields, updateAgent, type AgentListQuery } from '../store/agents.repo.js';
+import { findRoleById } from '../store/roles.repo.js';
+import { revokeAgentResetTokens } from '../store/reset-tokens.repo.js';
+import { deleteAgentSessions } from '../store/sessions.repo.js';
+import { clearLoginAttempts, lockedAddresses } from '../store/login-attempts.repo.js';
+import { newId } from '../security/tokens.js';
+import { audit, issueResetLink, queueMail } from './consequences.js';
+import type { FlowDeps } from './deps.js';
+import { checkActOnAgent, checkAssignRole, checkPermissions, toPrincipalPermissions } from './principal.js';
+
+/** An agent as Manage › Agents shows them: with the lock state, which lives beside the agent. */
+export interface AgentView extends Agent {
+  locked: boolean;
+}
+
+async function withLockState(deps: FlowDeps, agents: Agent[]): Promise<AgentView[]> {
+  const locked = await lockedAddresses(deps.db, agents[0]?.accountId ?? '', agents.map((a) => normalizeEmail(a.email)), deps.clock.now());
+  return agents.map((a) => ({ ...a, locked: locked.has(normalizeEmail(a.email)) }));
+}
+
+export async function viewAgent(deps: FlowDeps, agent: Agent): Promise<AgentView> {
+  return (await withLockState(deps, [agent]))[0];
+}
+
+function requireManageAgents(actor: Agent) {
+  const decision = checkPermissions(toPrincipalPermissions(actor), ['manage_agents']);
+  return decision.allowed ? null : forbidden(decision.reason);
+}
+
+export async function listAgents(deps: FlowDeps, actor: Agent, query: AgentListQuery): Promise<Result<{ agents: AgentView[]; nextCursor: string | null }>> {
+  const refused = requireManageAgents(actor);
+  if (refused) return refused;
+  const page = await listAgentRows(deps.db, actor.accountId, query);
+  if (page === 'invalid_cursor') return fail('invalid_request', [{ field: 'cursor', message: 'Unknown cursor' }]);
+  return { ok: true, agents: await withLockState(deps, page.agents), nextCursor: page.nextCursor };
+}
+
+export async function getAgent(deps: FlowDeps, actor: Agent, id: string): Promise<Result<{ agent: AgentView }>> {
+  const refused = requireManageAgents(actor);
+  if (refused) return refused;
+  const agent = await findAgentById(deps.db, actor.accountId, id);
+  if (!agent) return fail('not_found');
+  return { ok: true, agent: await viewAgent(deps, agent) };
+}
+
+/** Adds an agent and emails them an invitation link (7 days) to set a first password. */
+export async function createAgent(
+  deps: FlowDeps,
+  actor: Agent,
+  account: Account,
+  input: { email: string; name: string; roleId: string; context: RequestContext },
+): Promise<Result<{ agent: AgentView }>> {
+  const refused = requireManageAgents(actor);
+  if (refused) return refused;
+  const role = await findRoleById(deps.db, account.id, input.roleId);
+  if (!role) return fail('invalid_request', [{ field: 'roleId', message: 'No such role' }]);
+  const grant = checkPermissions(toPrincipalPermissions(actor), role.permissions);
+  if (!grant.allowed) return forbidden('cannot_grant_permissions');
+  if (await findAgentByEmail(deps.db, account.id, input.email)) return fail('email_taken');
+
+  const id = newId();
+  const created = await deps.db.transaction().execute(async (trx) => {
+    const now = deps.clock.now();
+    if (await findAgentByEmail(trx, account.id, input.email)) return null;
+    await insertAgent(trx, { id, accountId: account.id, email: input.email, name: input.name, roleId: role.id, isAccountAdministrator: false, status: 'invited', passwordHash: null, now });
+    const agent = (await findAgentById(trx, account.id, id))!;
+    await sendInvitation(trx, deps, account, actor, agent, now);
+    await audit(trx, { accountId: account.id, type: 'agent.created', actorAgentId: actor.id, targetAgentId: id, context: input.context, details: { roleId: role.id }, at: now });
+    return agent;
+  });
+  if (!created) return fail('email_taken');
+  deps.notifyMailQueued();
+  return { ok: true, agent: await viewAgent(deps, created) };
+}
+
+async function sendInvitation(trx: Parameters<typeof issueResetLink>[0], deps: FlowDeps, account: Account, actor: Agent | null, agent: Agent, now: Date): Promise<Date> {
+  const link = await issueResetLink(trx, { agent, purpose: 'invitation', createdByAgentId: actor?.id ?? null, lifetimeHours: INVITATION_LIFETIME_HOURS, now, secretKey: deps.secretKey });
+  await queueMail(trx, account.id, agent.email, 'invitation', {
+    agentName: agent.name,
+    accountName: account.name,
+    invitedByName: actor?.name ?? null,
+    tokenId: link.tokenId,
+    expiresAt: link.expiresAt.toISOString(),
+  }, now);
+  return link.expiresAt;
+}
+
+/** A new invitation link; the old one dies. Only while the agent has no password yet. */
+export async function resendInvitation(deps: FlowDeps, actor: Agent, account: Account, targetId: string, context: RequestContext): Promise<Result<{ expiresAt: Date }>> {
+  const refused = requireManageAgents(actor);
+  if (refused) return refused;
+  const target = await findAgentById(deps.db, account.id, targetId);
+  if (!target) return fail('not_found');
+  const decision = checkActOnAgent(toPrincipalPermissions(actor), toPrincipalPermissions(target));
+  if (!decision.allowed) return forbidden(decision.reason);
+  if (target.status === 'deactivated') return fail('agent_deactivated');
+  if (target.passwordHash || target.status !== 'invited') return fail('invitation_not_pending');
+  const expiresAt = await deps.db.transaction().execute(async (trx) => {
+    const now = deps.clock.now();
+    const expires = await sendInvitation(trx, deps, account, actor, target, now);
+    await audit(trx, { accountId: account.id, type: 'agent.invitation_sent', actorAgentId: actor.id, targetAgentId: target.id, context, at: now });
+    return expires;
+  });
+  deps.notifyMailQueued();
+  return { ok: true, expiresAt };
+}
+
+export interface AgentChanges {
+  name?: string;
+  roleId?: string;
+  status?: 'active' | 'deactivated';
+}
+
+/** Rename, change role, deactivate or reactivate; deactivating ends sessions and links. */
+export async function updateAgentProfile(deps: FlowDeps, actor: Agent, account: Account, targetId: string, changes: AgentChanges, context: RequestContext): Promise<Result<{ agent: AgentView }>> {
+  const refused = requireManageAgents(actor);
+  if (refused) return refused;
+  const target = await findAgentById(deps.db, account.id, targetId);
+  if (!target) return fail('not_found');
+  const actorP = toPrincipalPermissions(actor);
+  const targetP = toPrincipalPermissions(target);
+
+  if (changes.roleId !== undefined && changes.roleId !== target.role.id) {
+    const role = await findRoleById(deps.db, account.id, changes.roleId);
+    if (!role) return fail('invalid_request', [{ field: 'roleId', message: 'No such role' }]);
+    const decision = checkAssignRole(actorP, targetP, role.permissions);
+    if (!decision.allowed) return forbidden(decision.reason);
+  } else if (changes.roleId !== undefined && actor.id === target.id) {
+    // Giving oneself the role one already has changes nothing, but the rule is simple to state: never.
+    return forbidden('cannot_change_own_role');
+  }
+  if (changes.status !== undefined && changes.status !== statusKind(target.status)) {
+    if (actor.id === target.id) return forbidden('cannot_change_own_status');
+  }
+  const decision = checkActOnAgent(actorP, targetP);
+  if (!decision.allowed) return forbidden(decision.reason);
+
+  const changed: string[] = [];
+  await deps.db.transaction().execute(async (trx) => {
+    const now = deps.clock.now();
+    if (changes.name !== undefined && changes.name.trim() !== target.name) {
+      await updateAgent(trx, account.id, target.id, renameFields(changes.name), now);
+      changed.push('name');
+    }
+    if (changes.roleId !== undefined && changes.roleId !== target.role.id) {
+      await updateAgent(trx, account.id, target.id, { role_id: changes.roleId }, now);
+      changed.push('role');
+    }
+    if (changes.status !== undefined && changes.status !== statusKind(target.status)) {
+      const status: AgentStatus = changes.status === 'deactivated' ? 'deactivated' : target.passwordHash ? 'active' : 'invited';
+      await updateAgent(trx, account.id, target.id, { status }, now);
+      if (status === 'deactivated') {
+        await deleteAgentSessions(trx, target.id);
+        await revokeAgentResetTokens(trx, target.id, now);
+      }
+      changed.push('status');
+    }
+    if (changed.length > 0) {
+      await audit(trx, { accountId: account.id, type: 'agent.updated', actorAgentId: actor.id, targetAgentId: target.id, context, details: { changed, ...(changed.includes('status') ? { status: changes.status } : {}), ...(changed.includes('role') ? { roleId: changes.roleId } : {}) }, at: now });
+    }
+  });
+  const updated = (await findAgentById(deps.db, account.id, target.id))!;
+  return { ok: true, agent: await viewAgent(deps, updated) };
+}
+
+function statusKind(status: AgentStatus): 'active' | 'deactivated' {
+  return status === 'deactivated' ? 'deactivated' : 'active';
+}
+
+/** Clears a sign-in lockout. */
+export async function unlockAgent(deps: FlowDeps, actor: Agent, account: Account, targetId: string, context: RequestContext): Promise<Result> {
+  const refused = requireManageAgents(actor);
+  if (refused) return refused;
+  const target = await findAgentById(deps.db, account.id, targetId);
+  if (!target) return fail('not_found');
+  const decision = checkActOnAgent(toPrincipalPermissions(actor), toPrincipalPermissions(target));
+  if (!decision.allowed) return forbidden(decision.reason);
+  await deps.db.transaction().execute(async (trx) => {
+    const now = deps.clock.now();
+    await clearLoginAttempts(trx, account.id, normalizeEmail(target.email));
+    await audit(trx, { accountId: account.id, type: 'agent.unlocked', actorAgentId: actor.id, targetAgentId: target.id, context, at: now });
+  });
+  return { ok: true };
+}
+

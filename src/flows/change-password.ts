@@ -1,0 +1,43 @@
+import { fail, type Result } from '../domain/errors.js';
+import type { RequestContext } from '../domain/models.js';
+import { applyPasswordChange, audit, queueMail } from './consequences.js';
+import type { FlowDeps } from './deps.js';
+import { checkNewPassword } from './password-rules.js';
+import type { Authenticated } from './sessions.js';
+
+/**
+ * My Settings › Change password, and the required change after a one-time password:
+ * the current password proves it is the agent; the other sessions and every link end.
+ */
+export async function changeOwnPassword(
+  deps: FlowDeps,
+  auth: Authenticated,
+  input: { currentPassword: string; newPassword: string; context: RequestContext },
+): Promise<Result<object, 'current_password_incorrect' | 'password_rejected'>> {
+  const { agent, account, session } = auth;
+  const matches = agent.passwordHash ? await deps.hasher.verify(agent.passwordHash, input.currentPassword) : false;
+  if (!matches) {
+    await audit(deps.db, { accountId: account.id, type: 'password.change_failed', actorAgentId: agent.id, targetAgentId: agent.id, context: input.context, details: { reason: 'current_password_incorrect' }, at: deps.clock.now() });
+    return fail('current_password_incorrect');
+  }
+  const violations = await checkNewPassword(deps, account, agent, input.newPassword, input.currentPassword);
+  if (violations.length > 0) return fail('password_rejected', violations);
+  const passwordHash = await deps.hasher.hash(input.newPassword);
+  const wasRequired = agent.passwordChangeRequired;
+
+  await deps.db.transaction().execute(async (trx) => {
+    const now = deps.clock.now();
+    await applyPasswordChange(trx, { agent, passwordHash, now, temporaryUntil: null, keepSessionId: session.id });
+    await audit(trx, { accountId: account.id, type: 'password.changed', actorAgentId: agent.id, targetAgentId: agent.id, context: input.context, details: { requiredChange: wasRequired }, at: now });
+    await queueMail(trx, account.id, agent.email, 'password_changed', {
+      agentName: agent.name,
+      accountName: account.name,
+      changedAt: now.toISOString(),
+      how: 'self_change',
+      ip: input.context.ip,
+      userAgent: input.context.userAgent,
+    }, now);
+  });
+  deps.notifyMailQueued();
+  return { ok: true };
+}

@@ -1,0 +1,66 @@
+import type { Agent, RequestContext } from '../domain/models.js';
+import { addMs, MS_PER_HOUR } from '../domain/clock.js';
+import type { ResetTokenPurpose } from '../store/schema.js';
+import type { Executor } from '../store/db.js';
+import { passwordFields, updateAgent } from '../store/agents.repo.js';
+import { addPasswordHistory } from '../store/password-history.repo.js';
+import { insertResetToken, revokeAgentResetTokens } from '../store/reset-tokens.repo.js';
+import { deleteAgentSessions } from '../store/sessions.repo.js';
+import { clearLoginAttempts } from '../store/login-attempts.repo.js';
+import { insertAuditEvent, type NewAuditEvent } from '../store/audit.repo.js';
+import { enqueueMail } from '../store/outbox.repo.js';
+import { deriveLinkToken, hashToken, newId } from '../security/tokens.js';
+import { normalizeEmail } from '../domain/models.js';
+
+/**
+ * The stored consequences of any password change, in the caller's transaction: the new hash,
+ * history, every outstanding link revoked, every session ended (but `keepSessionId`), the
+ * address unlocked. Callers add their audit event and email in the same transaction.
+ */
+export async function applyPasswordChange(
+  trx: Executor,
+  args: { agent: Agent; passwordHash: string; now: Date; temporaryUntil: Date | null; keepSessionId?: string },
+): Promise<void> {
+  const { agent, passwordHash, now } = args;
+  await updateAgent(
+    trx,
+    agent.accountId,
+    agent.id,
+    { ...passwordFields(passwordHash, now, args.temporaryUntil), ...(agent.status === 'invited' ? { status: 'active' } : {}) },
+    now,
+  );
+  await addPasswordHistory(trx, agent.accountId, agent.id, passwordHash, now);
+  await revokeAgentResetTokens(trx, agent.id, now);
+  await deleteAgentSessions(trx, agent.id, args.keepSessionId);
+  await clearLoginAttempts(trx, agent.accountId, normalizeEmail(agent.email));
+}
+
+/** Issues a link for /reset-password/{token}, revoking the agent's older links. Returns the raw token for the CLI only. */
+export async function issueResetLink(
+  trx: Executor,
+  args: { agent: Agent; purpose: ResetTokenPurpose; createdByAgentId: string | null; lifetimeHours: number; now: Date; secretKey: Buffer },
+): Promise<{ tokenId: string; token: string; expiresAt: Date }> {
+  const { agent, now } = args;
+  await revokeAgentResetTokens(trx, agent.id, now);
+  const tokenId = newId();
+  const token = deriveLinkToken(args.secretKey, tokenId);
+  const expiresAt = addMs(now, args.lifetimeHours * MS_PER_HOUR);
+  await insertResetToken(
+    trx,
+    { id: tokenId, accountId: agent.accountId, agentId: agent.id, purpose: args.purpose, createdByAgentId: args.createdByAgentId, createdAt: now, expiresAt, usedAt: null, revokedAt: null },
+    hashToken(token),
+  );
+  return { tokenId, token, expiresAt };
+}
+
+export function audit(trx: Executor, event: NewAuditEvent): Promise<void> {
+  return insertAuditEvent(trx, event);
+}
+
+export function queueMail(trx: Executor, accountId: string, recipient: string, template: string, payload: Record<string, unknown>, now: Date): Promise<void> {
+  return enqueueMail(trx, { accountId, recipient, template, payload }, now);
+}
+
+export function contextDetails(context: RequestContext): { ip: string | null; userAgent: string | null } {
+  return { ip: context.ip, userAgent: context.userAgent };
+}

@@ -1,0 +1,16 @@
+import type { Db } from '../store/db.js';
+import type { Clock } from '../domain/clock.js';
+import type { PasswordHasher } from '../security/password-hasher.js';
+
+/** What every flow receives: no HTTP, no globals. */
+export interface FlowDeps {
+  db: Db;
+  clock: Clock;
+  hasher: PasswordHasher;
+  /** base of links in emails */
+  publicUrl: string;
+  /** derives emailed link tokens from their row ids */
+  secretKey: Buffer;
+  /** tells the outbox worker that a commit queued mail, so it is sent within seconds */
+  notifyMailQueued: () => void;
+}

@@ -1,0 +1,96 @@
+import { addMs, MS_PER_MINUTE } from '../domain/clock.js';
+import { fail, type Result } from '../domain/errors.js';
+import { normalizeEmail, type Account, type Agent, type RequestContext, type Session } from '../domain/models.js';
+import { findAgentByEmail, updateAgent } from '../store/agents.repo.js';
+import { clearLoginAttempts, findLoginAttempts, lockAddress, recordLoginFailure } from '../store/login-attempts.repo.js';
+import { markSessionAuthenticated } from '../store/sessions.repo.js';
+import { audit, queueMail } from './consequences.js';
+import type { FlowDeps } from './deps.js';
+import { isTemporaryPasswordExpired, startSession, type Authenticated } from './sessions.js';
+
+export type SignInResult = Result<
+  { token: string; session: Session; agent: Agent; passwordChangeRequired: boolean },
+  'invalid_credentials' | 'temporary_password_expired' | 'account_locked'
+>;
+
+/**
+ * Email + password → a new session. Unknown, deactivated and wrong answers are one answer,
+ * and each costs one argon2 verification, so neither the answer nor the time tells them apart.
+ */
+export async function signIn(deps: FlowDeps, account: Account, input: { email: string; password: string; context: RequestContext }): Promise<SignInResult> {
+  const { db, clock, hasher } = deps;
+  const email = normalizeEmail(input.email);
+  const now = clock.now();
+
+  const attempts = await findLoginAttempts(db, account.id, email);
+  const agent = await findAgentByEmail(db, account.id, email);
+  if (attempts.lockedUntil && attempts.lockedUntil > now) {
+    await hasher.verifyDummy(input.password);
+    return fail('account_locked', undefined, secondsUntil(attempts.lockedUntil, now));
+  }
+
+  let passwordMatches = false;
+  if (agent?.passwordHash) {
+    passwordMatches = await hasher.verify(agent.passwordHash, input.password);
+  } else {
+    await hasher.verifyDummy(input.password);
+  }
+
+  if (!passwordMatches || !agent || agent.status === 'deactivated') {
+    return recordFailure(deps, account, email, agent, input.context, now);
+  }
+
+  if (isTemporaryPasswordExpired(agent, now)) {
+    await audit(db, { accountId: account.id, type: 'login.failed', actorAgentId: null, targetAgentId: agent.id, context: input.context, details: { reason: 'temporary_password_expired' }, at: now });
+    return fail('temporary_password_expired');
+  }
+
+  // Upgrade a hash made with weaker parameters while we hold the password (before the transaction).
+  const upgradedHash = agent.passwordHash && hasher.needsRehash(agent.passwordHash) ? await hasher.hash(input.password) : null;
+
+  const started = await db.transaction().execute(async (trx) => {
+    if (upgradedHash) await updateAgent(trx, account.id, agent.id, { password_hash: upgradedHash }, now);
+    await clearLoginAttempts(trx, account.id, email);
+    const started = await startSession(trx, account, agent, input.context, now);
+    await audit(trx, { accountId: account.id, type: 'login.succeeded', actorAgentId: agent.id, targetAgentId: agent.id, context: input.context, at: now });
+    return started;
+  });
+  return { ok: true, token: started.token, session: started.session, agent, passwordChangeRequired: agent.passwordChangeRequired };
+}
+
+async function recordFailure(deps: FlowDeps, account: Account, email: string, agent: Agent | undefined, context: RequestContext, now: Date): Promise<SignInResult> {
+  const { threshold, lockedUntil } = { threshold: account.settings.lockoutThreshold, lockedUntil: addMs(now, account.settings.lockoutMinutes * MS_PER_MINUTE) };
+  const locked = await deps.db.transaction().execute(async (trx) => {
+    const failures = await recordLoginFailure(trx, account.id, email, now);
+    await audit(trx, { accountId: account.id, type: 'login.failed', actorAgentId: null, targetAgentId: agent?.id ?? null, targetEmail: agent ? null : email, context, details: { reason: 'invalid_credentials' }, at: now });
+    if (failures < threshold) return false;
+    await lockAddress(trx, account.id, email, lockedUntil);
+    await audit(trx, { accountId: account.id, type: 'account.locked', actorAgentId: null, targetAgentId: agent?.id ?? null, targetEmail: agent ? null : email, context, details: { failures, lockedUntil: lockedUntil.toISOString() }, at: now });
+    if (agent && agent.status !== 'deactivated') {
+      await queueMail(trx, account.id, agent.email, 'account_locked', { agentName: agent.name, accountName: account.name, lockedUntil: lockedUntil.toISOString(), ip: context.ip, userAgent: context.userAgent }, now);
+    }
+    return true;
+  });
+  if (locked) {
+    deps.notifyMailQueued();
+    return fail('account_locked', undefined, secondsUntil(lockedUntil, now));
+  }
+  return fail('invalid_credentials');
+}
+
+function secondsUntil(at: Date, now: Date): number {
+  return Math.max(1, Math.ceil((at.getTime() - now.getTime()) / 1000));
+}
+
+/** Proves the password again: the session counts as freshly authenticated for 10 minutes. */
+export async function reauthenticate(deps: FlowDeps, auth: Authenticated, password: string, context: RequestContext): Promise<Result<object, 'current_password_incorrect'>> {
+  const { agent } = auth;
+  const matches = agent.passwordHash ? await deps.hasher.verify(agent.passwordHash, password) : false;
+  const now = deps.clock.now();
+  if (!matches) {
+    await audit(deps.db, { accountId: agent.accountId, type: 'reauthentication.failed', actorAgentId: agent.id, targetAgentId: agent.id, context, at: now });
+    return fail('current_password_incorrect');
+  }
+  await markSessionAuthenticated(deps.db, auth.session.id, now);
+  return { ok: true };
+}

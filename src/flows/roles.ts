@@ -1,0 +1,66 @@
+import { fail, forbidden, type Result } from '../domain/errors.js';
+import type { Agent, RequestContext, Role } from '../domain/models.js';
+import { PERMISSION_NAMES, hasAll, type Permission } from '../domain/permissions.js';
+import { findRoleById, findRoleByName, insertRole, listRoles as listRoleRows, updateRole as updateRoleRow } from '../store/roles.repo.js';
+import { newId } from '../security/tokens.js';
+import { audit } from './consequences.js';
+import type { FlowDeps } from './deps.js';
+import { checkPermissions, toPrincipalPermissions } from './principal.js';
+
+function requireManageRoles(actor: Agent) {
+  const decision = checkPermissions(toPrincipalPermissions(actor), ['manage_roles']);
+  return decision.allowed ? null : forbidden(decision.reason);
+}
+
+/** Catalogue order, no duplicates. */
+function canonical(permissions: Permission[]): Permission[] {
+  return PERMISSION_NAMES.filter((p) => permissions.includes(p));
+}
+
+export async function listRoles(deps: FlowDeps, actor: Agent): Promise<Result<{ roles: Role[] }>> {
+  const refused = requireManageRoles(actor);
+  if (refused) return refused;
+  return { ok: true, roles: await listRoleRows(deps.db, actor.accountId) };
+}
+
+/** A custom role; nobody creates a role with a permission they do not hold. */
+export async function createRole(deps: FlowDeps, actor: Agent, input: { name: string; permissions: Permission[]; context: RequestContext }): Promise<Result<{ role: Role }>> {
+  const refused = requireManageRoles(actor);
+  if (refused) return refused;
+  if (!hasAll(actor.role.permissions, input.permissions)) return forbidden('cannot_grant_permissions');
+  const name = input.name.trim();
+  if (await findRoleByName(deps.db, actor.accountId, name)) return fail('role_name_taken');
+  const role: Role = { id: newId(), accountId: actor.accountId, name, permissions: canonical(input.permissions), builtIn: false };
+  await deps.db.transaction().execute(async (trx) => {
+    const now = deps.clock.now();
+    await insertRole(trx, role, now);
+    await audit(trx, { accountId: actor.accountId, type: 'role.created', actorAgentId: actor.id, targetAgentId: null, context: input.context, details: { roleId: role.id, name, permissions: role.permissions }, at: now });
+  });
+  return { ok: true, role };
+}
+
+/**
+ * Renames a role or changes its permissions. Built-in roles keep their name, and Administrator
+ * keeps every permission (the Account Administrator always holds it). Nobody adds or removes a
+ * permission they do not hold, so a role cannot be used to climb.
+ */
+export async function updateRole(deps: FlowDeps, actor: Agent, roleId: string, input: { name?: string; permissions?: Permission[]; context: RequestContext }): Promise<Result<{ role: Role }>> {
+  const refused = requireManageRoles(actor);
+  if (refused) return refused;
+  const role = await findRoleById(deps.db, actor.accountId, roleId);
+  if (!role) return fail('not_found');
+  const name = input.name?.trim();
+  const permissions = input.permissions ? canonical(input.permissions) : undefined;
+  if (role.builtIn && name !== undefined && name !== role.name) return forbidden('built_in_role_protected');
+  if (role.builtIn && role.name === 'Administrator' && permissions && permissions.length !== PERMISSION_NAMES.length) return forbidden('built_in_role_protected');
+  if (!hasAll(actor.role.permissions, role.permissions)) return forbidden('target_more_privileged');
+  if (permissions && !hasAll(actor.role.permissions, permissions)) return forbidden('cannot_grant_permissions');
+  if (name !== undefined && name.toLowerCase() !== role.name.toLowerCase() && (await findRoleByName(deps.db, actor.accountId, name))) return fail('role_name_taken');
+  const updated: Role = { ...role, ...(name !== undefined ? { name } : {}), ...(permissions ? { permissions } : {}) };
+  await deps.db.transaction().execute(async (trx) => {
+    const now = deps.clock.now();
+    await updateRoleRow(trx, actor.accountId, role.id, { name, permissions });
+    await audit(trx, { accountId: actor.accountId, type: 'role.updated', actorAgentId: actor.id, targetAgentId: null, context: input.context, details: { roleId: role.id, name: updated.name, permissions: updated.permissions }, at: now });
+  });
+  return { ok: true, role: updated };
+}

@@ -1,0 +1,109 @@
+import { addMs, MS_PER_HOUR, MS_PER_MINUTE } from '../domain/clock.js';
+import { REAUTHENTICATION_WINDOW_MS } from '../domain/account-settings.js';
+import { fail, forbidden, type Result } from '../domain/errors.js';
+import type { Account, Agent, RequestContext, Session } from '../domain/models.js';
+import { findAccountById } from '../store/accounts.repo.js';
+import { findAgentById } from '../store/agents.repo.js';
+import { deleteAgentSessions, deleteSession, findSessionByTokenHash, insertSession, listAgentSessions, touchSession } from '../store/sessions.repo.js';
+import type { Executor } from '../store/db.js';
+import { hashToken, isWellFormedToken, newId, newRandomToken } from '../security/tokens.js';
+import { checkActOnAgent, checkPermissions, toPrincipalPermissions } from './principal.js';
+import { audit } from './consequences.js';
+import type { FlowDeps } from './deps.js';
+
+export interface Authenticated {
+  session: Session;
+  agent: Agent;
+  account: Account;
+}
+
+/** Starts a session in the caller's transaction; the token leaves only in the sign-in answer. */
+export async function startSession(trx: Executor, account: Account, agent: Agent, context: RequestContext, now: Date): Promise<{ token: string; session: Session }> {
+  const token = newRandomToken();
+  const session: Session = {
+    id: newId(),
+    accountId: account.id,
+    agentId: agent.id,
+    createdAt: now,
+    lastSeenAt: now,
+    authenticatedAt: now,
+    expiresAt: addMs(now, account.settings.sessionAbsoluteHours * MS_PER_HOUR),
+    ip: context.ip,
+    userAgent: context.userAgent?.slice(0, 512) ?? null,
+  };
+  await insertSession(trx, session, hashToken(token));
+  return { token, session };
+}
+
+/**
+ * Who holds this session token, if anyone: the session must exist, be within its absolute
+ * lifetime and idle timeout, and belong to an agent who is not deactivated.
+ */
+export async function authenticateSession(deps: FlowDeps, token: string): Promise<Authenticated | undefined> {
+  if (!isWellFormedToken(token)) return undefined;
+  const { db, clock } = deps;
+  const session = await findSessionByTokenHash(db, hashToken(token));
+  if (!session) return undefined;
+  const now = clock.now();
+  const account = await findAccountById(db, session.accountId);
+  if (!account) return undefined;
+  const idleDeadline = addMs(session.lastSeenAt, account.settings.sessionIdleHours * MS_PER_HOUR);
+  if (session.expiresAt <= now || idleDeadline <= now) {
+    await deleteSession(db, session.agentId, session.id);
+    return undefined;
+  }
+  const agent = await findAgentById(db, session.accountId, session.agentId);
+  if (!agent || agent.status === 'deactivated') return undefined;
+  // One write a minute at most per session, not one per request.
+  if (now.getTime() - session.lastSeenAt.getTime() > MS_PER_MINUTE) {
+    await touchSession(db, session.id, now);
+    session.lastSeenAt = now;
+  }
+  return { session, agent, account };
+}
+
+/** Signed in or re-authenticated within the last 10 minutes. */
+export function isFresh(session: Session, now: Date): boolean {
+  return now.getTime() - session.authenticatedAt.getTime() <= REAUTHENTICATION_WINDOW_MS;
+}
+
+export function isTemporaryPasswordExpired(agent: Agent, now: Date): boolean {
+  return agent.passwordChangeRequired && agent.temporaryPasswordExpiresAt !== null && agent.temporaryPasswordExpiresAt <= now;
+}
+
+export async function signOut(deps: FlowDeps, auth: Authenticated): Promise<void> {
+  await deleteSession(deps.db, auth.agent.id, auth.session.id);
+}
+
+export async function listOwnSessions(deps: FlowDeps, auth: Authenticated): Promise<{ sessions: (Session & { current: boolean })[] }> {
+  const sessions = await listAgentSessions(deps.db, auth.agent.id, deps.clock.now());
+  return { sessions: sessions.map((s) => ({ ...s, current: s.id === auth.session.id })) };
+}
+
+/** Ends one of the agent's own sessions (another device). */
+export async function endOwnSession(deps: FlowDeps, auth: Authenticated, sessionId: string, context: RequestContext): Promise<Result<object, 'not_found'>> {
+  const now = deps.clock.now();
+  const ended = await deps.db.transaction().execute(async (trx) => {
+    const count = await deleteSession(trx, auth.agent.id, sessionId);
+    if (count === 0) return false;
+    await audit(trx, { accountId: auth.account.id, type: 'session.revoked', actorAgentId: auth.agent.id, targetAgentId: auth.agent.id, context, details: { scope: 'one' }, at: now });
+    return true;
+  });
+  return ended ? { ok: true } : fail('not_found');
+}
+
+/** "Sign out everywhere" for another agent (needs manage_agents and a target no stronger than the actor). */
+export async function revokeAgentSessions(deps: FlowDeps, actor: Agent, targetId: string, context: RequestContext): Promise<Result<object, 'forbidden' | 'not_found'>> {
+  const permitted = checkPermissions(toPrincipalPermissions(actor), ['manage_agents']);
+  if (!permitted.allowed) return forbidden(permitted.reason);
+  const target = await findAgentById(deps.db, actor.accountId, targetId);
+  if (!target) return fail('not_found');
+  const decision = checkActOnAgent(toPrincipalPermissions(actor), toPrincipalPermissions(target));
+  if (!decision.allowed) return forbidden(decision.reason);
+  const now = deps.clock.now();
+  await deps.db.transaction().execute(async (trx) => {
+    const count = await deleteAgentSessions(trx, target.id);
+    await audit(trx, { accountId: actor.accountId, type: 'session.revoked', actorAgentId: actor.id, targetAgentId: target.id, context, details: { scope: 'all', count }, at: now });
+  });
+  return { ok: true };
+}

@@ -1,0 +1,80 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { changeOwnPassword } from '../../flows/change-password.js';
+import { reauthenticate } from '../../flows/login.js';
+import { endOwnSession, listOwnSessions, signOut } from '../../flows/sessions.js';
+import { viewAgent } from '../../flows/agents.js';
+import { sendFailure } from '../errors.js';
+import { requestContext } from '../request-context.js';
+import { AgentSchema, PasswordField, SessionSchema, agentJson, errorResponses, sessionJson } from '../schemas.js';
+import { clearSessionCookie } from '../session-cookie.js';
+
+import { security } from '../schemas.js';
+
+/** The signed-in agent's own things: profile, password, sessions, sign-out. */
+export const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { deps } = app.deskpass;
+
+  app.get(
+    '/me',
+    { config: { allowedDuringPasswordChange: true }, schema: { tags: ['me'], security, response: { 200: AgentSchema, ...errorResponses } } },
+    async (request) => agentJson(await viewAgent(deps, request.auth.agent)),
+  );
+
+  app.post(
+    '/auth/logout',
+    { config: { allowedDuringPasswordChange: true }, schema: { tags: ['auth'], security, response: { 204: Type.Null(), ...errorResponses } } },
+    async (request, reply) => {
+      await signOut(deps, request.auth);
+      clearSessionCookie(app, reply);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/auth/reauthenticate',
+    { schema: { tags: ['auth'], security, body: Type.Object({ password: PasswordField }), response: { 204: Type.Null(), ...errorResponses } } },
+    async (request, reply) => {
+      const result = await reauthenticate(deps, request.auth, request.body.password, requestContext(request));
+      if (!result.ok) return sendFailure(reply, result);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/me/password',
+    {
+      config: { allowedDuringPasswordChange: true },
+      schema: {
+        tags: ['me'],
+        security,
+        body: Type.Object({ currentPassword: PasswordField, newPassword: PasswordField }),
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const result = await changeOwnPassword(deps, request.auth, { ...request.body, context: requestContext(request) });
+      if (!result.ok) return sendFailure(reply, result);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/me/sessions',
+    { schema: { tags: ['me'], security, response: { 200: Type.Object({ sessions: Type.Array(SessionSchema) }), ...errorResponses } } },
+    async (request) => {
+      const { sessions } = await listOwnSessions(deps, request.auth);
+      return { sessions: sessions.map(sessionJson) };
+    },
+  );
+
+  app.delete(
+    '/me/sessions/:id',
+    { schema: { tags: ['me'], security, params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) }), response: { 204: Type.Null(), ...errorResponses } } },
+    async (request, reply) => {
+      const result = await endOwnSession(deps, request.auth, request.params.id, requestContext(request));
+      if (!result.ok) return sendFailure(reply, result);
+      if (request.params.id === request.auth.session.id) clearSessionCookie(app, reply);
+      return reply.code(204).send(null);
+    },
+  );
+};

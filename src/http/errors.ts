@@ -1,0 +1,45 @@
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import { ERRORS, type ErrorCode, type Failure } from '../domain/errors.js';
+
+/** Answers with the catalogue's status and message for the code. */
+export function sendError(reply: FastifyReply, code: ErrorCode, details?: unknown[], retryAfterSeconds?: number): FastifyReply {
+  const { status, message } = ERRORS[code];
+  if (retryAfterSeconds !== undefined) reply.header('retry-after', String(retryAfterSeconds));
+  return reply.code(status).send({ error: { code, message, ...(details ? { details } : {}) } });
+}
+
+export function sendFailure(reply: FastifyReply, failure: Failure): FastifyReply {
+  return sendError(reply, failure.code, failure.details, failure.retryAfterSeconds);
+}
+
+/** Maps Fastify's own errors to the catalogue; anything unexpected is a 500 that says nothing about why. */
+export function installErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error.validation) {
+      const details = error.validation.map((v) => ({
+        field: (v.instancePath || '').replace(/^\//, '').replace(/\//g, '.') || String((v.params as { missingProperty?: string }).missingProperty ?? error.validationContext ?? ''),
+        message: v.message ?? 'is not valid',
+      }));
+      return sendError(reply, 'invalid_request', details);
+    }
+    switch (error.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return sendError(reply, 'payload_too_large');
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+        return sendError(reply, error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'unsupported_media_type' : 'invalid_request');
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+        return sendError(reply, 'invalid_request', [{ field: 'body', message: 'The body is not valid JSON.' }]);
+    }
+    if (error.statusCode === 429) return sendError(reply, 'rate_limited');
+    if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+      // Malformed JSON and other client errors Fastify raises before our handlers.
+      return sendError(reply, 'invalid_request', [{ message: error.message }]);
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return sendError(reply, 'internal_error');
+  });
+
+  app.setNotFoundHandler((request, reply) => sendError(reply, 'not_found'));
+}

@@ -1,0 +1,46 @@
+import pino, { type DestinationStream, type Logger } from 'pino';
+
+/** Path segments that carry a secret token: logged as [redacted]. */
+const TOKEN_IN_PATH = /\/(reset-password|setup)\/[^/?#]+/g;
+const SECRET_IN_QUERY = /([?&](?:token|password|code)=)[^&#]*/gi;
+
+export function redactUrl(url: string): string {
+  return url.replace(TOKEN_IN_PATH, '/$1/[redacted]').replace(SECRET_IN_QUERY, '$1[redacted]');
+}
+
+/**
+ * The server's logger. Request lines carry method, redacted URL and address only; bodies are
+ * never logged, and any header, cookie or password field that reaches a log object is censored.
+ */
+export function createLogger(level: string, stream?: DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      redact: {
+        paths: [
+          'req.headers.authorization',
+          'req.headers.cookie',
+          'res.headers["set-cookie"]',
+          'headers.authorization',
+          'headers.cookie',
+          '*.password',
+          '*.newPassword',
+          '*.currentPassword',
+          '*.token',
+          'password',
+          'token',
+        ],
+        censor: '[redacted]',
+      },
+      serializers: {
+        req: (request: { method?: string; url?: string; ip?: string }) => ({
+          method: request.method,
+          url: request.url ? redactUrl(request.url) : undefined,
+          remoteAddress: request.ip,
+        }),
+        res: (reply: { statusCode?: number }) => ({ statusCode: reply.statusCode }),
+      },
+    },
+    stream,
+  );
+}

@@ -1,0 +1,35 @@
+/** Times are stored as fixed-width ISO strings (text order = time order). */
+export function iso(at: Date): string {
+  return at.toISOString();
+}
+
+export function dateOrNull(value: string | null): Date | null {
+  return value === null ? null : new Date(value);
+}
+
+export function flag(value: boolean): number {
+  return value ? 1 : 0;
+}
+
+/** Escapes LIKE wildcards so a search for "a_b" matches only that text. */
+export function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+/** Opaque cursors: base64url of a JSON array of the sort key of the last row served. */
+export function encodeCursor(values: (string | number)[]): string {
+  return Buffer.from(JSON.stringify(values)).toString('base64url');
+}
+
+export function decodeCursor(cursor: string | undefined, arity: number): (string | number)[] | null | 'invalid' {
+  if (!cursor) return null;
+  try {
+    const values = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (!Array.isArray(values) || values.length !== arity || !values.every((v) => typeof v === 'string' || typeof v === 'number')) {
+      return 'invalid';
+    }
+    return values;
+  } catch {
+    return 'invalid';
+  }
+}

@@ -1,0 +1,100 @@
+import type { Executor } from './db.js';
+import { iso } from './convert.js';
+
+export interface OutboxMessage {
+  id: number;
+  accountId: string;
+  recipient: string;
+  template: string;
+  payload: Record<string, unknown>;
+  attempts: number;
+}
+
+/** Queues an email in the caller's transaction: it is sent if and only if the change commits. */
+export async function enqueueMail(db: Executor, message: { accountId: string; recipient: string; template: string; payload: Record<string, unknown> }, now: Date): Promise<void> {
+  await db
+    .insertInto('mail_outbox')
+    .values({
+      account_id: message.accountId,
+      recipient: message.recipient,
+      template: message.template,
+      payload: JSON.stringify(message.payload),
+      status: 'pending',
+      attempts: 0,
+      next_attempt_at: iso(now),
+      locked_until: null,
+      last_error: null,
+      created_at: iso(now),
+      sent_at: null,
+    })
+    .execute();
+}
+
+/**
+ * Claims up to `limit` due messages for `leaseMs`. Only the oldest pending message of each
+ * recipient is due, so one agent's emails arrive in the order they were queued.
+ */
+export async function claimDueMail(db: Executor, now: Date, limit: number, leaseMs: number): Promise<OutboxMessage[]> {
+  const nowIso = iso(now);
+  const rows = await db
+    .selectFrom('mail_outbox as m')
+    .selectAll('m')
+    .where('m.status', '=', 'pending')
+    .where('m.next_attempt_at', '<=', nowIso)
+    .where((eb) => eb.or([eb('m.locked_until', 'is', null), eb('m.locked_until', '<=', nowIso)]))
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('mail_outbox as earlier')
+            .select('earlier.id')
+            .whereRef('earlier.recipient', '=', 'm.recipient')
+            .where('earlier.status', '=', 'pending')
+            .whereRef('earlier.id', '<', 'm.id'),
+        ),
+      ),
+    )
+    .orderBy('m.id')
+    .limit(limit)
+    .execute();
+  const claimed: OutboxMessage[] = [];
+  const leaseUntil = iso(new Date(now.getTime() + leaseMs));
+  for (const row of rows) {
+    // Conditional update: a second worker that read the same row loses this race.
+    const result = await db
+      .updateTable('mail_outbox')
+      .set({ locked_until: leaseUntil })
+      .where('id', '=', row.id)
+      .where('status', '=', 'pending')
+      .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', nowIso)]))
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 1) {
+      claimed.push({
+        id: Number(row.id),
+        accountId: row.account_id,
+        recipient: row.recipient,
+        template: row.template,
+        payload: row.payload ? (JSON.parse(row.payload) as Record<string, unknown>) : {},
+        attempts: row.attempts,
+      });
+    }
+  }
+  return claimed;
+}
+
+/** Sent: the body is erased, only the fact that it was sent stays. */
+export async function markMailSent(db: Executor, id: number, now: Date): Promise<void> {
+  await db.updateTable('mail_outbox').set({ status: 'sent', sent_at: iso(now), payload: null, locked_until: null, last_error: null }).where('id', '=', id).execute();
+}
+
+export async function markMailFailed(db: Executor, id: number, attempts: number, nextAttemptAt: Date, error: string): Promise<void> {
+  await db
+    .updateTable('mail_outbox')
+    .set({ attempts, next_attempt_at: iso(nextAttemptAt), locked_until: null, last_error: error.slice(0, 500) })
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function countPendingMail(db: Executor): Promise<number> {
+  const row = await db.selectFrom('mail_outbox').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'pending').executeTakeFirstOrThrow();
+  return Number(row.n);
+}

@@ -1,0 +1,153 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/**
+ * Tables as Kysely sees them. Times are ISO 8601 UTC strings of fixed width
+ * (`2026-01-02T03:04:05.678Z`), so text order is time order on every dialect;
+ * flags are 0/1 integers for the same reason.
+ */
+export interface Database {
+  accounts: AccountsTable;
+  roles: RolesTable;
+  agents: AgentsTable;
+  login_attempts: LoginAttemptsTable;
+  password_history: PasswordHistoryTable;
+  password_reset_tokens: PasswordResetTokensTable;
+  sessions: SessionsTable;
+  audit_events: AuditEventsTable;
+  mail_outbox: MailOutboxTable;
+}
+
+type Flag = number;
+type Json = string;
+
+export interface AccountsTable {
+  id: string;
+  name: string;
+  slug: string;
+  plan: string;
+  /** JSON of AccountSettings */
+  settings: Json;
+  created_at: string;
+}
+
+export interface RolesTable {
+  id: string;
+  account_id: string;
+  name: string;
+  /** JSON array of permission names */
+  permissions: Json;
+  built_in: Flag;
+  created_at: string;
+}
+
+export interface AgentsTable {
+  id: string;
+  account_id: string;
+  email: string;
+  email_normalized: string;
+  name: string;
+  /** lower-cased name, searched by word prefix */
+  name_normalized: string;
+  role_id: string;
+  is_account_administrator: Flag;
+  status: 'invited' | 'active' | 'deactivated';
+  password_hash: string | null;
+  password_changed_at: string | null;
+  password_change_required: Flag;
+  temporary_password_expires_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Failed sign-ins per email address, whether or not an agent has it (no enumeration through the lock). */
+export interface LoginAttemptsTable {
+  account_id: string;
+  email_normalized: string;
+  failed_count: number;
+  last_failed_at: string | null;
+  locked_until: string | null;
+}
+
+export interface PasswordHistoryTable {
+  id: Generated<number>;
+  account_id: string;
+  agent_id: string;
+  password_hash: string;
+  created_at: string;
+}
+
+export type ResetTokenPurpose = 'self_service' | 'admin' | 'invitation' | 'operator_recovery';
+
+export interface PasswordResetTokensTable {
+  id: string;
+  account_id: string;
+  agent_id: string;
+  /** SHA-256 of the emailed token, hex; the token itself is never stored */
+  token_hash: string;
+  purpose: ResetTokenPurpose;
+  created_by_agent_id: string | null;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface SessionsTable {
+  id: string;
+  account_id: string;
+  agent_id: string;
+  /** SHA-256 of the session token, hex */
+  token_hash: string;
+  created_at: string;
+  last_seen_at: string;
+  /** last time the agent proved their password (sign-in or re-authentication) */
+  authenticated_at: string;
+  expires_at: string;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export interface AuditEventsTable {
+  id: Generated<number>;
+  account_id: string;
+  type: string;
+  actor_agent_id: string | null;
+  target_agent_id: string | null;
+  /** the address typed, when no agent has it (e.g. a failed sign-in) */
+  target_email: string | null;
+  /** how the change came in: api, portal, cli */
+  method: string;
+  ip: string | null;
+  user_agent: string | null;
+  /** JSON with non-secret facts (changed fields, reasons) */
+  details: Json | null;
+  created_at: string;
+}
+
+export interface MailOutboxTable {
+  id: Generated<number>;
+  account_id: string;
+  recipient: string;
+  template: string;
+  /** JSON of the template's data; never a password or a raw token; erased once sent */
+  payload: Json | null;
+  status: 'pending' | 'sent';
+  attempts: number;
+  next_attempt_at: string;
+  /** a worker's claim on the row, so two workers never send it twice */
+  locked_until: string | null;
+  last_error: string | null;
+  created_at: string;
+  sent_at: string | null;
+}
+
+export type AccountRow = Selectable<AccountsTable>;
+export type RoleRow = Selectable<RolesTable>;
+export type AgentRow = Selectable<AgentsTable>;
+export type NewAgentRow = Insertable<AgentsTable>;
+export type AgentUpdate = Updateable<AgentsTable>;
+export type ResetTokenRow = Selectable<PasswordResetTokensTable>;
+export type SessionRow = Selectable<SessionsTable>;
+export type AuditEventRow = Selectable<AuditEventsTable>;
+export type OutboxRow = Selectable<MailOutboxTable>;
+export type { ColumnType };
