@@ -1,0 +1,220 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/app.js';
+import { parseArgon2, type Config } from '../../src/config.js';
+import { ManualClock } from '../../src/domain/clock.js';
+import { createArgon2Hasher, type PasswordHasher } from '../../src/security/password-hasher.js';
+import { SmtpCapture, type CapturedMail } from './smtp-capture.js';
+
+/** Cheap argon2id for tests (the ARGON2ID setting); production uses m=19456,t=2,p=1 or more. */
+export const TEST_ARGON2ID = 'm=256,t=1,p=1';
+
+export const OWNER = { email: 'owner@acme.test', name: 'Olivia Owner', password: 'Tundra-Mosaic-Falcon-42' };
+export const ACCOUNT_NAME = 'Acme Support';
+
+export interface Answer {
+  status: number;
+  body: any;
+  headers: Record<string, string | string[] | number | undefined>;
+  raw: string;
+}
+
+export interface RequestOptions {
+  token?: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** a raw payload, for malformed-input tests */
+  payload?: string;
+}
+
+/** A hasher that counts its calls, so tests can prove every path does the same work. */
+export interface CountingHasher extends PasswordHasher {
+  calls: { hash: number; verify: number; verifyDummy: number };
+}
+
+function countingHasher(inner: PasswordHasher): CountingHasher {
+  const calls = { hash: 0, verify: 0, verifyDummy: 0 };
+  return {
+    calls,
+    hash: (p) => ((calls.hash += 1), inner.hash(p)),
+    verify: (h, p) => ((calls.verify += 1), inner.verify(h, p)),
+    needsRehash: (h) => inner.needsRehash(h),
+    verifyDummy: (p) => ((calls.verifyDummy += 1), inner.verifyDummy(p)),
+  };
+}
+
+/**
+ * A fresh Deskpass for one test file: its own SQLite file in a temp folder, a real SMTP
+ * capture, a clock the test moves, and every log line kept for secret searches.
+ */
+export class TestApp {
+  /** every secret the test used: passwords, link tokens, session tokens */
+  readonly secrets = new Set<string>();
+  /** every API answer body, as text */
+  readonly answers: string[] = [];
+
+  private constructor(
+    readonly app: FastifyInstance,
+    readonly config: Config,
+    readonly clock: ManualClock,
+    readonly smtp: SmtpCapture,
+    readonly logs: string[],
+    readonly dir: string,
+    readonly hasher: CountingHasher,
+  ) {}
+
+  static async start(overrides: Partial<Config> = {}): Promise<TestApp> {
+    const dir = mkdtempSync(join(tmpdir(), 'deskpass-test-'));
+    const smtp = await SmtpCapture.start();
+    const clock = new ManualClock(new Date());
+    const logs: string[] = [];
+    const logStream = new Writable({
+      write(chunk, _encoding, callback) {
+        logs.push(String(chunk));
+        callback();
+      },
+    });
+    const config: Config = {
+      port: 0,
+      host: '127.0.0.1',
+      publicUrl: 'http://localhost:3000',
+      databaseUrl: `sqlite:${join(dir, 'deskpass.sqlite')}`,
+      smtpUrl: smtp.url,
+      mailDir: join(dir, 'mail'),
+      mailFrom: 'Deskpass <no-reply@acme.test>',
+      redisUrl: undefined,
+      rateLimits: true,
+      secretKey: randomBytes(32),
+      argon2: parseArgon2(TEST_ARGON2ID),
+      logLevel: 'info',
+      ...overrides,
+    };
+    const hasher = countingHasher(createArgon2Hasher(config.argon2));
+    const app = await buildApp({ config, clock, hasher, logStream });
+    await app.ready();
+    return new TestApp(app, config, clock, smtp, logs, dir, hasher);
+  }
+
+  async close(): Promise<void> {
+    await this.app.close();
+    await this.smtp.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** The raw bytes of the SQLite database (main file + WAL), for at-rest secret searches. */
+  databaseBytes(): string {
+    const path = this.config.databaseUrl.slice('sqlite:'.length);
+    const parts = [path, `${path}-wal`].map((p) => {
+      try {
+        return readFileSync(p).toString('latin1');
+      } catch {
+        return '';
+      }
+    });
+    return parts.join('');
+  }
+
+  async request(method: string, url: string, options: RequestOptions = {}): Promise<Answer> {
+    const headers: Record<string, string> = { ...(options.headers ?? {}) };
+    if (options.token) headers.authorization = `Bearer ${options.token}`;
+    let payload: string | undefined = options.payload;
+    if (options.body !== undefined) {
+      payload = JSON.stringify(options.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await this.app.inject({ method: method as 'GET', url, headers, payload });
+    this.answers.push(response.body);
+    let body: any = undefined;
+    if (response.body) {
+      try {
+        body = JSON.parse(response.body);
+      } catch {
+        body = response.body;
+      }
+    }
+    return { status: response.statusCode, body, headers: response.headers, raw: response.body };
+  }
+
+  get(url: string, token?: string) {
+    return this.request('GET', url, { token });
+  }
+  post(url: string, body?: unknown, token?: string) {
+    return this.request('POST', url, { body, token });
+  }
+  put(url: string, body?: unknown, token?: string) {
+    return this.request('PUT', url, { body, token });
+  }
+  patch(url: string, body?: unknown, token?: string) {
+    return this.request('PATCH', url, { body, token });
+  }
+  delete(url: string, token?: string) {
+    return this.request('DELETE', url, { token });
+  }
+
+  /** Creates the help desk through the setup API, as the operator does at first start. */
+  async setup(): Promise<{ ownerId: string; ownerToken: string; adminRoleId: string; agentRoleId: string }> {
+    const setupToken = this.app.deskpass.setupLink.issue();
+    this.secrets.add(setupToken);
+    this.secrets.add(OWNER.password);
+    const created = await this.post('/api/v1/setup', { token: setupToken, accountName: ACCOUNT_NAME, adminName: OWNER.name, adminEmail: OWNER.email, password: OWNER.password });
+    if (created.status !== 201) throw new Error(`setup failed: ${created.status} ${created.raw}`);
+    const ownerToken = await this.login(OWNER.email, OWNER.password);
+    const roles = await this.get('/api/v1/roles', ownerToken);
+    const byName = (name: string) => roles.body.roles.find((r: { name: string }) => r.name === name).id as string;
+    return { ownerId: created.body.agent.id, ownerToken, adminRoleId: byName('Administrator'), agentRoleId: byName('Agent') };
+  }
+
+  /** Signs in and returns the session token (throws on anything but 200). */
+  async login(email: string, password: string): Promise<string> {
+    this.secrets.add(password);
+    const answer = await this.post('/api/v1/auth/login', { email, password });
+    if (answer.status !== 200) throw new Error(`login of ${email} failed: ${answer.status} ${answer.raw}`);
+    this.secrets.add(answer.body.token);
+    return answer.body.token;
+  }
+
+  /** Waits for the next email to `to` whose subject matches, after `since` messages. */
+  async mailTo(to: string, subject?: RegExp, since = 0): Promise<CapturedMail> {
+    return this.smtp.waitFor((m) => m.to.includes(to) && (!subject || subject.test(m.subject)) && this.smtp.messages.indexOf(m) >= since);
+  }
+
+  /** The /reset-password/{token} token in an email. */
+  linkToken(mail: CapturedMail): string {
+    const match = /\/reset-password\/([A-Za-z0-9_-]{43})/.exec(mail.text);
+    if (!match) throw new Error(`no reset link in mail "${mail.subject}"`);
+    this.secrets.add(match[1]);
+    return match[1];
+  }
+
+  /**
+   * Adds an agent through the API and sets their first password through the invitation link,
+   * as a new agent does. Returns the agent's id and a session token.
+   */
+  async addAgent(adminToken: string, input: { email: string; name: string; roleId: string; password: string }): Promise<{ id: string; token: string }> {
+    const since = this.smtp.messages.length;
+    const created = await this.post('/api/v1/agents', { email: input.email, name: input.name, roleId: input.roleId }, adminToken);
+    if (created.status !== 201) throw new Error(`create agent failed: ${created.status} ${created.raw}`);
+    const invitation = await this.mailTo(input.email, /invit/i, since);
+    const token = this.linkToken(invitation);
+    this.secrets.add(input.password);
+    const set = await this.post('/api/v1/auth/reset-password', { token, newPassword: input.password });
+    if (set.status !== 204) throw new Error(`first password failed: ${set.status} ${set.raw}`);
+    return { id: created.body.id, token: await this.login(input.email, input.password) };
+  }
+
+  /** A role with exactly these permissions. */
+  async role(adminToken: string, name: string, permissions: string[]): Promise<string> {
+    const created = await this.post('/api/v1/roles', { name, permissions }, adminToken);
+    if (created.status !== 201) throw new Error(`create role failed: ${created.status} ${created.raw}`);
+    return created.body.id;
+  }
+
+  /** Every secret the test used, found in `haystack`. */
+  leakedSecrets(haystack: string, allow: string[] = []): string[] {
+    return [...this.secrets].filter((secret) => !allow.includes(secret) && haystack.includes(secret));
+  }
+}
