@@ -1,0 +1,32 @@
+import { defineMail, P, SMALL } from './engine.js';
+
+/** Sign-in locked after too many failures: tells the agent how long, and the way out that needs no waiting. */
+export const accountLocked = defineMail('account_locked', {
+  view(read) {
+    return {
+      agentName: read.text('agentName'),
+      accountName: read.text('accountName'),
+      lockedUntil: read.time('lockedUntil'),
+      ip: read.optionalText('ip'),
+      userAgent: read.optionalText('userAgent'),
+    };
+  },
+  subject: (view) => `Sign-in to your ${view.accountName} help desk account is locked for now`,
+  text: `After too many failed sign-in attempts, sign-in to your <%= it.accountName %> help desk account is locked until <%= it.lockedUntil %>.
+<% if (it.ip || it.userAgent) { %>
+The last attempt came from:
+<% if (it.ip) { %>  IP address: <%= it.ip %>
+<% } %><% if (it.userAgent) { %>  Browser: <%= it.userAgent %>
+<% } %><% } %>
+To unlock it now, use Forgot password on the sign-in page and choose a new password:
+
+<%= it.publicUrl %>
+
+If these attempts were not yours, someone may be guessing your password: tell your administrator.
+`,
+  html: `<p ${P}>After too many failed sign-in attempts, sign-in to your <strong><%= it.accountName %></strong> help desk account is locked until <%= it.lockedUntil %>.</p>
+<% if (it.ip || it.userAgent) { %><p ${SMALL}>The last attempt came from:<% if (it.ip) { %><br>IP address: <%= it.ip %><% } %><% if (it.userAgent) { %><br>Browser: <%= it.userAgent %><% } %></p>
+<% } %><p ${P}>To unlock it now, use <strong>Forgot password</strong> on the <a href="<%= it.publicUrl %>" style="color:#0b5cad;">sign-in page</a> and choose a new password.</p>
+<p ${SMALL}>If these attempts were not yours, someone may be guessing your password: tell your administrator.</p>
+`,
+});

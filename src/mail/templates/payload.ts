@@ -1,0 +1,92 @@
+import { formatTime } from './format.js';
+
+/** A payload that cannot become an email: unknown template, missing or malformed field, or a secret. */
+export class MailRenderError extends Error {
+  override name = 'MailRenderError';
+}
+
+// The outbox stores payloads in clear until sent: a field that looks like a secret is a bug upstream.
+const SECRET_LOOKING_FIELD = /password|passwd|secret|hash|^(raw)?token$/i;
+
+// Payload text goes into single-line spots (greetings, subjects); a newline in a name must not
+// be able to start a paragraph of its own.
+const LINE_BREAKS_AND_CONTROLS = /[\u0000-\u001f\u007f\u2028\u2029]+/g;
+const MAX_FIELD_CHARS = 320;
+
+/**
+ * Reads one template's payload field by field. Error messages name the field, never its value:
+ * they end up in logs and in the outbox's last_error.
+ */
+export class PayloadReader {
+  constructor(
+    private readonly template: string,
+    private readonly payload: Record<string, unknown>,
+  ) {
+    for (const key of Object.keys(payload)) {
+      if (SECRET_LOOKING_FIELD.test(key)) this.fail(`refuses secret-looking field "${key}"`);
+    }
+  }
+
+  /** A required, non-empty string. */
+  text(field: string): string {
+    const value = this.payload[field];
+    if (typeof value !== 'string') this.fail(`field "${field}" is missing or not a string`);
+    const line = oneLine(value);
+    if (line === '') this.fail(`field "${field}" is empty`);
+    return line;
+  }
+
+  /** A string or null; an absent field counts as null. */
+  optionalText(field: string): string | null {
+    const value = this.payload[field];
+    if (value === null || value === undefined) return null;
+    if (typeof value !== 'string') this.fail(`field "${field}" is not a string or null`);
+    const line = oneLine(value);
+    return line === '' ? null : line;
+  }
+
+  /** An ISO time, returned formatted for people ("27 November 2026, 14:05 UTC"). */
+  time(field: string): string {
+    const value = this.payload[field];
+    const at = typeof value === 'string' ? new Date(value) : null;
+    if (!at || Number.isNaN(at.getTime())) this.fail(`field "${field}" is missing or not an ISO time`);
+    return formatTime(at);
+  }
+
+  oneOf<T extends string>(field: string, values: readonly T[]): T {
+    const value = this.payload[field];
+    if (typeof value !== 'string' || !(values as readonly string[]).includes(value)) {
+      this.fail(`field "${field}" must be one of ${values.join(', ')}`);
+    }
+    return value as T;
+  }
+
+  /** A whole number of hours, 1 or more (a number, or a string of digits). */
+  hours(field: string): number {
+    const value = this.payload[field];
+    const hours = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+    if (typeof hours !== 'number' || !Number.isInteger(hours) || hours < 1) this.fail(`field "${field}" must be a whole number of hours`);
+    return hours;
+  }
+
+  /** An absolute http(s) URL. */
+  url(field: string): string {
+    const value = this.text(field);
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      this.fail(`field "${field}" is not a URL`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') this.fail(`field "${field}" must be an http(s) URL`);
+    return url.href;
+  }
+
+  private fail(problem: string): never {
+    throw new MailRenderError(`mail template ${this.template}: ${problem}`);
+  }
+}
+
+function oneLine(value: string): string {
+  return value.replace(LINE_BREAKS_AND_CONTROLS, ' ').trim().slice(0, MAX_FIELD_CHARS);
+}

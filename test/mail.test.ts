@@ -1,0 +1,384 @@
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { pino, type Logger } from 'pino';
+import { ManualClock } from '../src/domain/clock.js';
+import { OutboxWorker, retryDelayMs } from '../src/mail/outbox-worker.js';
+import { MAIL_TEMPLATES, MailRenderError, renderMail, type MailTemplate, type RenderContext } from '../src/mail/templates.js';
+import { createMailTransport, type MailTransport } from '../src/mail/transport.js';
+import { deriveLinkToken, hashToken, isWellFormedToken } from '../src/security/tokens.js';
+import { migrateToLatest, openDatabase, type Db } from '../src/store/db.js';
+import { enqueueMail } from '../src/store/outbox.repo.js';
+import { SmtpCapture, type CapturedMail } from './support/smtp-capture.js';
+
+const PUBLIC_URL = 'https://desk.example.com';
+const MAIL_FROM = 'Deskpass <no-reply@desk.example.com>';
+const SECRET_KEY = randomBytes(32);
+const ctx: RenderContext = {
+  publicUrl: PUBLIC_URL,
+  resetLinkFor: (tokenId) => `${PUBLIC_URL}/reset-password/${deriveLinkToken(SECRET_KEY, tokenId)}`,
+};
+
+function samplePayload(template: MailTemplate, names: { person?: string; account?: string } = {}): Record<string, unknown> {
+  const agentName = names.person ?? 'Ana Lima';
+  const accountName = names.account ?? 'Acme Support';
+  const person = names.person;
+  switch (template) {
+    case 'invitation':
+      return { agentName, accountName, invitedByName: person ?? 'Bea Admin', tokenId: randomUUID(), expiresAt: '2026-11-27T14:05:00.000Z' };
+    case 'reset_link':
+      return { agentName, accountName, purpose: 'admin', sentByName: person ?? 'Bea Admin', tokenId: randomUUID(), expiresAt: '2026-11-27T14:05:00.000Z', lifetimeHours: 48 };
+    case 'password_changed':
+      return { agentName, accountName, changedAt: '2026-11-27T14:05:00.000Z', how: 'self_change', ip: person ?? '203.0.113.9', userAgent: person ?? 'Firefox/140' };
+    case 'password_set_by_admin':
+      return { agentName, accountName, adminName: person ?? 'Bea Admin', adminEmail: person ?? 'bea@acme.test', changedAt: '2026-11-27T14:05:00.000Z', contactName: person ?? 'Carl Owner', contactEmail: person ?? 'carl@acme.test' };
+    case 'password_change_required':
+      return {
+        agentName,
+        accountName,
+        adminName: person ?? 'Bea Admin',
+        adminEmail: person ?? 'bea@acme.test',
+        changedAt: '2026-11-27T14:05:00.000Z',
+        expiresAt: '2026-11-30T14:05:00.000Z',
+        contactName: person ?? 'Carl Owner',
+        contactEmail: person ?? 'carl@acme.test',
+        loginUrl: `${PUBLIC_URL}/login`,
+      };
+    case 'account_locked':
+      return { agentName, accountName, lockedUntil: '2026-11-27T14:05:00.000Z', ip: person ?? '203.0.113.9', userAgent: person ?? 'Firefox/140' };
+  }
+}
+
+describe('mail templates', () => {
+  test('every template renders a subject, a text part and an HTML part', () => {
+    assert.equal(MAIL_TEMPLATES.length, 6);
+    for (const template of MAIL_TEMPLATES) {
+      const mail = renderMail(template, samplePayload(template), ctx);
+      assert.ok(mail.subject.length > 0, template);
+      assert.match(mail.text, /^Hello Ana Lima,\n/, template);
+      assert.match(mail.text, /Acme Support/, template);
+      assert.match(mail.html, /^<!DOCTYPE html>/, template);
+      assert.match(mail.html, /Hello Ana Lima,/, template);
+      assert.doesNotMatch(mail.text, /<%|%>|undefined|null|\[object/, template);
+      assert.doesNotMatch(mail.html, /<%|%>|undefined|null|\[object/, template);
+    }
+  });
+
+  test('times read like "27 November 2026, 14:05 UTC" and the link states its lifetime', () => {
+    const mail = renderMail('reset_link', samplePayload('reset_link'), ctx);
+    assert.match(mail.text, /valid for 48 hours, until 27 November 2026, 14:05 UTC, and works once/);
+    assert.match(mail.html, /valid for 48 hours, until 27 November 2026, 14:05 UTC, and works once/);
+  });
+
+  test('a reset link is worded by who asked for it', () => {
+    const base = samplePayload('reset_link');
+    const self = renderMail('reset_link', { ...base, purpose: 'self_service', sentByName: null }, ctx);
+    assert.match(self.text, /If it was not you, ignore this email/);
+    const admin = renderMail('reset_link', { ...base, purpose: 'admin', sentByName: 'Bea Admin' }, ctx);
+    assert.match(admin.text, /Bea Admin \(an administrator of the Acme Support help desk\) sent you this link/);
+    const operator = renderMail('reset_link', { ...base, purpose: 'operator_recovery', sentByName: null }, ctx);
+    assert.match(operator.text, /server operator issued a recovery link/);
+  });
+
+  test('HTML escapes every interpolated value, names included', () => {
+    const evil = `<script>alert("x")</script> & 'co'`;
+    for (const template of MAIL_TEMPLATES) {
+      const mail = renderMail(template, samplePayload(template, { person: evil, account: evil }), ctx);
+      assert.doesNotMatch(mail.html, /<script|alert\("x"\)| & 'co'/, template);
+      assert.match(mail.html, /&lt;script&gt;alert\(&quot;x&quot;\)&lt;\/script&gt; &amp; &#39;co&#39;/, template);
+      assert.match(mail.subject + mail.text, /<script>alert\("x"\)<\/script>/, template); // plain text needs no escaping
+    }
+  });
+
+  test('a name cannot start a line of its own in any part', () => {
+    const name = 'Ana\r\n\r\nUrgent: sign in at https://evil.test\u2028now';
+    const mail = renderMail('account_locked', samplePayload('account_locked', { person: name }), ctx);
+    assert.match(mail.text, /^Hello Ana Urgent: sign in at https:\/\/evil\.test now,\n/);
+    assert.doesNotMatch(mail.subject, /[\r\n]/);
+  });
+
+  test('no email carries a password: a payload with a secret-looking field is refused', () => {
+    for (const template of MAIL_TEMPLATES) {
+      for (const field of ['password', 'temporaryPassword', 'newPassword', 'passwordHash', 'token', 'secret']) {
+        assert.throws(() => renderMail(template, { ...samplePayload(template), [field]: 'S3cret-Temp-Pass!' }, ctx), MailRenderError, `${template}.${field}`);
+      }
+    }
+    for (const template of ['password_set_by_admin', 'password_change_required'] as const) {
+      const mail = renderMail(template, samplePayload(template), ctx);
+      assert.match(mail.text, /does not contain/);
+      assert.match(mail.text, /another channel/);
+      assert.match(mail.text, /contact Carl Owner \(carl@acme\.test\)/);
+    }
+  });
+
+  test('an unknown template or a missing field is refused, naming the field but not its value', () => {
+    assert.throws(() => renderMail('welcome_back', {}, ctx), /unknown mail template "welcome_back"/);
+    const { tokenId: _tokenId, ...withoutToken } = samplePayload('invitation');
+    assert.throws(() => renderMail('invitation', withoutToken, ctx), /field "tokenId" is missing/);
+    assert.throws(() => renderMail('reset_link', { ...samplePayload('reset_link'), purpose: 'whim' }, ctx), /field "purpose" must be one of/);
+    assert.throws(() => renderMail('password_changed', { ...samplePayload('password_changed'), changedAt: 'yesterday' }, ctx), /field "changedAt"/);
+    assert.throws(() => renderMail('password_change_required', { ...samplePayload('password_change_required'), loginUrl: 'javascript:alert(1)' }, ctx), /field "loginUrl"/);
+    assert.throws(() => renderMail('account_locked', { ...samplePayload('account_locked'), agentName: 'Secret Agent 99', accountName: 42 }, ctx), (err: Error) => !err.message.includes('Secret Agent'));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+interface Harness {
+  db: Db;
+  clock: ManualClock;
+  accountId: string;
+  logLines: string[];
+  logger: Logger;
+  dir: string;
+}
+
+async function freshHarness(): Promise<Harness> {
+  const dir = await mkdtemp(join(tmpdir(), 'deskpass-mail-'));
+  const db = openDatabase(`sqlite:${join(dir, 'deskpass.sqlite')}`);
+  await migrateToLatest(db);
+  const accountId = randomUUID();
+  await db.insertInto('accounts').values({ id: accountId, name: 'Acme Support', slug: 'acme', plan: 'enterprise', settings: '{}', created_at: new Date().toISOString() }).execute();
+  const logLines: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void logLines.push(line) });
+  return { db, clock: new ManualClock(), accountId, logLines, logger, dir };
+}
+
+async function closeHarness(h: Harness): Promise<void> {
+  await h.db.destroy();
+  await rm(h.dir, { recursive: true, force: true });
+}
+
+function newWorker(h: Harness, transport: MailTransport, options: { db?: Db; pollIntervalMs?: number } = {}): OutboxWorker {
+  return new OutboxWorker({ db: options.db ?? h.db, transport, clock: h.clock, secretKey: SECRET_KEY, publicUrl: PUBLIC_URL, mailFrom: MAIL_FROM, logger: h.logger, pollIntervalMs: options.pollIntervalMs });
+}
+
+async function queue(h: Harness, recipient: string, template: string, payload: Record<string, unknown>): Promise<void> {
+  await enqueueMail(h.db, { accountId: h.accountId, recipient, template, payload }, h.clock.now());
+}
+
+function outboxRows(h: Harness) {
+  return h.db.selectFrom('mail_outbox').selectAll().orderBy('id').execute();
+}
+
+function greeting(mail: CapturedMail): string {
+  return /^Hello (.*),/.exec(mail.text)?.[1] ?? '';
+}
+
+describe('outbox worker over a real SMTP server', () => {
+  let smtp: SmtpCapture;
+  let h: Harness;
+  let transport: MailTransport;
+
+  before(async () => {
+    smtp = await SmtpCapture.start();
+  });
+  after(async () => {
+    await smtp.stop();
+  });
+  beforeEach(async () => {
+    smtp.clear();
+    smtp.failNext(0);
+    h = await freshHarness();
+    transport = createMailTransport({ smtpUrl: smtp.url, mailDir: join(h.dir, 'mail') });
+  });
+  afterEach(async () => {
+    await transport.close();
+    await closeHarness(h);
+  });
+
+  test('a kicked worker delivers a reset link within two seconds, and its token hashes to the stored hash', async () => {
+    const worker = newWorker(h, transport, { pollIntervalMs: 60_000 }); // only the kick can wake it
+    worker.start();
+    const tokenId = randomUUID();
+    const storedHash = hashToken(deriveLinkToken(SECRET_KEY, tokenId)); // what the flow keeps in password_reset_tokens
+    const committedAt = Date.now();
+    await queue(h, 'ana@acme.test', 'reset_link', { ...samplePayload('reset_link'), tokenId });
+    worker.kick();
+    const mail = await smtp.waitFor((m) => m.to.includes('ana@acme.test'), 2000);
+    assert.ok(Date.now() - committedAt < 2000);
+    await worker.stop();
+
+    const link = /https:\/\/desk\.example\.com\/reset-password\/([A-Za-z0-9_-]+)/.exec(mail.text);
+    assert.ok(link, 'the text part carries the link');
+    const token = link[1];
+    assert.ok(isWellFormedToken(token));
+    assert.equal(hashToken(token), storedHash);
+    assert.ok(mail.html.includes(`href="${link[0]}"`), 'the HTML button carries the same link');
+    assert.match(mail.from, /^"?Deskpass"? <no-reply@desk\.example\.com>$/);
+    assert.match(mail.raw, /Message-ID:\s+<outbox\.\d+\.[0-9a-f-]+@desk\.example\.com>/i);
+
+    const [row] = await outboxRows(h);
+    assert.equal(row.status, 'sent');
+    assert.equal(row.payload, null, 'a sent message keeps no body');
+    assert.ok(row.sent_at);
+
+    const logs = h.logLines.join('');
+    assert.match(logs, /"outboxId":1/);
+    assert.match(logs, /"template":"reset_link"/);
+    assert.match(logs, /"attempt":1/);
+    assert.ok(!logs.includes(token) && !logs.includes('/reset-password/') && !logs.includes(tokenId), 'logs never hold the link, the token or its row id');
+  });
+
+  test('mail queued by another instance is delivered by polling within two seconds', async () => {
+    const worker = newWorker(h, transport); // default 500 ms poll, never kicked
+    worker.start();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const committedAt = Date.now();
+    await queue(h, 'ana@acme.test', 'account_locked', samplePayload('account_locked'));
+    await smtp.waitFor(() => true, 2000);
+    assert.ok(Date.now() - committedAt < 2000);
+    await worker.stop();
+  });
+
+  test("one agent's emails arrive in the order they were queued", async () => {
+    for (let i = 1; i <= 4; i++) {
+      await queue(h, 'ana@acme.test', 'invitation', samplePayload('invitation', { person: `ana ${i}` }));
+      await queue(h, 'ben@acme.test', 'invitation', samplePayload('invitation', { person: `ben ${i}` }));
+    }
+    const worker = newWorker(h, transport);
+    assert.equal(await worker.runOnce(), 8);
+    const names = (who: string) => smtp.messages.filter((m) => m.to.includes(`${who}@acme.test`)).map(greeting);
+    assert.deepEqual(names('ana'), ['ana 1', 'ana 2', 'ana 3', 'ana 4']);
+    assert.deepEqual(names('ben'), ['ben 1', 'ben 2', 'ben 3', 'ben 4']);
+  });
+
+  test('a failing SMTP server delays mail by 2 s, then 4 s, but never loses it', async () => {
+    const worker = newWorker(h, transport);
+    const queuedAt = h.clock.now().getTime();
+    await queue(h, 'ana@acme.test', 'password_changed', samplePayload('password_changed'));
+    smtp.failNext(2);
+
+    assert.equal(await worker.runOnce(), 0);
+    let [row] = await outboxRows(h);
+    assert.equal(row.status, 'pending');
+    assert.equal(row.attempts, 1);
+    assert.equal(row.next_attempt_at, new Date(queuedAt + 2000).toISOString());
+    assert.match(row.last_error ?? '', /451/);
+    assert.notEqual(row.payload, null);
+
+    h.clock.advanceMs(1999);
+    assert.equal(await worker.runOnce(), 0, 'one millisecond early: not retried');
+    h.clock.advanceMs(1);
+    assert.equal(await worker.runOnce(), 0, 'second attempt fails too');
+    [row] = await outboxRows(h);
+    assert.equal(row.attempts, 2);
+    assert.equal(row.next_attempt_at, new Date(queuedAt + 2000 + 4000).toISOString());
+
+    h.clock.advanceMs(4000);
+    assert.equal(await worker.runOnce(), 1);
+    assert.equal(smtp.messages.length, 1);
+    [row] = await outboxRows(h);
+    assert.equal(row.status, 'sent');
+    assert.equal(row.payload, null);
+    assert.match(h.logLines.join(''), /"attempt":2.*451/);
+  });
+
+  test("a retried message still arrives before the same agent's later mail", async () => {
+    const worker = newWorker(h, transport);
+    await queue(h, 'ana@acme.test', 'invitation', samplePayload('invitation', { person: 'first' }));
+    await queue(h, 'ana@acme.test', 'invitation', samplePayload('invitation', { person: 'second' }));
+    smtp.failNext(1);
+    assert.equal(await worker.runOnce(), 0, 'the second waits behind the first');
+    h.clock.advanceSeconds(2);
+    assert.equal(await worker.runOnce(), 2);
+    assert.deepEqual(smtp.messages.map(greeting), ['first', 'second']);
+  });
+
+  test('the retry delay doubles from 2 seconds and stops growing at 15 minutes', async () => {
+    assert.deepEqual([1, 2, 3, 9].map(retryDelayMs), [2000, 4000, 8000, 512_000]);
+    assert.equal(retryDelayMs(10), 15 * 60_000);
+    assert.equal(retryDelayMs(40), 15 * 60_000);
+
+    const worker = newWorker(h, transport);
+    await queue(h, 'ana@acme.test', 'account_locked', samplePayload('account_locked'));
+    await h.db.updateTable('mail_outbox').set({ attempts: 12 }).execute();
+    smtp.failNext(1);
+    await worker.runOnce();
+    const [row] = await outboxRows(h);
+    assert.equal(row.attempts, 13);
+    assert.equal(row.next_attempt_at, new Date(h.clock.now().getTime() + 15 * 60_000).toISOString());
+  });
+
+  test('a message that cannot be rendered is kept, retried with backoff and logged', async () => {
+    const worker = newWorker(h, transport);
+    await queue(h, 'ana@acme.test', 'no_such_template', { agentName: 'Ana' });
+    assert.equal(await worker.runOnce(), 0);
+    const [row] = await outboxRows(h);
+    assert.equal(row.status, 'pending');
+    assert.equal(row.attempts, 1);
+    assert.match(row.last_error ?? '', /unknown mail template/);
+    assert.match(h.logLines.join(''), /"template":"no_such_template".*unknown mail template/);
+    assert.equal(smtp.messages.length, 0);
+  });
+
+  test('two workers on one database never send one message twice', async () => {
+    // a second connection to the same file, as a second instance would have
+    const otherDb = openDatabase(`sqlite:${join(h.dir, 'deskpass.sqlite')}`);
+    const otherTransport = createMailTransport({ smtpUrl: smtp.url, mailDir: join(h.dir, 'mail') });
+    try {
+      for (let i = 1; i <= 20; i++) {
+        await queue(h, `agent${i % 7}@acme.test`, 'invitation', samplePayload('invitation', { person: `message ${i}` }));
+      }
+      const a = newWorker(h, transport);
+      const b = newWorker(h, otherTransport, { db: otherDb });
+      const [sentByA, sentByB] = await Promise.all([a.runOnce(), b.runOnce()]);
+      assert.equal(sentByA + sentByB, 20);
+      const received = smtp.messages.map(greeting).sort();
+      assert.equal(received.length, 20);
+      assert.equal(new Set(received).size, 20, 'no message arrived twice');
+      const rows = await outboxRows(h);
+      assert.ok(rows.every((r) => r.status === 'sent'));
+    } finally {
+      await otherTransport.close();
+      await otherDb.destroy();
+    }
+  });
+
+  test('stop() lets the batch in flight finish and leaves no message claimed', async () => {
+    const worker = newWorker(h, transport);
+    for (let i = 1; i <= 5; i++) await queue(h, `agent${i}@acme.test`, 'account_locked', samplePayload('account_locked'));
+    worker.start();
+    worker.kick();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await worker.stop();
+    const rows = await outboxRows(h);
+    for (const row of rows) {
+      assert.ok(row.status === 'sent' || row.locked_until === null, `row ${row.id} is sent or free to claim`);
+    }
+    assert.equal(smtp.messages.length, rows.filter((r) => r.status === 'sent').length);
+  });
+});
+
+describe('file transport', () => {
+  test('without SMTP_URL each message is an .eml file readable only by its owner', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'deskpass-eml-'));
+    try {
+      const mailDir = join(dir, 'data', 'mail'); // does not exist yet
+      const transport = createMailTransport({ mailDir });
+      const mail = renderMail('account_locked', samplePayload('account_locked'), ctx);
+      await transport.send({ from: MAIL_FROM, to: 'ana@acme.test', ...mail, messageId: '<outbox.1.test@desk.example.com>' });
+      await transport.send({ from: MAIL_FROM, to: 'ben@acme.test', ...mail });
+      await transport.close();
+
+      const files = (await readdir(mailDir)).sort();
+      assert.equal(files.length, 2);
+      for (const file of files) {
+        assert.match(file, /^\d{4}-\d{2}-\d{2}T\d{6}\.\d{3}Z-[0-9a-f]{12}\.eml$/);
+        assert.equal((await stat(join(mailDir, file))).mode & 0o777, 0o600);
+      }
+      const contents = await Promise.all(files.map((f) => readFile(join(mailDir, f), 'utf8')));
+      const ana = contents.find((c) => /^To: ana@acme\.test$/m.test(c));
+      assert.ok(ana);
+      assert.match(ana, /^Subject: Sign-in to your Acme Support help desk account is locked for now$/m);
+      assert.match(ana, /^Message-ID: <outbox\.1\.test@desk\.example\.com>$/m);
+      assert.match(ana, /Content-Type: text\/plain/);
+      assert.match(ana, /Content-Type: text\/html/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
