@@ -10,7 +10,7 @@ import { createArgon2Hasher, type PasswordHasher } from './security/password-has
 import { migrateToLatest, openDatabase, type Db } from './store/db.js';
 import { OutboxWorker } from './mail/outbox-worker.js';
 import { createMailTransport, type MailTransport } from './mail/transport.js';
-import { installErrorHandlers } from './http/errors.js';
+import { answerFrameworkError, installErrorHandlers } from './http/errors.js';
 import { createLogger } from './http/logging.js';
 import { healthRoutes } from './http/api/health-routes.js';
 import { publicRoutes } from './http/api/public-routes.js';
@@ -72,7 +72,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: false,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
+    frameworkErrors: answerFrameworkError,
   });
+  // The API takes JSON only: without this, Fastify's built-in text/plain parser would hand a
+  // string to the body schema (400) where the contract says 415 unsupported_media_type.
+  app.removeContentTypeParser('text/plain');
   app.decorate('deskpass', { deps, config, setupLink: new SetupLink(), mailWorker, cookieName: secure ? '__Host-deskpass_session' : 'deskpass_session' });
 
   installErrorHandlers(app);

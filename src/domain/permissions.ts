@@ -65,6 +65,7 @@ export function checkActOnAgent(actor: Principal, target: Principal): Decision {
 
 /** May the actor give the target this role? */
 export function checkAssignRole(actor: Principal, target: Principal, rolePermissions: readonly Permission[]): Decision {
+  if (actor.accountId !== target.accountId) return deny('missing_permission');
   if (actor.id === target.id) return deny('cannot_change_own_role');
   if (target.isAccountAdministrator) return deny('account_administrator_protected');
   if (!hasAll(actor.permissions, target.permissions)) return deny('target_more_privileged');

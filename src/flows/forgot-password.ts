@@ -4,7 +4,7 @@ import { audit, issueResetLink, queueMail } from './consequences.js';
 import type { FlowDeps } from './deps.js';
 
 /**
- * "Forgot password": a known agent who is not deactivated is emailed a link; everyone gets
+ * "Forgot password": a known, active agent is emailed a link; everyone gets
  * the same answer. The email goes through the outbox, so answering never waits on SMTP,
  * and the request does the same work (one transaction) whether or not the address is known.
  */
@@ -12,7 +12,8 @@ export async function requestPasswordReset(deps: FlowDeps, account: Account, inp
   const { db, clock } = deps;
   const now = clock.now();
   const agent = await findAgentByEmail(db, account.id, input.email);
-  const eligible = agent !== undefined && agent.status !== 'deactivated';
+  // API.md: a known, *active* agent. An invited agent's way in is their invitation (an admin resends it).
+  const eligible = agent !== undefined && agent.status === 'active';
   await db.transaction().execute(async (trx) => {
     if (!eligible) {
       await audit(trx, {
@@ -22,7 +23,7 @@ export async function requestPasswordReset(deps: FlowDeps, account: Account, inp
         targetAgentId: agent?.id ?? null,
         targetEmail: agent ? null : normalizeEmail(input.email).slice(0, 320),
         context: input.context,
-        details: { sent: false, reason: agent ? 'deactivated' : 'unknown_email' },
+        details: { sent: false, reason: agent ? agent.status : 'unknown_email' },
         at: now,
       });
       return;

@@ -76,7 +76,10 @@ export async function signOut(deps: FlowDeps, auth: Authenticated): Promise<void
 }
 
 export async function listOwnSessions(deps: FlowDeps, auth: Authenticated): Promise<{ sessions: (Session & { current: boolean })[] }> {
-  const sessions = await listAgentSessions(deps.db, auth.agent.id, deps.clock.now());
+  const now = deps.clock.now();
+  const idleMs = auth.account.settings.sessionIdleHours * MS_PER_HOUR;
+  // a session idle past the timeout is dead even before a request or the sweep deletes it
+  const sessions = (await listAgentSessions(deps.db, auth.agent.id, now)).filter((s) => s.lastSeenAt.getTime() + idleMs > now.getTime());
   return { sessions: sessions.map((s) => ({ ...s, current: s.id === auth.session.id })) };
 }
 

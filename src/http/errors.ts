@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, type ErrorCode, type Failure } from '../domain/errors.js';
 
 /** Answers with the catalogue's status and message for the code. */
@@ -42,4 +42,16 @@ export function installErrorHandlers(app: FastifyInstance): void {
   });
 
   app.setNotFoundHandler((request, reply) => sendError(reply, 'not_found'));
+}
+
+/**
+ * Errors the router raises before any route or error handler (a malformed percent-encoding,
+ * a path parameter over maxParamLength): answered from the catalogue too, and never echoing
+ * the path, which may hold a link token. Passed as Fastify's `frameworkErrors` option.
+ */
+export function answerFrameworkError(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (error.code === 'FST_ERR_BAD_URL' || error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return sendError(reply, 'invalid_request', [{ field: 'url', message: 'The URL is not valid.' }]);
+  }
+  return sendError(reply, 'internal_error');
 }

@@ -1,4 +1,5 @@
-import { Type, type Static } from '@sinclair/typebox';
+// The same TypeBox the routes' type provider uses (typebox 1.x): one library, one Optional marker.
+import { Type, type Static } from '@fastify/type-provider-typebox';
 import { PERMISSION_NAMES } from '../domain/permissions.js';
 import type { AgentView } from '../flows/agents.js';
 import type { Role, Session } from '../domain/models.js';

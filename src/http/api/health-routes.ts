@@ -3,8 +3,9 @@ import { sql } from 'kysely';
 import { sendError } from '../errors.js';
 
 export const healthRoutes: FastifyPluginAsync = async (app) => {
-  app.get('/healthz', { logLevel: 'warn', schema: { hide: true } }, async () => ({ status: 'ok' }));
-  app.get('/readyz', { logLevel: 'warn', schema: { hide: true } }, async (request, reply) => {
+  // In the OpenAPI document like every path of API.md: outside checks rely on these two.
+  app.get('/healthz', { logLevel: 'warn', schema: { tags: ['health'] } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { logLevel: 'warn', schema: { tags: ['health'] } }, async (request, reply) => {
     try {
       await sql`select 1`.execute(app.deskpass.deps.db);
       return { status: 'ok' };

@@ -22,7 +22,7 @@ export const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/auth/logout',
-    { config: { allowedDuringPasswordChange: true }, schema: { tags: ['auth'], security, response: { 204: Type.Null(), ...errorResponses } } },
+    { config: { allowedDuringPasswordChange: true, allowedWhenTemporaryPasswordExpired: true }, schema: { tags: ['auth'], security, response: { 204: Type.Null(), ...errorResponses } } },
     async (request, reply) => {
       await signOut(deps, request.auth);
       clearSessionCookie(app, reply);

@@ -11,6 +11,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** the three things a one-time password allows: read /me, set a new password, sign out */
     allowedDuringPasswordChange?: boolean;
+    /** signing out always works, even once a one-time password has expired */
+    allowedWhenTemporaryPasswordExpired?: boolean;
   }
 }
 
@@ -61,7 +63,8 @@ export const authenticatePlugin = fp<AuthenticateOptions>(async (app: FastifyIns
       return sendError(reply, 'forbidden', [{ reason: 'cross_site_request' }]);
     }
     if (auth.agent.passwordChangeRequired) {
-      if (isTemporaryPasswordExpired(auth.agent, app.deskpass.deps.clock.now())) return sendError(reply, 'temporary_password_expired');
+      const expired = isTemporaryPasswordExpired(auth.agent, app.deskpass.deps.clock.now());
+      if (expired && !request.routeOptions.config.allowedWhenTemporaryPasswordExpired) return sendError(reply, 'temporary_password_expired');
       if (!request.routeOptions.config.allowedDuringPasswordChange) return sendError(reply, 'password_change_required');
     }
     request.auth = auth;
