@@ -6,6 +6,7 @@ import { isBelowOwaspMinimum, type Config } from './config.js';
 import { systemClock, type Clock } from './domain/clock.js';
 import type { FlowDeps } from './flows/deps.js';
 import { SetupLink } from './flows/setup.js';
+import { sweepExpiredRecords } from './flows/maintenance.js';
 import { createArgon2Hasher, type PasswordHasher } from './security/password-hasher.js';
 import { migrateToLatest, openDatabase, type Db } from './store/db.js';
 import { OutboxWorker } from './mail/outbox-worker.js';
@@ -39,6 +40,8 @@ export interface AppOptions {
   mailTransport?: MailTransport;
   /** default true; tests of the outbox itself may drive the worker by hand */
   startMailWorker?: boolean;
+  /** how often expired links and sessions are swept; default hourly, 0 turns it off */
+  sweepIntervalMs?: number;
 }
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -96,7 +99,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.startMailWorker !== false) {
     app.addHook('onReady', async () => mailWorker.start());
   }
+  // Dead links (after their 7 days) and expired sessions are swept hourly, in batches.
+  let sweeper: NodeJS.Timeout | undefined;
+  if (options.sweepIntervalMs !== 0) {
+    const sweep = () => sweepExpiredRecords(deps).catch((error) => app.log.error({ err: error }, 'sweep failed'));
+    app.addHook('onReady', async () => {
+      sweeper = setInterval(sweep, options.sweepIntervalMs ?? 3_600_000);
+      sweeper.unref();
+      void sweep();
+    });
+  }
   app.addHook('onClose', async () => {
+    clearInterval(sweeper);
     await mailWorker.stop();
     await transport.close();
     await db.destroy();

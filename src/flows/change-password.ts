@@ -4,6 +4,7 @@ import { applyPasswordChange, audit, queueMail } from './consequences.js';
 import type { FlowDeps } from './deps.js';
 import { checkNewPassword } from './password-rules.js';
 import type { Authenticated } from './sessions.js';
+import { proveOwnPassword } from './login.js';
 
 /**
  * My Settings › Change password, and the required change after a one-time password:
@@ -13,13 +14,10 @@ export async function changeOwnPassword(
   deps: FlowDeps,
   auth: Authenticated,
   input: { currentPassword: string; newPassword: string; context: RequestContext },
-): Promise<Result<object, 'current_password_incorrect' | 'password_rejected'>> {
+): Promise<Result<object, 'current_password_incorrect' | 'account_locked' | 'password_rejected'>> {
   const { agent, account, session } = auth;
-  const matches = agent.passwordHash ? await deps.hasher.verify(agent.passwordHash, input.currentPassword) : false;
-  if (!matches) {
-    await audit(deps.db, { accountId: account.id, type: 'password.change_failed', actorAgentId: agent.id, targetAgentId: agent.id, context: input.context, details: { reason: 'current_password_incorrect' }, at: deps.clock.now() });
-    return fail('current_password_incorrect');
-  }
+  const proof = await proveOwnPassword(deps, auth, input.currentPassword, input.context, 'password.change_failed');
+  if (!proof.ok) return proof;
   const violations = await checkNewPassword(deps, account, agent, input.newPassword, input.currentPassword);
   if (violations.length > 0) return fail('password_rejected', violations);
   const passwordHash = await deps.hasher.hash(input.newPassword);

@@ -1,5 +1,5 @@
 import { addMs, MS_PER_MINUTE } from '../domain/clock.js';
-import { fail, type Result } from '../domain/errors.js';
+import { fail, type Failure, type Result } from '../domain/errors.js';
 import { normalizeEmail, type Account, type Agent, type RequestContext, type Session } from '../domain/models.js';
 import { findAgentByEmail, updateAgent } from '../store/agents.repo.js';
 import { clearLoginAttempts, findLoginAttempts, lockAddress, recordLoginFailure } from '../store/login-attempts.repo.js';
@@ -59,23 +59,62 @@ export async function signIn(deps: FlowDeps, account: Account, input: { email: s
 }
 
 async function recordFailure(deps: FlowDeps, account: Account, email: string, agent: Agent | undefined, context: RequestContext, now: Date): Promise<SignInResult> {
-  const { threshold, lockedUntil } = { threshold: account.settings.lockoutThreshold, lockedUntil: addMs(now, account.settings.lockoutMinutes * MS_PER_MINUTE) };
+  const lockedUntil = await countPasswordFailure(deps, account, email, agent, context, now, { type: 'login.failed', reason: 'invalid_credentials' });
+  return lockedUntil ? fail('account_locked', undefined, secondsUntil(lockedUntil, now)) : fail('invalid_credentials');
+}
+
+/**
+ * Counts one wrong password for the address (known or not) in one transaction with its audit
+ * event; at the account's threshold, locks the address, audits it and emails the agent.
+ * Returns the end of the lock when this failure locked it.
+ */
+async function countPasswordFailure(
+  deps: FlowDeps,
+  account: Account,
+  email: string,
+  agent: Agent | undefined,
+  context: RequestContext,
+  now: Date,
+  event: { type: string; reason: string },
+): Promise<Date | null> {
+  const lockedUntil = addMs(now, account.settings.lockoutMinutes * MS_PER_MINUTE);
+  const target = { targetAgentId: agent?.id ?? null, targetEmail: agent ? null : email };
   const locked = await deps.db.transaction().execute(async (trx) => {
     const failures = await recordLoginFailure(trx, account.id, email, now);
-    await audit(trx, { accountId: account.id, type: 'login.failed', actorAgentId: null, targetAgentId: agent?.id ?? null, targetEmail: agent ? null : email, context, details: { reason: 'invalid_credentials' }, at: now });
-    if (failures < threshold) return false;
+    await audit(trx, { accountId: account.id, type: event.type, actorAgentId: null, ...target, context, details: { reason: event.reason }, at: now });
+    if (failures < account.settings.lockoutThreshold) return false;
     await lockAddress(trx, account.id, email, lockedUntil);
-    await audit(trx, { accountId: account.id, type: 'account.locked', actorAgentId: null, targetAgentId: agent?.id ?? null, targetEmail: agent ? null : email, context, details: { failures, lockedUntil: lockedUntil.toISOString() }, at: now });
+    await audit(trx, { accountId: account.id, type: 'account.locked', actorAgentId: null, ...target, context, details: { failures, lockedUntil: lockedUntil.toISOString() }, at: now });
     if (agent && agent.status !== 'deactivated') {
       await queueMail(trx, account.id, agent.email, 'account_locked', { agentName: agent.name, accountName: account.name, lockedUntil: lockedUntil.toISOString(), ip: context.ip, userAgent: context.userAgent }, now);
     }
     return true;
   });
-  if (locked) {
-    deps.notifyMailQueued();
-    return fail('account_locked', undefined, secondsUntil(lockedUntil, now));
+  if (!locked) return null;
+  deps.notifyMailQueued();
+  return lockedUntil;
+}
+
+export type PasswordProof = { ok: true } | Failure<'current_password_incorrect' | 'account_locked'>;
+
+/**
+ * Checks the signed-in agent's own password (re-authentication, change password). A wrong one
+ * counts toward the same lockout as sign-in, so a stolen session cannot guess it without limit;
+ * while the address is locked, the answer is 423 whatever the password.
+ */
+export async function proveOwnPassword(deps: FlowDeps, auth: Authenticated, password: string, context: RequestContext, failedEventType: 'reauthentication.failed' | 'password.change_failed'): Promise<PasswordProof> {
+  const { agent, account } = auth;
+  const email = normalizeEmail(agent.email);
+  const now = deps.clock.now();
+  const attempts = await findLoginAttempts(deps.db, account.id, email);
+  if (attempts.lockedUntil && attempts.lockedUntil > now) {
+    await deps.hasher.verifyDummy(password);
+    return fail('account_locked', undefined, secondsUntil(attempts.lockedUntil, now));
   }
-  return fail('invalid_credentials');
+  const matches = agent.passwordHash ? await deps.hasher.verify(agent.passwordHash, password) : false;
+  if (matches) return { ok: true };
+  const lockedUntil = await countPasswordFailure(deps, account, email, agent, context, now, { type: failedEventType, reason: 'current_password_incorrect' });
+  return lockedUntil ? fail('account_locked', undefined, secondsUntil(lockedUntil, now)) : fail('current_password_incorrect');
 }
 
 function secondsUntil(at: Date, now: Date): number {
@@ -83,14 +122,9 @@ function secondsUntil(at: Date, now: Date): number {
 }
 
 /** Proves the password again: the session counts as freshly authenticated for 10 minutes. */
-export async function reauthenticate(deps: FlowDeps, auth: Authenticated, password: string, context: RequestContext): Promise<Result<object, 'current_password_incorrect'>> {
-  const { agent } = auth;
-  const matches = agent.passwordHash ? await deps.hasher.verify(agent.passwordHash, password) : false;
-  const now = deps.clock.now();
-  if (!matches) {
-    await audit(deps.db, { accountId: agent.accountId, type: 'reauthentication.failed', actorAgentId: agent.id, targetAgentId: agent.id, context, at: now });
-    return fail('current_password_incorrect');
-  }
-  await markSessionAuthenticated(deps.db, auth.session.id, now);
+export async function reauthenticate(deps: FlowDeps, auth: Authenticated, password: string, context: RequestContext): Promise<Result<object, 'current_password_incorrect' | 'account_locked'>> {
+  const proof = await proveOwnPassword(deps, auth, password, context, 'reauthentication.failed');
+  if (!proof.ok) return proof;
+  await markSessionAuthenticated(deps.db, auth.session.id, deps.clock.now());
   return { ok: true };
 }

@@ -78,3 +78,10 @@ export async function sweepSessions(db: Executor, now: Date, batchSize = 1000): 
   await db.deleteFrom('sessions').where('id', 'in', ids.map((r) => r.id)).execute();
   return ids.length;
 }
+
+export async function sweepIdleSessions(db: Executor, accountId: string, idleSince: Date, batchSize = 1000): Promise<number> {
+  const ids = await db.selectFrom('sessions').select('id').where('account_id', '=', accountId).where('last_seen_at', '<=', iso(idleSince)).limit(batchSize).execute();
+  if (ids.length === 0) return 0;
+  await db.deleteFrom('sessions').where('id', 'in', ids.map((r) => r.id)).execute();
+  return ids.length;
+}

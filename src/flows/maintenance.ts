@@ -1,0 +1,32 @@
+import { addMs, MS_PER_DAY, MS_PER_HOUR } from '../domain/clock.js';
+import { findOnlyAccount } from '../store/accounts.repo.js';
+import { sweepResetTokens } from '../store/reset-tokens.repo.js';
+import { sweepIdleSessions, sweepSessions } from '../store/sessions.repo.js';
+import type { FlowDeps } from './deps.js';
+
+/** Dead links stay 7 days, so a late click says "expired" or "used" rather than "unknown". */
+export const DEAD_LINK_RETENTION_MS = 7 * MS_PER_DAY;
+
+/**
+ * Deletes, in batches, links dead for more than 7 days and sessions past their absolute
+ * lifetime or idle timeout. Returns what it removed; safe to run on every instance at once.
+ */
+export async function sweepExpiredRecords(deps: Pick<FlowDeps, 'db' | 'clock'>, batchSize = 1000): Promise<{ links: number; sessions: number }> {
+  const now = deps.clock.now();
+  let links = 0;
+  let sessions = 0;
+  for (let swept = batchSize; swept === batchSize; links += swept) {
+    swept = await sweepResetTokens(deps.db, addMs(now, -DEAD_LINK_RETENTION_MS), batchSize);
+  }
+  for (let swept = batchSize; swept === batchSize; sessions += swept) {
+    swept = await sweepSessions(deps.db, now, batchSize);
+  }
+  const account = await findOnlyAccount(deps.db);
+  if (account) {
+    const idleSince = addMs(now, -account.settings.sessionIdleHours * MS_PER_HOUR);
+    for (let swept = batchSize; swept === batchSize; sessions += swept) {
+      swept = await sweepIdleSessions(deps.db, account.id, idleSince, batchSize);
+    }
+  }
+  return { links, sessions };
+}
