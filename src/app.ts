@@ -8,8 +8,10 @@ import type { FlowDeps } from './flows/deps.js';
 import { SetupLink } from './flows/setup.js';
 import { sweepExpiredRecords } from './flows/maintenance.js';
 import { createArgon2Hasher, type PasswordHasher } from './security/password-hasher.js';
-import { migrateToLatest, openDatabase, type Db } from './store/db.js';
-import { OutboxWorker } from './mail/outbox-worker.js';
+import { migrateToLatest, openDatabase, type Db, type QueryObserver } from './store/db.js';
+import { OutboxWorker, type MailPreparer } from './mail/outbox-worker.js';
+import { RESET_REQUEST, resetRequestPreparer } from './flows/forgot-password.js';
+import { LOCK_NOTICE_REQUEST, lockNoticePreparer } from './flows/login.js';
 import { createMailTransport, type MailTransport } from './mail/transport.js';
 import { answerFrameworkError, installErrorHandlers } from './http/errors.js';
 import { createLogger } from './http/logging.js';
@@ -40,6 +42,8 @@ export interface AppOptions {
   mailTransport?: MailTransport;
   /** default true; tests of the outbox itself may drive the worker by hand */
   startMailWorker?: boolean;
+  /** sees every SQL statement (tests compare the work of two paths) */
+  observeQuery?: QueryObserver;
   /** how often expired links and sessions are swept; default hourly, 0 turns it off */
   sweepIntervalMs?: number;
 }
@@ -55,11 +59,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }
   if (!config.rateLimits) logger.warn('RATE_LIMITS=off: for load tests on a closed machine only');
 
-  const db: Db = openDatabase(config.databaseUrl);
+  const db: Db = openDatabase(config.databaseUrl, options.observeQuery);
   await migrateToLatest(db);
   const clock = options.clock ?? systemClock;
   const transport = options.mailTransport ?? createMailTransport({ smtpUrl: config.smtpUrl, mailDir: config.mailDir });
-  const mailWorker = new OutboxWorker({ db, transport, clock, secretKey: config.secretKey, publicUrl: config.publicUrl, mailFrom: config.mailFrom, logger: logger.child({ component: 'outbox' }) });
+  const preparers: Record<string, MailPreparer> = {};
+  const mailWorker = new OutboxWorker({ db, transport, clock, secretKey: config.secretKey, publicUrl: config.publicUrl, mailFrom: config.mailFrom, logger: logger.child({ component: 'outbox' }), preparers });
   const deps: FlowDeps = {
     db,
     clock,
@@ -68,6 +73,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     secretKey: config.secretKey,
     notifyMailQueued: () => mailWorker.kick(),
   };
+  preparers[RESET_REQUEST] = resetRequestPreparer(deps);
+  preparers[LOCK_NOTICE_REQUEST] = lockNoticePreparer(deps);
   const secure = config.publicUrl.startsWith('https:');
 
   const app = Fastify({

@@ -1,45 +1,68 @@
 import { normalizeEmail, type Account, type RequestContext } from '../domain/models.js';
+import { findAccountById } from '../store/accounts.repo.js';
 import { findAgentByEmail } from '../store/agents.repo.js';
-import { audit, issueResetLink, queueMail } from './consequences.js';
+import { enqueueMail, updateMailPayload, type OutboxMessage } from '../store/outbox.repo.js';
+import type { MailPreparer } from '../mail/outbox-worker.js';
+import { audit, issueResetLink } from './consequences.js';
 import type { FlowDeps } from './deps.js';
 
+export const RESET_REQUEST = 'reset_link_request';
+
 /**
- * "Forgot password": a known, active agent is emailed a link; everyone gets
- * the same answer. The email goes through the outbox, so answering never waits on SMTP,
- * and the request does the same work (one transaction) whether or not the address is known.
+ * "Forgot password". The request only queues "email this address a reset link if it is an
+ * active agent's" — one insert, whatever the address — and answers. The outbox worker resolves
+ * it (resetRequestPreparer), so neither the answer, its time nor the queries made while
+ * answering tell a known address from an unknown or deactivated one.
  */
 export async function requestPasswordReset(deps: FlowDeps, account: Account, input: { email: string; context: RequestContext }): Promise<void> {
-  const { db, clock } = deps;
-  const now = clock.now();
-  const agent = await findAgentByEmail(db, account.id, input.email);
-  // API.md: a known, *active* agent. An invited agent's way in is their invitation (an admin resends it).
-  const eligible = agent !== undefined && agent.status === 'active';
-  await db.transaction().execute(async (trx) => {
-    if (!eligible) {
-      await audit(trx, {
+  const email = normalizeEmail(input.email).slice(0, 320);
+  await enqueueMail(deps.db, { accountId: account.id, recipient: email, template: RESET_REQUEST, payload: { email, ip: input.context.ip, userAgent: input.context.userAgent, method: input.context.method } }, deps.clock.now());
+  deps.notifyMailQueued();
+}
+
+/**
+ * Turns a queued reset request into the reset-link email, at send time: a known, active agent
+ * gets a new link (older ones die); anyone else gets nothing. Both outcomes are audited as
+ * password.reset_requested. Idempotent: the issued link is recorded on the outbox row, so a
+ * retried send carries the same link.
+ */
+export function resetRequestPreparer(deps: FlowDeps): MailPreparer {
+  return async (message: OutboxMessage) => {
+    const payload = message.payload as { email: string; ip: string | null; userAgent: string | null; method?: RequestContext['method']; tokenId?: string; expiresAt?: string; agentId?: string };
+    const context: RequestContext = { method: payload.method ?? 'api', ip: payload.ip, userAgent: payload.userAgent };
+    const account = await findAccountById(deps.db, message.accountId);
+    if (!account) return { send: false };
+    const agent = await findAgentByEmail(deps.db, account.id, payload.email);
+    const lifetimeHours = account.settings.resetLinkLifetimeHours;
+    const resetLink = (tokenId: string, expiresAt: string) => ({
+      send: true as const,
+      recipient: agent!.email,
+      template: 'reset_link',
+      payload: { agentName: agent!.name, accountName: account.name, purpose: 'self_service', sentByName: null, tokenId, expiresAt, lifetimeHours },
+    });
+    if (payload.tokenId && payload.expiresAt && agent && agent.id === payload.agentId) return resetLink(payload.tokenId, payload.expiresAt);
+
+    const now = deps.clock.now();
+    if (!agent || agent.status !== 'active') {
+      // API.md: only a known, active agent gets the email. An invited agent's way in is their invitation.
+      await audit(deps.db, {
         accountId: account.id,
         type: 'password.reset_requested',
         actorAgentId: null,
         targetAgentId: agent?.id ?? null,
-        targetEmail: agent ? null : normalizeEmail(input.email).slice(0, 320),
-        context: input.context,
+        targetEmail: agent ? null : payload.email,
+        context,
         details: { sent: false, reason: agent ? agent.status : 'unknown_email' },
         at: now,
       });
-      return;
+      return { send: false };
     }
-    const lifetimeHours = account.settings.resetLinkLifetimeHours;
-    const link = await issueResetLink(trx, { agent, purpose: 'self_service', createdByAgentId: null, lifetimeHours, now, secretKey: deps.secretKey });
-    await queueMail(trx, account.id, agent.email, 'reset_link', {
-      agentName: agent.name,
-      accountName: account.name,
-      purpose: 'self_service',
-      sentByName: null,
-      tokenId: link.tokenId,
-      expiresAt: link.expiresAt.toISOString(),
-      lifetimeHours,
-    }, now);
-    await audit(trx, { accountId: account.id, type: 'password.reset_requested', actorAgentId: null, targetAgentId: agent.id, context: input.context, details: { sent: true }, at: now });
-  });
-  if (eligible) deps.notifyMailQueued();
+    const link = await deps.db.transaction().execute(async (trx) => {
+      const issued = await issueResetLink(trx, { agent, purpose: 'self_service', createdByAgentId: null, lifetimeHours, now, secretKey: deps.secretKey });
+      await updateMailPayload(trx, message.id, { ...payload, tokenId: issued.tokenId, expiresAt: issued.expiresAt.toISOString(), agentId: agent.id });
+      await audit(trx, { accountId: account.id, type: 'password.reset_requested', actorAgentId: null, targetAgentId: agent.id, context, details: { sent: true }, at: now });
+      return issued;
+    });
+    return resetLink(link.tokenId, link.expiresAt.toISOString());
+  };
 }

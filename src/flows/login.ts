@@ -4,7 +4,10 @@ import { normalizeEmail, type Account, type Agent, type RequestContext, type Ses
 import { findAgentByEmail, updateAgent } from '../store/agents.repo.js';
 import { clearLoginAttempts, findLoginAttempts, lockAddress, recordLoginFailure } from '../store/login-attempts.repo.js';
 import { markSessionAuthenticated } from '../store/sessions.repo.js';
-import { audit, queueMail } from './consequences.js';
+import { audit } from './consequences.js';
+import { enqueueMail, type OutboxMessage } from '../store/outbox.repo.js';
+import type { MailPreparer } from '../mail/outbox-worker.js';
+import { findAccountById } from '../store/accounts.repo.js';
 import type { FlowDeps } from './deps.js';
 import { isTemporaryPasswordExpired, startSession, type Authenticated } from './sessions.js';
 
@@ -22,19 +25,14 @@ export async function signIn(deps: FlowDeps, account: Account, input: { email: s
   const email = normalizeEmail(input.email);
   const now = clock.now();
 
+  // The same two lookups and one verification on every path: known, unknown, deactivated, locked.
   const attempts = await findLoginAttempts(db, account.id, email);
   const agent = await findAgentByEmail(db, account.id, email);
   if (attempts.lockedUntil && attempts.lockedUntil > now) {
-    await hasher.verifyDummy(input.password);
+    await hasher.verify(await hasher.dummyHash(), input.password);
     return fail('account_locked', undefined, secondsUntil(attempts.lockedUntil, now));
   }
-
-  let passwordMatches = false;
-  if (agent?.passwordHash) {
-    passwordMatches = await hasher.verify(agent.passwordHash, input.password);
-  } else {
-    await hasher.verifyDummy(input.password);
-  }
+  const passwordMatches = await hasher.verify(agent?.passwordHash ?? (await hasher.dummyHash()), input.password);
 
   if (!passwordMatches || !agent || agent.status === 'deactivated') {
     return recordFailure(deps, account, email, agent, input.context, now);
@@ -85,9 +83,8 @@ async function countPasswordFailure(
     if (failures < account.settings.lockoutThreshold) return false;
     await lockAddress(trx, account.id, email, lockedUntil);
     await audit(trx, { accountId: account.id, type: 'account.locked', actorAgentId: null, ...target, context, details: { failures, lockedUntil: lockedUntil.toISOString() }, at: now });
-    if (agent && agent.status !== 'deactivated') {
-      await queueMail(trx, account.id, agent.email, 'account_locked', { agentName: agent.name, accountName: account.name, lockedUntil: lockedUntil.toISOString(), ip: context.ip, userAgent: context.userAgent }, now);
-    }
+    // Queued for every locked address, resolved by the worker: a known address costs no extra query.
+    await enqueueMail(trx, { accountId: account.id, recipient: email, template: LOCK_NOTICE_REQUEST, payload: { email, lockedUntil: lockedUntil.toISOString(), ip: context.ip, userAgent: context.userAgent } }, now);
     return true;
   });
   if (!locked) return null;
@@ -108,7 +105,7 @@ export async function proveOwnPassword(deps: FlowDeps, auth: Authenticated, pass
   const now = deps.clock.now();
   const attempts = await findLoginAttempts(deps.db, account.id, email);
   if (attempts.lockedUntil && attempts.lockedUntil > now) {
-    await deps.hasher.verifyDummy(password);
+    await deps.hasher.verify(await deps.hasher.dummyHash(), password);
     return fail('account_locked', undefined, secondsUntil(attempts.lockedUntil, now));
   }
   const matches = agent.passwordHash ? await deps.hasher.verify(agent.passwordHash, password) : false;
@@ -127,4 +124,22 @@ export async function reauthenticate(deps: FlowDeps, auth: Authenticated, passwo
   if (!proof.ok) return proof;
   await markSessionAuthenticated(deps.db, auth.session.id, deps.clock.now());
   return { ok: true };
+}
+
+export const LOCK_NOTICE_REQUEST = 'account_locked_request';
+
+/** Turns a queued lock notice into an email to the agent who has the address, if any and not deactivated. */
+export function lockNoticePreparer(deps: Pick<FlowDeps, 'db'>): MailPreparer {
+  return async (message: OutboxMessage) => {
+    const payload = message.payload as { email: string; lockedUntil: string; ip: string | null; userAgent: string | null };
+    const account = await findAccountById(deps.db, message.accountId);
+    const agent = account && (await findAgentByEmail(deps.db, account.id, payload.email));
+    if (!account || !agent || agent.status === 'deactivated') return { send: false };
+    return {
+      send: true,
+      recipient: agent.email,
+      template: 'account_locked',
+      payload: { agentName: agent.name, accountName: account.name, lockedUntil: payload.lockedUntil, ip: payload.ip, userAgent: payload.userAgent },
+    };
+  };
 }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../domain/clock.js';
 import { deriveLinkToken } from '../security/tokens.js';
 import type { Db } from '../store/db.js';
-import { claimDueMail, markMailFailed, markMailSent, type OutboxMessage } from '../store/outbox.repo.js';
+import { claimDueMail, markMailFailed, markMailSent, markMailSkipped, type OutboxMessage } from '../store/outbox.repo.js';
 import { renderMail, type RenderContext } from './templates.js';
 import type { MailTransport } from './transport.js';
 
@@ -19,7 +19,18 @@ export interface OutboxWorkerOptions {
   batchSize?: number;
   /** how long a claim keeps other workers off a message; default 60000 */
   leaseMs?: number;
+  /** turn a queued request into a concrete email at send time (see MailPreparer), by template */
+  preparers?: Record<string, MailPreparer>;
 }
+
+/**
+ * Some rows are requests rather than emails ("email this address a reset link if it belongs to
+ * an active agent"). Resolving them here, off the request path, lets the request do the same
+ * work whatever the address. A preparer must be idempotent: a failed send runs it again.
+ */
+export type MailPreparer = (
+  message: OutboxMessage,
+) => Promise<{ send: true; recipient: string; template: string; payload: Record<string, unknown> } | { send: false }>;
 
 const MAX_RETRY_DELAY_MS = 15 * 60_000;
 
@@ -144,10 +155,21 @@ export class OutboxWorker {
     const attempt = message.attempts + 1;
     const context = { outboxId: message.id, template: message.template, attempt };
     try {
-      const mail = renderMail(message.template, message.payload, this.renderContext);
+      let { recipient, template, payload } = message;
+      const prepare = this.o.preparers?.[message.template];
+      if (prepare) {
+        const prepared = await prepare(message);
+        if (!prepared.send) {
+          await markMailSkipped(this.o.db, message.id, this.o.clock.now());
+          this.o.logger.info(context, 'mail request resolved to no mail');
+          return false;
+        }
+        ({ recipient, template, payload } = prepared);
+      }
+      const mail = renderMail(template, payload, this.renderContext);
       await this.o.transport.send({
         from: this.o.mailFrom,
-        to: message.recipient,
+        to: recipient,
         subject: mail.subject,
         text: mail.text,
         html: mail.html,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Algorithm, hash, verify } from '@node-rs/argon2';
 import type { Argon2Params } from '../config.js';
 import { normalizePassword } from '../domain/password-policy.js';
@@ -8,8 +9,11 @@ export interface PasswordHasher {
   verify(storedHash: string, password: string): Promise<boolean>;
   /** true when the stored hash is weaker than the configured cost: rehash at the next sign-in */
   needsRehash(storedHash: string): boolean;
-  /** Spends the time of one verification against nothing, so unknown emails cost what known ones do. */
-  verifyDummy(password: string): Promise<void>;
+  /**
+   * A hash of no one's password, made with the configured cost: verifying against it when the
+   * address is unknown (or locked) makes that path cost exactly what a real verification costs.
+   */
+  dummyHash(): Promise<string>;
 }
 
 const ARGON2_PARAMS = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/;
@@ -39,9 +43,9 @@ export function createArgon2Hasher(params: Argon2Params): PasswordHasher {
       const [m, t, p] = match.slice(1).map(Number);
       return m < params.memoryKiB || t < params.iterations || p !== params.parallelism;
     },
-    async verifyDummy(password) {
-      dummyHash ??= hash('deskpass-dummy-password-for-timing', options);
-      await verify(await dummyHash, normalizePassword(password)).catch(() => false);
+    dummyHash() {
+      dummyHash ??= hash(randomBytes(32).toString('base64url'), options);
+      return dummyHash;
     },
   };
 }

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider, type Transaction } from 'kysely';
+import { Kysely, Migrator, type LogEvent, SqliteDialect, type Migration, type MigrationProvider, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
 import * as initial from './migrations/001-initial.js';
 
@@ -9,8 +9,12 @@ export type Db = Kysely<Database>;
 /** What every repository takes first: the database or an open transaction, so the caller owns the transaction. */
 export type Executor = Kysely<Database> | Transaction<Database>;
 
+/** Sees the SQL text of every query (tests prove that paths do the same work). */
+export type QueryObserver = (sql: string) => void;
+
 /** Opens the store named by DATABASE_URL (`sqlite:PATH`). */
-export function openDatabase(databaseUrl: string): Db {
+export function openDatabase(databaseUrl: string, observeQuery?: QueryObserver): Db {
+  const log = observeQuery ? (event: LogEvent) => observeQuery(event.query.sql) : undefined;
   if (databaseUrl.startsWith('sqlite:')) {
     const path = databaseUrl.slice('sqlite:'.length);
     if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
@@ -20,7 +24,7 @@ export function openDatabase(databaseUrl: string): Db {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), log });
   }
   throw new Error('PostgreSQL support is not built yet: use DATABASE_URL=sqlite:PATH');
 }

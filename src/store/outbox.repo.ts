@@ -86,6 +86,16 @@ export async function markMailSent(db: Executor, id: number, now: Date): Promise
   await db.updateTable('mail_outbox').set({ status: 'sent', sent_at: iso(now), payload: null, locked_until: null, last_error: null }).where('id', '=', id).execute();
 }
 
+/** A request that resolved to no email (an unknown address): done, nothing sent, payload erased. */
+export async function markMailSkipped(db: Executor, id: number, now: Date): Promise<void> {
+  await db.updateTable('mail_outbox').set({ status: 'skipped', sent_at: iso(now), payload: null, locked_until: null, last_error: null }).where('id', '=', id).execute();
+}
+
+/** Records what a preparer decided (e.g. the link it issued), so a retry sends the same email. */
+export async function updateMailPayload(db: Executor, id: number, payload: Record<string, unknown>): Promise<void> {
+  await db.updateTable('mail_outbox').set({ payload: JSON.stringify(payload) }).where('id', '=', id).execute();
+}
+
 export async function markMailFailed(db: Executor, id: number, attempts: number, nextAttemptAt: Date, error: string): Promise<void> {
   await db
     .updateTable('mail_outbox')

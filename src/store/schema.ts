@@ -131,7 +131,8 @@ export interface MailOutboxTable {
   template: string;
   /** JSON of the template's data; never a password or a raw token; erased once sent */
   payload: Json | null;
-  status: 'pending' | 'sent';
+  /** skipped: a mail request that resolved to no email (see MailPreparer) */
+  status: 'pending' | 'sent' | 'skipped';
   attempts: number;
   next_attempt_at: string;
   /** a worker's claim on the row, so two workers never send it twice */

@@ -33,17 +33,25 @@ export interface RequestOptions {
 
 /** A hasher that counts its calls, so tests can prove every path does the same work. */
 export interface CountingHasher extends PasswordHasher {
-  calls: { hash: number; verify: number; verifyDummy: number };
+  calls: { hash: number; verify: number };
+  /** the argon2 parameters (`m=…,t=…,p=…`) of every hash verified against, in order */
+  verifiedParams: string[];
 }
 
 function countingHasher(inner: PasswordHasher): CountingHasher {
-  const calls = { hash: 0, verify: 0, verifyDummy: 0 };
+  const calls = { hash: 0, verify: 0 };
+  const verifiedParams: string[] = [];
   return {
     calls,
+    verifiedParams,
     hash: (p) => ((calls.hash += 1), inner.hash(p)),
-    verify: (h, p) => ((calls.verify += 1), inner.verify(h, p)),
+    verify: (h, p) => {
+      calls.verify += 1;
+      verifiedParams.push(/\$(m=\d+,t=\d+,p=\d+)\$/.exec(h)?.[1] ?? 'not-argon2');
+      return inner.verify(h, p);
+    },
     needsRehash: (h) => inner.needsRehash(h),
-    verifyDummy: (p) => ((calls.verifyDummy += 1), inner.verifyDummy(p)),
+    dummyHash: () => inner.dummyHash(),
   };
 }
 
@@ -56,6 +64,8 @@ export class TestApp {
   readonly secrets = new Set<string>();
   /** every API answer body, as text */
   readonly answers: string[] = [];
+  /** the SQL text of every statement, in order (the outbox worker's too) */
+  queries: string[] = [];
 
   private constructor(
     readonly app: FastifyInstance,
@@ -94,9 +104,12 @@ export class TestApp {
       ...overrides,
     };
     const hasher = countingHasher(createArgon2Hasher(config.argon2));
-    const app = await buildApp({ config, clock, hasher, logStream });
+    const queries: string[] = [];
+    const app = await buildApp({ config, clock, hasher, logStream, observeQuery: (sql) => queries.push(sql) });
     await app.ready();
-    return new TestApp(app, config, clock, smtp, logs, dir, hasher);
+    const testApp = new TestApp(app, config, clock, smtp, logs, dir, hasher);
+    testApp.queries = queries;
+    return testApp;
   }
 
   async close(): Promise<void> {

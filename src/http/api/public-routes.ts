@@ -32,7 +32,7 @@ export const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const account = await currentAccount(deps);
       if (!account) {
-        await deps.hasher.verifyDummy(request.body.password);
+        await deps.hasher.verify(await deps.hasher.dummyHash(), request.body.password);
         return sendError(reply, 'invalid_credentials');
       }
       const result = await signIn(deps, account, { ...request.body, context: requestContext(request) });
