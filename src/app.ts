@@ -13,6 +13,8 @@ import { OutboxWorker, type MailPreparer } from './mail/outbox-worker.js';
 import { RESET_REQUEST, resetRequestPreparer } from './flows/forgot-password.js';
 import { LOCK_NOTICE_REQUEST, lockNoticePreparer } from './flows/login.js';
 import { createMailTransport, type MailTransport } from './mail/transport.js';
+import { rateLimitsPlugin } from './http/plugins/rate-limits.js';
+import { databaseCounters, redisCounters } from './security/rate-counters.js';
 import { answerFrameworkError, installErrorHandlers } from './http/errors.js';
 import { createLogger } from './http/logging.js';
 import { healthRoutes } from './http/api/health-routes.js';
@@ -90,6 +92,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.decorate('deskpass', { deps, config, setupLink: new SetupLink(), mailWorker, cookieName: secure ? '__Host-deskpass_session' : 'deskpass_session' });
 
   installErrorHandlers(app);
+  const counters = config.redisUrl ? redisCounters(config.redisUrl) : databaseCounters(db, clock);
+  await app.register(rateLimitsPlugin, { counters, enabled: config.rateLimits });
   await app.register(cookie);
   await app.register(swagger, {
     openapi: {
@@ -120,6 +124,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     clearInterval(sweeper);
     await mailWorker.stop();
     await transport.close();
+    await counters.close();
     await db.destroy();
   });
   return app;

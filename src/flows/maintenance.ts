@@ -1,6 +1,7 @@
 import { addMs, MS_PER_DAY, MS_PER_HOUR } from '../domain/clock.js';
 import { findOnlyAccount } from '../store/accounts.repo.js';
 import { sweepResetTokens } from '../store/reset-tokens.repo.js';
+import { sweepCounters } from '../store/rate-limit-counters.repo.js';
 import { sweepIdleSessions, sweepSessions } from '../store/sessions.repo.js';
 import type { FlowDeps } from './deps.js';
 
@@ -21,6 +22,7 @@ export async function sweepExpiredRecords(deps: Pick<FlowDeps, 'db' | 'clock'>, 
   for (let swept = batchSize; swept === batchSize; sessions += swept) {
     swept = await sweepSessions(deps.db, now, batchSize);
   }
+  for (let swept = batchSize; swept === batchSize; ) swept = await sweepCounters(deps.db, now, batchSize);
   const account = await findOnlyAccount(deps.db);
   if (account) {
     const idleSince = addMs(now, -account.settings.sessionIdleHours * MS_PER_HOUR);

@@ -4,6 +4,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, type LogEvent, SqliteDialect, type Migration, type MigrationProvider, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
 import * as initial from './migrations/001-initial.js';
+import * as rateLimits from './migrations/002-rate-limits.js';
 
 export type Db = Kysely<Database>;
 /** What every repository takes first: the database or an open transaction, so the caller owns the transaction. */
@@ -31,6 +32,7 @@ export function openDatabase(databaseUrl: string, observeQuery?: QueryObserver):
 
 const migrations: Record<string, Migration> = {
   '001-initial': initial,
+  '002-rate-limits': rateLimits,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -15,6 +15,7 @@ export interface Database {
   sessions: SessionsTable;
   audit_events: AuditEventsTable;
   mail_outbox: MailOutboxTable;
+  rate_limit_counters: RateLimitCountersTable;
 }
 
 type Flag = number;
@@ -140,6 +141,13 @@ export interface MailOutboxTable {
   last_error: string | null;
   created_at: string;
   sent_at: string | null;
+}
+
+/** One fixed window of one rate limit: `key` names the limit and what it counts (an IP, an address). */
+export interface RateLimitCountersTable {
+  key: string;
+  count: number;
+  reset_at: string;
 }
 
 export type AccountRow = Selectable<AccountsTable>;

@@ -29,6 +29,8 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   /** a raw payload, for malformed-input tests */
   payload?: string;
+  /** the client address the server sees (default 127.0.0.1) */
+  ip?: string;
 }
 
 /** A hasher that counts its calls, so tests can prove every path does the same work. */
@@ -139,7 +141,7 @@ export class TestApp {
       payload = JSON.stringify(options.body);
       headers['content-type'] ??= 'application/json';
     }
-    const response = await this.app.inject({ method: method as 'GET', url, headers, payload });
+    const response = await this.app.inject({ method: method as 'GET', url, headers, payload, ...(options.ip ? { remoteAddress: options.ip } : {}) });
     this.answers.push(response.body);
     let body: any = undefined;
     if (response.body) {

@@ -34,6 +34,7 @@ export const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/auth/reauthenticate',
     { schema: { tags: ['auth'], security, body: Type.Object({ password: PasswordField }), response: { 204: Type.Null(), ...errorResponses } } },
     async (request, reply) => {
+      if (!(await app.rateLimits.check(request, reply, 'passwordProofsPerIp', request.ip))) return reply;
       const result = await reauthenticate(deps, request.auth, request.body.password, requestContext(request));
       if (!result.ok) return sendFailure(reply, result);
       return reply.code(204).send(null);
@@ -52,6 +53,7 @@ export const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
+      if (!(await app.rateLimits.check(request, reply, 'passwordProofsPerIp', request.ip))) return reply;
       const result = await changeOwnPassword(deps, request.auth, { ...request.body, context: requestContext(request) });
       if (!result.ok) return sendFailure(reply, result);
       return reply.code(204).send(null);

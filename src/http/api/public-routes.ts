@@ -6,6 +6,7 @@ import { inspectResetLink, redeemResetLink } from '../../flows/reset-password.js
 import { createHelpDesk } from '../../flows/setup.js';
 import { viewAgent } from '../../flows/agents.js';
 import { sendError, sendFailure } from '../errors.js';
+import { normalizeEmail } from '../../domain/models.js';
 import { requestContext } from '../request-context.js';
 import { AccountSchema, AgentSchema, EmailField, NameField, PasswordField, accountJson, agentJson, errorResponses } from '../schemas.js';
 import { setSessionCookie } from '../session-cookie.js';
@@ -30,13 +31,19 @@ export const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
+      // Per IP, only failures count: a whole office signs in from one NAT address every morning.
+      const blockedForSeconds = await app.rateLimits.failuresBlocked('failedSignInsPerIp', request.ip);
+      if (blockedForSeconds !== null) return sendError(reply, 'rate_limited', undefined, blockedForSeconds);
       const account = await currentAccount(deps);
       if (!account) {
         await deps.hasher.verify(await deps.hasher.dummyHash(), request.body.password);
         return sendError(reply, 'invalid_credentials');
       }
       const result = await signIn(deps, account, { ...request.body, context: requestContext(request) });
-      if (!result.ok) return sendFailure(reply, result);
+      if (!result.ok) {
+        await app.rateLimits.countFailure('failedSignInsPerIp', request.ip);
+        return sendFailure(reply, result);
+      }
       setSessionCookie(app, reply, result.token, result.session.expiresAt);
       reply.header('cache-control', 'no-store');
       return {
@@ -58,6 +65,8 @@ export const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
+      if (!(await app.rateLimits.check(request, reply, 'forgotPasswordPerIp', request.ip))) return reply;
+      if (!(await app.rateLimits.check(request, reply, 'forgotPasswordPerEmail', normalizeEmail(request.body.email)))) return reply;
       const account = await currentAccount(deps);
       if (account) await requestPasswordReset(deps, account, { email: request.body.email, context: requestContext(request) });
       return reply.code(202).send({ message: FORGOT_MESSAGE });
@@ -75,6 +84,7 @@ export const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer');
+      if (!(await app.rateLimits.check(request, reply, 'resetLinkPerIp', request.ip))) return reply;
       const result = await inspectResetLink(deps, request.params.token);
       if (!result.ok) return sendFailure(reply, result);
       return { email: result.email, expiresAt: result.expiresAt.toISOString() };
@@ -91,6 +101,7 @@ export const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
+      if (!(await app.rateLimits.check(request, reply, 'resetLinkPerIp', request.ip))) return reply;
       const result = await redeemResetLink(deps, { token: request.body.token, newPassword: request.body.newPassword, context: requestContext(request) });
       if (!result.ok) return sendFailure(reply, result);
       return reply.code(204).send(null);
@@ -102,6 +113,7 @@ export const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
     { schema: { tags: ['setup'], params: TokenParam, response: { 200: Type.Object({ status: Type.Literal('ready') }), ...errorResponses } } },
     async (request, reply) => {
       reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer');
+      if (!(await app.rateLimits.check(request, reply, 'resetLinkPerIp', request.ip))) return reply;
       if (!app.deskpass.setupLink.isValid(request.params.token) || (await currentAccount(deps))) return sendError(reply, 'setup_link_invalid');
       return { status: 'ready' as const };
     },
@@ -123,6 +135,7 @@ export const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
+      if (!(await app.rateLimits.check(request, reply, 'resetLinkPerIp', request.ip))) return reply;
       if (await currentAccount(deps)) return sendError(reply, 'setup_already_done');
       if (!app.deskpass.setupLink.isValid(request.body.token)) return sendError(reply, 'setup_link_invalid');
       const { accountName, adminName, adminEmail, password } = request.body;
