@@ -10,12 +10,55 @@ export interface AccountSettings {
   lockoutMinutes: number;
   sessionIdleHours: number;
   sessionAbsoluteHours: number;
+  rateLimits: RateLimitSettings;
 }
 
+/**
+ * Request limits (429 rate_limited with Retry-After). Per-IP limits are generous because a whole
+ * office shares one address behind its NAT, and sign-in counts only failures.
+ */
+export interface RateLimitSettings {
+  /** failed sign-ins per IP per 15 minutes */
+  failedSignInsPerIp: number;
+  /** forgot-password requests per email address per hour */
+  forgotPasswordPerEmail: number;
+  /** forgot-password requests per IP per 15 minutes */
+  forgotPasswordPerIp: number;
+  /** reset-link checks and redemptions per IP per 15 minutes */
+  resetLinkPerIp: number;
+  /** re-authentications and password changes per IP per 15 minutes */
+  passwordProofsPerIp: number;
+}
+
+export const RATE_LIMIT_WINDOWS_MS: Record<keyof RateLimitSettings, number> = {
+  failedSignInsPerIp: 15 * 60_000,
+  forgotPasswordPerEmail: 60 * 60_000,
+  forgotPasswordPerIp: 15 * 60_000,
+  resetLinkPerIp: 15 * 60_000,
+  passwordProofsPerIp: 15 * 60_000,
+};
+
 export interface PasswordPolicySettings {
+  /** in code points after NFC; 8–64 */
   minLength: number;
-  /** how many of the agent's previous passwords may not be used again */
+  /** how many of the agent's previous passwords may not be used again; 0–24 */
   historyDepth: number;
+  /** HappyFox-style character classes, all off by default (NIST and OWASP advise against them) */
+  requireUppercase: boolean;
+  requireLowercase: boolean;
+  requireDigit: boolean;
+  /** a character that is neither a letter nor a digit (punctuation, symbols, spaces, emoji) */
+  requireSymbol: boolean;
+  /** a password older than this must be changed at the next sign-in; 0 = never, else 1–3650 */
+  expiryDays: number;
+  /** administrators may not set passwords directly (PUT /agents/{id}/password), only send reset links */
+  adminSetPasswordDisabled: boolean;
+  /**
+   * Set by a policy change that answered "yes" to "must existing passwords that fail the new
+   * policy be changed at next sign-in?": the login flow then checks the typed password
+   * (`checkPasswordAtSignIn`) and requires a change when it fails. Not editable on its own.
+   */
+  enforceOnNextSignIn: boolean;
 }
 
 export const INVITATION_LIFETIME_HOURS = 7 * 24;
@@ -25,11 +68,22 @@ export const MAX_PASSWORD_LENGTH = 256;
 export const DEFAULT_SETTINGS: AccountSettings = {
   resetLinkLifetimeHours: 48,
   temporaryPasswordLifetimeHours: 72,
-  passwordPolicy: { minLength: 12, historyDepth: 5 },
+  passwordPolicy: {
+    minLength: 12,
+    historyDepth: 5,
+    requireUppercase: false,
+    requireLowercase: false,
+    requireDigit: false,
+    requireSymbol: false,
+    expiryDays: 0,
+    adminSetPasswordDisabled: false,
+    enforceOnNextSignIn: false,
+  },
   lockoutThreshold: 5,
   lockoutMinutes: 60,
   sessionIdleHours: 8,
   sessionAbsoluteHours: 7 * 24,
+  rateLimits: { failedSignInsPerIp: 100, forgotPasswordPerEmail: 5, forgotPasswordPerIp: 30, resetLinkPerIp: 60, passwordProofsPerIp: 60 },
 };
 
 export const SETTING_LIMITS = {
@@ -37,6 +91,8 @@ export const SETTING_LIMITS = {
   temporaryPasswordLifetimeHours: { min: 1, max: 720 },
   minLength: { min: 8, max: 64 },
   historyDepth: { min: 0, max: 24 },
+  /** 0 means "never expires" */
+  expiryDays: { min: 0, max: 3650 },
 } as const;
 
 /** Reads stored settings, filling any field an older version did not write. */
@@ -46,5 +102,6 @@ export function parseSettings(json: string): AccountSettings {
     ...DEFAULT_SETTINGS,
     ...stored,
     passwordPolicy: { ...DEFAULT_SETTINGS.passwordPolicy, ...(stored.passwordPolicy ?? {}) },
+    rateLimits: { ...DEFAULT_SETTINGS.rateLimits, ...(stored.rateLimits ?? {}) },
   };
 }

@@ -34,7 +34,9 @@ export type ForbiddenReason =
   | 'cannot_grant_permissions'
   | 'cannot_change_own_role'
   | 'cannot_change_own_status'
-  | 'plan_feature_unavailable';
+  | 'plan_feature_unavailable'
+  /** the account's password policy lets administrators send reset links only */
+  | 'admin_set_password_disabled';
 
 export type Decision = { allowed: true } | { allowed: false; reason: ForbiddenReason };
 

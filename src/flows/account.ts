@@ -1,4 +1,4 @@
-import { SETTING_LIMITS, type AccountSettings } from '../domain/account-settings.js';
+import { SETTING_LIMITS, type AccountSettings, type PasswordPolicySettings } from '../domain/account-settings.js';
 import { fail, forbidden, type Result } from '../domain/errors.js';
 import type { Account, Agent, RequestContext } from '../domain/models.js';
 import { checkPermissions, toPrincipalPermissions } from './principal.js';
@@ -17,10 +17,18 @@ export function viewAccount(actor: Agent, account: Account): Result<{ account: A
   return { ok: true, account };
 }
 
+/** The password policy fields an administrator may change (enforceOnNextSignIn follows the answer below). */
+export type PasswordPolicyChange = Partial<Omit<PasswordPolicySettings, 'enforceOnNextSignIn'>>;
+
 export interface SettingsChange {
   resetLinkLifetimeHours?: number;
   temporaryPasswordLifetimeHours?: number;
-  passwordPolicy?: { minLength?: number; historyDepth?: number };
+  passwordPolicy?: PasswordPolicyChange;
+  /**
+   * The answer to "must existing passwords that fail the new policy be changed at next sign-in?",
+   * sent with a `passwordPolicy` change; it sets `passwordPolicy.enforceOnNextSignIn`.
+   */
+  requireNonCompliantPasswordsToChange?: boolean;
 }
 
 /** Changes the account's settings within their limits; audited. */
@@ -37,18 +45,49 @@ export async function updateSettings(deps: FlowDeps, actor: Agent, account: Acco
   within('temporaryPasswordLifetimeHours', change.temporaryPasswordLifetimeHours, SETTING_LIMITS.temporaryPasswordLifetimeHours);
   within('passwordPolicy.minLength', change.passwordPolicy?.minLength, SETTING_LIMITS.minLength);
   within('passwordPolicy.historyDepth', change.passwordPolicy?.historyDepth, SETTING_LIMITS.historyDepth);
+  within('passwordPolicy.expiryDays', change.passwordPolicy?.expiryDays, SETTING_LIMITS.expiryDays);
+  const enforce = change.requireNonCompliantPasswordsToChange;
+  if (enforce !== undefined && change.passwordPolicy === undefined) {
+    problems.push({ field: 'requireNonCompliantPasswordsToChange', message: 'is an answer about a passwordPolicy change: send it with passwordPolicy' });
+  }
   if (problems.length > 0) return fail('invalid_request', problems);
 
   const settings: AccountSettings = {
     ...account.settings,
     ...(change.resetLinkLifetimeHours !== undefined ? { resetLinkLifetimeHours: change.resetLinkLifetimeHours } : {}),
     ...(change.temporaryPasswordLifetimeHours !== undefined ? { temporaryPasswordLifetimeHours: change.temporaryPasswordLifetimeHours } : {}),
-    passwordPolicy: { ...account.settings.passwordPolicy, ...(change.passwordPolicy ?? {}) },
+    passwordPolicy: {
+      ...account.settings.passwordPolicy,
+      ...editablePolicyFields(change.passwordPolicy),
+      // Passwords are stored hashed: whether one fails the new policy is known only when its
+      // agent next types it, so the answer is kept for the login flow (checkPasswordAtSignIn).
+      ...(enforce !== undefined ? { enforceOnNextSignIn: enforce } : {}),
+    },
   };
   const now = deps.clock.now();
   await deps.db.transaction().execute(async (trx) => {
     await updateAccountSettings(trx, account.id, settings);
-    await audit(trx, { accountId: account.id, type: 'account.settings_updated', actorAgentId: actor.id, targetAgentId: null, context, details: { changed: Object.keys(change) }, at: now });
+    await audit(trx, { accountId: account.id, type: 'account.settings_updated', actorAgentId: actor.id, targetAgentId: null, context, details: { changed: Object.keys(change), ...(change.passwordPolicy ? { passwordPolicy: Object.keys(editablePolicyFields(change.passwordPolicy)) } : {}) }, at: now });
   });
   return { ok: true, account: { ...account, settings } };
+}
+
+const EDITABLE_POLICY_FIELDS = [
+  'minLength',
+  'historyDepth',
+  'requireUppercase',
+  'requireLowercase',
+  'requireDigit',
+  'requireSymbol',
+  'expiryDays',
+  'adminSetPasswordDisabled',
+] as const satisfies readonly (keyof PasswordPolicyChange)[];
+
+/** Only the fields an administrator may set, whatever else a caller put in the object. */
+function editablePolicyFields(change: PasswordPolicyChange | undefined): PasswordPolicyChange {
+  const picked: Record<string, unknown> = {};
+  for (const field of EDITABLE_POLICY_FIELDS) {
+    if (change?.[field] !== undefined) picked[field] = change[field];
+  }
+  return picked as PasswordPolicyChange;
 }

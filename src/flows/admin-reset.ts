@@ -14,15 +14,24 @@ type AdminFailure = Failure<'forbidden' | 'not_found' | 'reauthentication_requir
 
 /**
  * The checks every "reset another agent's password" option shares, in the contract's order:
- * both permissions and the plan, the target exists in this account, the target is not the
- * Account Administrator (unless it is the actor) nor stronger than the actor, the actor
- * proved their password in the last 10 minutes, and the target is not deactivated.
+ * both permissions and the plan (and, to set a password, the account allowing it), the
+ * target exists in this account, the target is not the Account Administrator (unless it is
+ * the actor) nor stronger than the actor, the actor proved their password in the last
+ * 10 minutes, and the target is not deactivated.
  */
-async function authorizePasswordAdmin(deps: FlowDeps, auth: Authenticated, targetId: string): Promise<{ ok: true; target: Agent } | AdminFailure> {
+async function authorizePasswordAdmin(
+  deps: FlowDeps,
+  auth: Authenticated,
+  targetId: string,
+  option: 'send_link' | 'set_password',
+): Promise<{ ok: true; target: Agent } | AdminFailure> {
   const actor = toPrincipalPermissions(auth.agent);
   const permitted = checkPermissions(actor, PASSWORD_ADMIN_PERMISSIONS);
   if (!permitted.allowed) return forbidden(permitted.reason);
   if (!planHasFeature(auth.account.plan, 'agent_password_management')) return forbidden('plan_feature_unavailable');
+  // The account's "administrators may not set passwords directly, only send reset links":
+  // a 403 like the permission checks, so it comes before 404 (contract order).
+  if (option === 'set_password' && auth.account.settings.passwordPolicy.adminSetPasswordDisabled) return forbidden('admin_set_password_disabled');
   const target = await findAgentById(deps.db, auth.account.id, targetId);
   if (!target) return fail('not_found');
   const decision = checkActOnAgent(actor, toPrincipalPermissions(target));
@@ -34,7 +43,7 @@ async function authorizePasswordAdmin(deps: FlowDeps, auth: Authenticated, targe
 
 /** Option 1: email the agent a reset link valid for the account's link lifetime. */
 export async function sendPasswordResetEmail(deps: FlowDeps, auth: Authenticated, targetId: string, context: RequestContext): Promise<Result<{ expiresAt: Date }>> {
-  const authorized = await authorizePasswordAdmin(deps, auth, targetId);
+  const authorized = await authorizePasswordAdmin(deps, auth, targetId, 'send_link');
   if (!authorized.ok) return authorized;
   const { target } = authorized;
   const { account, agent: actor } = auth;
@@ -68,7 +77,7 @@ export async function setAgentPasswordByAdmin(
   auth: Authenticated,
   input: { targetId: string; password: string; requireChangeAtNextLogin: boolean; context: RequestContext },
 ): Promise<Result<object>> {
-  const authorized = await authorizePasswordAdmin(deps, auth, input.targetId);
+  const authorized = await authorizePasswordAdmin(deps, auth, input.targetId, 'set_password');
   if (!authorized.ok) return authorized;
   const { target } = authorized;
   const { account, agent: actor, session } = auth;

@@ -1,4 +1,5 @@
 import { addMs, MS_PER_MINUTE } from '../domain/clock.js';
+import { checkPasswordAtSignIn, passwordExpired } from '../domain/password-policy.js';
 import { fail, type Failure, type Result } from '../domain/errors.js';
 import { normalizeEmail, type Account, type Agent, type RequestContext, type Session } from '../domain/models.js';
 import { findAgentByEmail, updateAgent } from '../store/agents.repo.js';
@@ -45,15 +46,33 @@ export async function signIn(deps: FlowDeps, account: Account, input: { email: s
 
   // Upgrade a hash made with weaker parameters while we hold the password (before the transaction).
   const upgradedHash = agent.passwordHash && hasher.needsRehash(agent.passwordHash) ? await hasher.hash(input.password) : null;
+  const changeReason = agent.passwordChangeRequired ? null : reasonToRequireChange(account, agent, input.password, now);
 
   const started = await db.transaction().execute(async (trx) => {
     if (upgradedHash) await updateAgent(trx, account.id, agent.id, { password_hash: upgradedHash }, now);
+    if (changeReason) {
+      await updateAgent(trx, account.id, agent.id, { password_change_required: 1, temporary_password_expires_at: null }, now);
+      await audit(trx, { accountId: account.id, type: 'password.change_required', actorAgentId: null, targetAgentId: agent.id, context: input.context, details: { reason: changeReason }, at: now });
+    }
     await clearLoginAttempts(trx, account.id, email);
     const started = await startSession(trx, account, agent, input.context, now);
     await audit(trx, { accountId: account.id, type: 'login.succeeded', actorAgentId: agent.id, targetAgentId: agent.id, context: input.context, at: now });
     return started;
   });
-  return { ok: true, token: started.token, session: started.session, agent, passwordChangeRequired: agent.passwordChangeRequired };
+  const passwordChangeRequired = agent.passwordChangeRequired || changeReason !== null;
+  return { ok: true, token: started.token, session: started.session, agent: { ...agent, passwordChangeRequired }, passwordChangeRequired };
+}
+
+/**
+ * Why a correct password must still be replaced right after this sign-in: it is older than the
+ * account's password expiry, or the policy changed with "existing passwords that fail it must be
+ * changed" and this one fails it (only now, holding the plaintext, can that be checked).
+ */
+function reasonToRequireChange(account: Account, agent: Agent, password: string, now: Date): 'password_expired' | 'policy_changed' | null {
+  const policy = account.settings.passwordPolicy;
+  if (passwordExpired(agent.passwordChangedAt, policy.expiryDays, now)) return 'password_expired';
+  if (checkPasswordAtSignIn(password, policy, { email: agent.email, name: agent.name, accountName: account.name }).length > 0) return 'policy_changed';
+  return null;
 }
 
 async function recordFailure(deps: FlowDeps, account: Account, email: string, agent: Agent | undefined, context: RequestContext, now: Date): Promise<SignInResult> {

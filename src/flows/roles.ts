@@ -56,6 +56,8 @@ export async function updateRole(deps: FlowDeps, actor: Agent, roleId: string, i
   if (!hasAll(actor.role.permissions, role.permissions)) return forbidden('target_more_privileged');
   if (permissions && !hasAll(actor.role.permissions, permissions)) return forbidden('cannot_grant_permissions');
   if (name !== undefined && name.toLowerCase() !== role.name.toLowerCase() && (await findRoleByName(deps.db, actor.accountId, name))) return fail('role_name_taken');
+  // A body with neither field (`{}`, or only unknown fields) changes nothing: no UPDATE with an empty SET, no audit event.
+  if (name === undefined && permissions === undefined) return { ok: true, role };
   const updated: Role = { ...role, ...(name !== undefined ? { name } : {}), ...(permissions ? { permissions } : {}) };
   await deps.db.transaction().execute(async (trx) => {
     const now = deps.clock.now();

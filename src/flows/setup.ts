@@ -59,6 +59,8 @@ export async function createHelpDesk(deps: FlowDeps, input: NewHelpDesk): Promis
 
   let passwordHash: string | null = null;
   if (input.password !== undefined) {
+    // The full default policy (blocklist, personal information, strength); there is no
+    // current password or history to compare with yet.
     const violations: PolicyViolation[] = checkPasswordRules(input.password, DEFAULT_SETTINGS.passwordPolicy, {
       email: input.adminEmail,
       name: input.adminName,

@@ -6,6 +6,7 @@ import type { Role, Session } from '../domain/models.js';
 import type { AuditEvent } from '../store/audit.repo.js';
 import type { Account } from '../domain/models.js';
 import { PLANS, isPlan } from '../domain/plans.js';
+import { MAX_PASSWORD_LENGTH } from '../domain/account-settings.js';
 
 /**
  * Response schemas are the guard that keeps hashes and tokens off the wire: fast-json-stringify
@@ -54,7 +55,18 @@ export const AccountSchema = Type.Object({
   settings: Type.Object({
     resetLinkLifetimeHours: Type.Integer(),
     temporaryPasswordLifetimeHours: Type.Integer(),
-    passwordPolicy: Type.Object({ minLength: Type.Integer(), maxLength: Type.Integer(), historyDepth: Type.Integer() }),
+    passwordPolicy: Type.Object({
+      minLength: Type.Integer(),
+      maxLength: Type.Integer(),
+      historyDepth: Type.Integer(),
+      requireUppercase: Type.Boolean(),
+      requireLowercase: Type.Boolean(),
+      requireDigit: Type.Boolean(),
+      requireSymbol: Type.Boolean(),
+      expiryDays: Type.Integer(),
+      adminSetPasswordDisabled: Type.Boolean(),
+      enforceOnNextSignIn: Type.Boolean(),
+    }),
     lockoutThreshold: Type.Integer(),
     lockoutMinutes: Type.Integer(),
     sessionIdleHours: Type.Integer(),
@@ -153,7 +165,7 @@ export function accountJson(account: Account): Static<typeof AccountSchema> {
     plan: account.plan,
     planName: isPlan(account.plan) ? PLANS[account.plan].label : account.plan,
     createdAt: account.createdAt.toISOString(),
-    settings: { ...account.settings, passwordPolicy: { ...account.settings.passwordPolicy, maxLength: 256 } },
+    settings: { ...account.settings, passwordPolicy: { ...account.settings.passwordPolicy, maxLength: MAX_PASSWORD_LENGTH } },
   };
 }
 

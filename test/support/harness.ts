@@ -29,7 +29,11 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   /** a raw payload, for malformed-input tests */
   payload?: string;
-  /** the client address the server sees (default 127.0.0.1) */
+  /**
+   * the client address the server sees. By default each request comes from a new loopback
+   * address, so the per-IP rate limits stay out of tests that are not about them; the rate-limit
+   * tests pass one explicitly.
+   */
   ip?: string;
 }
 
@@ -68,6 +72,7 @@ export class TestApp {
   readonly answers: string[] = [];
   /** the SQL text of every statement, in order (the outbox worker's too) */
   queries: string[] = [];
+  private requestCount = 0;
 
   private constructor(
     readonly app: FastifyInstance,
@@ -141,7 +146,9 @@ export class TestApp {
       payload = JSON.stringify(options.body);
       headers['content-type'] ??= 'application/json';
     }
-    const response = await this.app.inject({ method: method as 'GET', url, headers, payload, ...(options.ip ? { remoteAddress: options.ip } : {}) });
+    this.requestCount += 1;
+    const remoteAddress = options.ip ?? `127.1.${(this.requestCount >> 8) & 255}.${this.requestCount & 255}`;
+    const response = await this.app.inject({ method: method as 'GET', url, headers, payload, remoteAddress });
     this.answers.push(response.body);
     let body: any = undefined;
     if (response.body) {

@@ -25,7 +25,19 @@ export const accountRoutes: FastifyPluginAsyncTypebox = async (app) => {
         body: Type.Object({
           resetLinkLifetimeHours: Type.Optional(Type.Integer()),
           temporaryPasswordLifetimeHours: Type.Optional(Type.Integer()),
-          passwordPolicy: Type.Optional(Type.Object({ minLength: Type.Optional(Type.Integer()), historyDepth: Type.Optional(Type.Integer()) })),
+          passwordPolicy: Type.Optional(
+            Type.Object({
+              minLength: Type.Optional(Type.Integer()),
+              historyDepth: Type.Optional(Type.Integer()),
+              requireUppercase: Type.Optional(Type.Boolean()),
+              requireLowercase: Type.Optional(Type.Boolean()),
+              requireDigit: Type.Optional(Type.Boolean()),
+              requireSymbol: Type.Optional(Type.Boolean()),
+              expiryDays: Type.Optional(Type.Integer()),
+              adminSetPasswordDisabled: Type.Optional(Type.Boolean()),
+            }),
+          ),
+          requireNonCompliantPasswordsToChange: Type.Optional(Type.Boolean()),
         }),
         response: { 200: AccountSchema, ...errorResponses },
       },
