@@ -93,6 +93,12 @@ export const SETTING_LIMITS = {
   historyDepth: { min: 0, max: 24 },
   /** 0 means "never expires" */
   expiryDays: { min: 0, max: 3650 },
+  lockoutThreshold: { min: 3, max: 20 },
+  lockoutMinutes: { min: 1, max: 1440 },
+  sessionIdleHours: { min: 1, max: 24 * 7 },
+  sessionAbsoluteHours: { min: 1, max: 24 * 90 },
+  /** every request limit: at least 1, at most 100,000 per window */
+  rateLimit: { min: 1, max: 100_000 },
 } as const;
 
 /** Reads stored settings, filling any field an older version did not write. */

@@ -1,4 +1,4 @@
-import { SETTING_LIMITS, type AccountSettings, type PasswordPolicySettings } from '../domain/account-settings.js';
+import { SETTING_LIMITS, type AccountSettings, type PasswordPolicySettings, RATE_LIMIT_WINDOWS_MS, type RateLimitSettings } from '../domain/account-settings.js';
 import { fail, forbidden, type Result } from '../domain/errors.js';
 import type { Account, Agent, RequestContext } from '../domain/models.js';
 import { checkPermissions, toPrincipalPermissions } from './principal.js';
@@ -29,6 +29,11 @@ export interface SettingsChange {
    * sent with a `passwordPolicy` change; it sets `passwordPolicy.enforceOnNextSignIn`.
    */
   requireNonCompliantPasswordsToChange?: boolean;
+  lockoutThreshold?: number;
+  lockoutMinutes?: number;
+  sessionIdleHours?: number;
+  sessionAbsoluteHours?: number;
+  rateLimits?: Partial<RateLimitSettings>;
 }
 
 /** Changes the account's settings within their limits; audited. */
@@ -46,6 +51,14 @@ export async function updateSettings(deps: FlowDeps, actor: Agent, account: Acco
   within('passwordPolicy.minLength', change.passwordPolicy?.minLength, SETTING_LIMITS.minLength);
   within('passwordPolicy.historyDepth', change.passwordPolicy?.historyDepth, SETTING_LIMITS.historyDepth);
   within('passwordPolicy.expiryDays', change.passwordPolicy?.expiryDays, SETTING_LIMITS.expiryDays);
+  within('lockoutThreshold', change.lockoutThreshold, SETTING_LIMITS.lockoutThreshold);
+  within('lockoutMinutes', change.lockoutMinutes, SETTING_LIMITS.lockoutMinutes);
+  within('sessionIdleHours', change.sessionIdleHours, SETTING_LIMITS.sessionIdleHours);
+  within('sessionAbsoluteHours', change.sessionAbsoluteHours, SETTING_LIMITS.sessionAbsoluteHours);
+  for (const name of RATE_LIMIT_NAMES) within(`rateLimits.${name}`, change.rateLimits?.[name], SETTING_LIMITS.rateLimit);
+  const idle = change.sessionIdleHours ?? account.settings.sessionIdleHours;
+  const absolute = change.sessionAbsoluteHours ?? account.settings.sessionAbsoluteHours;
+  if (idle > absolute) problems.push({ field: 'sessionIdleHours', message: 'must not exceed sessionAbsoluteHours' });
   const enforce = change.requireNonCompliantPasswordsToChange;
   if (enforce !== undefined && change.passwordPolicy === undefined) {
     problems.push({ field: 'requireNonCompliantPasswordsToChange', message: 'is an answer about a passwordPolicy change: send it with passwordPolicy' });
@@ -56,6 +69,11 @@ export async function updateSettings(deps: FlowDeps, actor: Agent, account: Acco
     ...account.settings,
     ...(change.resetLinkLifetimeHours !== undefined ? { resetLinkLifetimeHours: change.resetLinkLifetimeHours } : {}),
     ...(change.temporaryPasswordLifetimeHours !== undefined ? { temporaryPasswordLifetimeHours: change.temporaryPasswordLifetimeHours } : {}),
+    ...(change.lockoutThreshold !== undefined ? { lockoutThreshold: change.lockoutThreshold } : {}),
+    ...(change.lockoutMinutes !== undefined ? { lockoutMinutes: change.lockoutMinutes } : {}),
+    sessionIdleHours: idle,
+    sessionAbsoluteHours: absolute,
+    rateLimits: { ...account.settings.rateLimits, ...pickRateLimits(change.rateLimits) },
     passwordPolicy: {
       ...account.settings.passwordPolicy,
       ...editablePolicyFields(change.passwordPolicy),
@@ -90,4 +108,12 @@ function editablePolicyFields(change: PasswordPolicyChange | undefined): Passwor
     if (change?.[field] !== undefined) picked[field] = change[field];
   }
   return picked as PasswordPolicyChange;
+}
+
+const RATE_LIMIT_NAMES = Object.keys(RATE_LIMIT_WINDOWS_MS) as (keyof RateLimitSettings)[];
+
+function pickRateLimits(change: Partial<RateLimitSettings> | undefined): Partial<RateLimitSettings> {
+  const picked: Partial<RateLimitSettings> = {};
+  for (const name of RATE_LIMIT_NAMES) if (change?.[name] !== undefined) picked[name] = change[name];
+  return picked;
 }

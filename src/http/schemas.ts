@@ -71,6 +71,13 @@ export const AccountSchema = Type.Object({
     lockoutMinutes: Type.Integer(),
     sessionIdleHours: Type.Integer(),
     sessionAbsoluteHours: Type.Integer(),
+    rateLimits: Type.Object({
+      failedSignInsPerIp: Type.Integer(),
+      forgotPasswordPerEmail: Type.Integer(),
+      forgotPasswordPerIp: Type.Integer(),
+      resetLinkPerIp: Type.Integer(),
+      passwordProofsPerIp: Type.Integer(),
+    }),
   }),
 });
 
