@@ -14,6 +14,7 @@ import { RESET_REQUEST, resetRequestPreparer } from './flows/forgot-password.js'
 import { LOCK_NOTICE_REQUEST, lockNoticePreparer } from './flows/login.js';
 import { createMailTransport, type MailTransport } from './mail/transport.js';
 import { rateLimitsPlugin } from './http/plugins/rate-limits.js';
+import { rejectNulPlugin } from './http/plugins/reject-nul.js';
 import { databaseCounters, redisCounters } from './security/rate-counters.js';
 import { answerFrameworkError, installErrorHandlers } from './http/errors.js';
 import { createLogger } from './http/logging.js';
@@ -94,6 +95,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   installErrorHandlers(app);
   const counters = config.redisUrl ? redisCounters(config.redisUrl) : databaseCounters(db, clock);
   await app.register(rateLimitsPlugin, { counters, enabled: config.rateLimits });
+  await app.register(rejectNulPlugin);
   await app.register(cookie);
   await app.register(swagger, {
     openapi: {

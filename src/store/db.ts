@@ -1,7 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, type LogEvent, SqliteDialect, type Migration, type MigrationProvider, type Transaction } from 'kysely';
+import pg from 'pg';
+import { dialectOf } from './dialect.js';
+import { Kysely, Migrator, PostgresDialect, sql, type LogEvent, SqliteDialect, type Migration, type MigrationProvider, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
 import * as initial from './migrations/001-initial.js';
 import * as rateLimits from './migrations/002-rate-limits.js';
@@ -13,7 +15,7 @@ export type Executor = Kysely<Database> | Transaction<Database>;
 /** Sees the SQL text of every query (tests prove that paths do the same work). */
 export type QueryObserver = (sql: string) => void;
 
-/** Opens the store named by DATABASE_URL (`sqlite:PATH`). */
+/** Opens the store named by DATABASE_URL: `sqlite:PATH` or `postgres://…[?schema=NAME]`. */
 export function openDatabase(databaseUrl: string, observeQuery?: QueryObserver): Db {
   const log = observeQuery ? (event: LogEvent) => observeQuery(event.query.sql) : undefined;
   if (databaseUrl.startsWith('sqlite:')) {
@@ -27,8 +29,23 @@ export function openDatabase(databaseUrl: string, observeQuery?: QueryObserver):
     sqlite.pragma('busy_timeout = 5000');
     return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), log });
   }
-  throw new Error('PostgreSQL support is not built yet: use DATABASE_URL=sqlite:PATH');
+  if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    const url = new URL(databaseUrl);
+    // `?schema=NAME` puts every table in that schema (tests give each file a fresh one).
+    const schema = url.searchParams.get('schema');
+    url.searchParams.delete('schema');
+    if (schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error('the schema in DATABASE_URL must be a plain lower-case identifier');
+    const pool = new pg.Pool({
+      connectionString: url.toString(),
+      max: Number(url.searchParams.get('pool_max') ?? 10),
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    });
+    return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
+  }
+  throw new Error('DATABASE_URL must be sqlite:PATH or postgres://…');
 }
+
+export { dialectOf };
 
 const migrations: Record<string, Migration> = {
   '001-initial': initial,
@@ -43,7 +60,17 @@ class StaticMigrationProvider implements MigrationProvider {
 
 /** Brings the schema up to date; safe to run at every start. */
 export async function migrateToLatest(db: Db): Promise<void> {
-  const migrator = new Migrator({ db, provider: new StaticMigrationProvider(), migrationTableName: 'deskpass_migrations', migrationLockTableName: 'deskpass_migrations_lock' });
+  // On PostgreSQL the bookkeeping tables live in the connection's schema, not wherever
+  // another schema of the same database happens to have them.
+  const migrationTableSchema =
+    dialectOf(db) === 'postgres' ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema : undefined;
+  const migrator = new Migrator({
+    db,
+    provider: new StaticMigrationProvider(),
+    migrationTableName: 'deskpass_migrations',
+    migrationLockTableName: 'deskpass_migrations_lock',
+    ...(migrationTableSchema ? { migrationTableSchema } : {}),
+  });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
+import pg from 'pg';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { parseArgon2, type Config } from '../../src/config.js';
@@ -95,11 +96,12 @@ export class TestApp {
         callback();
       },
     });
+    const databaseUrl = await freshDatabaseUrl(dir);
     const config: Config = {
       port: 0,
       host: '127.0.0.1',
       publicUrl: 'http://localhost:3000',
-      databaseUrl: `sqlite:${join(dir, 'deskpass.sqlite')}`,
+      databaseUrl,
       smtpUrl: smtp.url,
       mailDir: join(dir, 'mail'),
       mailFrom: 'Deskpass <no-reply@acme.test>',
@@ -122,7 +124,24 @@ export class TestApp {
   async close(): Promise<void> {
     await this.app.close();
     await this.smtp.stop();
+    await dropDatabase(this.config.databaseUrl);
     rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  get dialect(): 'sqlite' | 'postgres' {
+    return this.config.databaseUrl.startsWith('sqlite:') ? 'sqlite' : 'postgres';
+  }
+
+  /**
+   * Everything the store holds, for at-rest secret searches: on SQLite the raw bytes of the
+   * database file and its WAL; on PostgreSQL a text dump of every row of every table.
+   */
+  async databaseContents(): Promise<string> {
+    if (this.dialect === 'sqlite') return this.databaseBytes();
+    const db = this.app.deskpass.deps.db;
+    const tables = ['accounts', 'roles', 'agents', 'login_attempts', 'password_history', 'password_reset_tokens', 'sessions', 'audit_events', 'mail_outbox', 'rate_limit_counters'] as const;
+    const dumps = await Promise.all(tables.map(async (table) => JSON.stringify(await db.selectFrom(table).selectAll().execute())));
+    return dumps.join('\n');
   }
 
   /** The raw bytes of the SQLite database (main file + WAL), for at-rest secret searches. */
@@ -238,5 +257,36 @@ export class TestApp {
   /** Every secret the test used, found in `haystack`. */
   leakedSecrets(haystack: string, allow: string[] = []): string[] {
     return [...this.secrets].filter((secret) => !allow.includes(secret) && haystack.includes(secret));
+  }
+}
+
+/** Which store the suite runs on: DIALECT=sqlite (default) or DIALECT=postgres (see scripts/test.mjs). */
+export const DIALECT = (process.env.DIALECT ?? 'sqlite') as 'sqlite' | 'postgres';
+const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** A database of its own for one TestApp: a SQLite file in its folder, or a fresh PostgreSQL schema. */
+async function freshDatabaseUrl(dir: string): Promise<string> {
+  if (DIALECT === 'sqlite') return `sqlite:${join(dir, 'deskpass.sqlite')}`;
+  const schema = `t_${randomBytes(6).toString('hex')}`;
+  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  await client.connect();
+  try {
+    await client.query(`create schema ${schema}`);
+  } finally {
+    await client.end();
+  }
+  return `${POSTGRES_URL}?schema=${schema}`;
+}
+
+async function dropDatabase(databaseUrl: string): Promise<void> {
+  if (databaseUrl.startsWith('sqlite:')) return;
+  const schema = new URL(databaseUrl).searchParams.get('schema');
+  if (!schema) return;
+  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  await client.connect();
+  try {
+    await client.query(`drop schema if exists ${schema} cascade`);
+  } finally {
+    await client.end();
   }
 }

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { dialectOf } from '../dialect.js';
 
 /** The whole schema of Deskpass 0.1; every account-owned row carries account_id. */
 export async function up(db: Kysely<any>): Promise<void> {
@@ -144,5 +145,5 @@ export async function down(db: Kysely<any>): Promise<void> {
 }
 
 function isPostgres(db: Kysely<any>): boolean {
-  return db.getExecutor().adapter.constructor.name === 'PostgresAdapter';
+  return dialectOf(db) === 'postgres';
 }
