@@ -10,9 +10,9 @@ const filter = process.argv.slice(2); // optional file names to run
 const all = readdirSync('test').filter((f) => f.endsWith('.test.ts')).sort();
 const chosen = filter.length ? all.filter((f) => filter.some((x) => f.includes(x))) : all;
 
-// Pure domain rules, the mail module's own SQLite tests, the CLI (its own SQLite files), the
+// Pure domain rules, the CLI (its own SQLite files), the
 // browser tests (the store under them is already covered twice) and the Redis test.
-const ONCE = [/^domain-/, /^password-policy\.test/, /^mail\.test/, /^cli\.test/, /^portal-/, /^rate-limits-redis/];
+const ONCE = [/^domain-/, /^password-policy\.test/, /^cli\.test/, /^portal-/, /^rate-limits-redis/];
 
 let passed = 0;
 let failed = 0;

@@ -11,6 +11,7 @@ import { MAIL_TEMPLATES, MailRenderError, renderMail, type MailTemplate, type Re
 import { createMailTransport, type MailTransport } from '../src/mail/transport.js';
 import { deriveLinkToken, hashToken, isWellFormedToken } from '../src/security/tokens.js';
 import { migrateToLatest, openDatabase, type Db } from '../src/store/db.js';
+import { dropDatabase, freshDatabaseUrl } from './support/harness.js';
 import { enqueueMail } from '../src/store/outbox.repo.js';
 import { SmtpCapture, type CapturedMail } from './support/smtp-capture.js';
 
@@ -134,21 +135,25 @@ interface Harness {
   logLines: string[];
   logger: Logger;
   dir: string;
+  /** a SQLite file or a fresh PostgreSQL schema, as DIALECT says */
+  databaseUrl: string;
 }
 
 async function freshHarness(): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), 'deskpass-mail-'));
-  const db = openDatabase(`sqlite:${join(dir, 'deskpass.sqlite')}`);
+  const databaseUrl = await freshDatabaseUrl(dir);
+  const db = openDatabase(databaseUrl);
   await migrateToLatest(db);
   const accountId = randomUUID();
   await db.insertInto('accounts').values({ id: accountId, name: 'Acme Support', slug: 'acme', plan: 'enterprise', settings: '{}', created_at: new Date().toISOString() }).execute();
   const logLines: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logLines.push(line) });
-  return { db, clock: new ManualClock(), accountId, logLines, logger, dir };
+  return { db, clock: new ManualClock(), accountId, logLines, logger, dir, databaseUrl };
 }
 
 async function closeHarness(h: Harness): Promise<void> {
   await h.db.destroy();
+  await dropDatabase(h.databaseUrl);
   await rm(h.dir, { recursive: true, force: true });
 }
 
@@ -317,7 +322,7 @@ describe('outbox worker over a real SMTP server', () => {
 
   test('two workers on one database never send one message twice', async () => {
     // a second connection to the same file, as a second instance would have
-    const otherDb = openDatabase(`sqlite:${join(h.dir, 'deskpass.sqlite')}`);
+    const otherDb = openDatabase(h.databaseUrl);
     const otherTransport = createMailTransport({ smtpUrl: smtp.url, mailDir: join(h.dir, 'mail') });
     try {
       for (let i = 1; i <= 20; i++) {

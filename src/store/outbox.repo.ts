@@ -1,4 +1,5 @@
 import type { Executor } from './db.js';
+import { dialectOf } from './dialect.js';
 import { iso } from './convert.js';
 
 export interface OutboxMessage {
@@ -35,6 +36,7 @@ export async function enqueueMail(db: Executor, message: { accountId: string; re
  * recipient is due, so one agent's emails arrive in the order they were queued.
  */
 export async function claimDueMail(db: Executor, now: Date, limit: number, leaseMs: number): Promise<OutboxMessage[]> {
+  if (dialectOf(db) === 'postgres') return claimDueMailSkipLocked(db, now, limit, leaseMs);
   const nowIso = iso(now);
   const rows = await db
     .selectFrom('mail_outbox as m')
@@ -79,6 +81,47 @@ export async function claimDueMail(db: Executor, now: Date, limit: number, lease
     }
   }
   return claimed;
+}
+
+/**
+ * PostgreSQL: one statement claims the due rows, skipping rows another instance's worker holds
+ * locked at this moment (FOR UPDATE SKIP LOCKED), so two instances never claim the same message.
+ */
+async function claimDueMailSkipLocked(db: Executor, now: Date, limit: number, leaseMs: number): Promise<OutboxMessage[]> {
+  const nowIso = iso(now);
+  const leaseUntil = iso(new Date(now.getTime() + leaseMs));
+  const due = db
+    .selectFrom('mail_outbox as m')
+    .select('m.id')
+    .where('m.status', '=', 'pending')
+    .where('m.next_attempt_at', '<=', nowIso)
+    .where((eb) => eb.or([eb('m.locked_until', 'is', null), eb('m.locked_until', '<=', nowIso)]))
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('mail_outbox as earlier')
+            .select('earlier.id')
+            .whereRef('earlier.recipient', '=', 'm.recipient')
+            .where('earlier.status', '=', 'pending')
+            .whereRef('earlier.id', '<', 'm.id'),
+        ),
+      ),
+    )
+    .orderBy('m.id')
+    .limit(limit)
+    .forUpdate()
+    .skipLocked();
+  const rows = await db.updateTable('mail_outbox').set({ locked_until: leaseUntil }).where('id', 'in', due).returningAll().execute();
+  return rows
+    .map((row) => ({
+      id: Number(row.id),
+      accountId: row.account_id,
+      recipient: row.recipient,
+      template: row.template,
+      payload: row.payload ? (JSON.parse(row.payload) as Record<string, unknown>) : {},
+      attempts: row.attempts,
+    }))
+    .sort((a, b) => a.id - b.id);
 }
 
 /** Sent: the body is erased, only the fact that it was sent stays. */

@@ -265,7 +265,7 @@ export const DIALECT = (process.env.DIALECT ?? 'sqlite') as 'sqlite' | 'postgres
 const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** A database of its own for one TestApp: a SQLite file in its folder, or a fresh PostgreSQL schema. */
-async function freshDatabaseUrl(dir: string): Promise<string> {
+export async function freshDatabaseUrl(dir: string): Promise<string> {
   if (DIALECT === 'sqlite') return `sqlite:${join(dir, 'deskpass.sqlite')}`;
   const schema = `t_${randomBytes(6).toString('hex')}`;
   const client = new pg.Client({ connectionString: POSTGRES_URL });
@@ -278,7 +278,7 @@ async function freshDatabaseUrl(dir: string): Promise<string> {
   return `${POSTGRES_URL}?schema=${schema}`;
 }
 
-async function dropDatabase(databaseUrl: string): Promise<void> {
+export async function dropDatabase(databaseUrl: string): Promise<void> {
   if (databaseUrl.startsWith('sqlite:')) return;
   const schema = new URL(databaseUrl).searchParams.get('schema');
   if (!schema) return;
