@@ -107,6 +107,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes);
   await app.register(publicRoutes, { prefix: '/api/v1' });
   await app.register(authenticatedRoutes, { prefix: '/api/v1' });
+  await app.register(import('./http/web/index.js')); // the agent portal: pages on the same flows
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   if (options.startMailWorker !== false) {

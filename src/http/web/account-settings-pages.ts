@@ -1,0 +1,82 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { updateSettings, viewAccount, type SettingsChange } from '../../flows/account.js';
+import { SETTING_LIMITS } from '../../domain/account-settings.js';
+import { PLANS, isPlan } from '../../domain/plans.js';
+import { requestContext } from '../request-context.js';
+import { checkbox, field, formOf, integerField, type FormBody } from './forms.js';
+import { describeFailure } from './messages.js';
+import { redirectWith, renderMessage, renderPage } from './render.js';
+
+const NUMBERS = [
+  ['resetLinkLifetimeHours', 'Reset link lifetime'],
+  ['temporaryPasswordLifetimeHours', 'One-time password lifetime'],
+  ['minLength', 'Minimum length'],
+  ['historyDepth', 'Password history'],
+  ['expiryDays', 'Password expiry'],
+] as const;
+const SWITCHES = ['requireUppercase', 'requireLowercase', 'requireDigit', 'requireSymbol', 'adminSetPasswordDisabled'] as const;
+
+type NumberName = (typeof NUMBERS)[number][0];
+type SwitchName = (typeof SWITCHES)[number];
+
+/** Manage › Account settings: link lifetimes, the password policy, and the plan. */
+export const accountSettingsPages: FastifyPluginAsync = async (app) => {
+  const { deps } = app.deskpass;
+
+  function show(request: FastifyRequest, reply: FastifyReply, typed: FormBody | null = null, error: string | null = null, status = 200) {
+    const auth = request.portalAuth!;
+    const viewed = viewAccount(auth.agent, auth.account);
+    if (!viewed.ok) return renderMessage(request, reply, 403, 'Manage › Account settings', describeFailure(viewed));
+    const { account } = viewed;
+    const s = account.settings;
+    const policy = s.passwordPolicy;
+    const stored: Record<NumberName, number> = {
+      resetLinkLifetimeHours: s.resetLinkLifetimeHours,
+      temporaryPasswordLifetimeHours: s.temporaryPasswordLifetimeHours,
+      minLength: policy.minLength,
+      historyDepth: policy.historyDepth,
+      expiryDays: policy.expiryDays,
+    };
+    // A refused form shows what was typed, not what is stored.
+    const values = Object.fromEntries(NUMBERS.map(([name]) => [name, typed ? field(typed, name) : String(stored[name])]));
+    const switches = Object.fromEntries(SWITCHES.map((name) => [name, typed ? checkbox(typed, name) : policy[name]]));
+    const enforce = typed ? field(typed, 'enforce') === 'yes' : policy.enforceOnNextSignIn;
+    return renderPage(
+      request,
+      reply,
+      'account-settings',
+      {
+        accountName: account.name,
+        planLabel: isPlan(account.plan) ? PLANS[account.plan].label : account.plan,
+        values,
+        switches,
+        enforce,
+        limits: SETTING_LIMITS,
+        lockout: { threshold: s.lockoutThreshold, minutes: s.lockoutMinutes },
+        sessions: { idleHours: s.sessionIdleHours, absoluteHours: s.sessionAbsoluteHours },
+        error,
+      },
+      { title: 'Account settings', status, section: 'account' },
+    );
+  }
+
+  app.get('/manage/account', async (request, reply) => show(request, reply));
+
+  app.post('/manage/account', async (request, reply) => {
+    const form = formOf(request);
+    const numbers = Object.fromEntries(NUMBERS.map(([name]) => [name, integerField(form, name)])) as Record<NumberName, number | undefined>;
+    const notNumbers = NUMBERS.filter(([name]) => Number.isNaN(numbers[name])).map(([, label]) => label);
+    if (notNumbers.length > 0) return show(request, reply, form, `Enter whole numbers: ${notNumbers.join(', ')}.`, 400);
+    const switches = Object.fromEntries(SWITCHES.map((name) => [name, checkbox(form, name)])) as Record<SwitchName, boolean>;
+    const change: SettingsChange = {
+      resetLinkLifetimeHours: numbers.resetLinkLifetimeHours,
+      temporaryPasswordLifetimeHours: numbers.temporaryPasswordLifetimeHours,
+      passwordPolicy: { minLength: numbers.minLength, historyDepth: numbers.historyDepth, expiryDays: numbers.expiryDays, ...switches },
+      requireNonCompliantPasswordsToChange: field(form, 'enforce') === 'yes',
+    };
+    const auth = request.portalAuth!;
+    const result = await updateSettings(deps, auth.agent, auth.account, change, requestContext(request, 'portal'));
+    if (!result.ok) return show(request, reply, form, describeFailure(result), result.code === 'forbidden' ? 403 : 400);
+    return redirectWith(reply, '/manage/account', 'success', 'The account settings were saved. New links and passwords follow them from now on.');
+  });
+};

@@ -1,0 +1,73 @@
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { resendInvitation, unlockAgent, updateAgentProfile, type AgentChanges } from '../../flows/agents.js';
+import { revokeAgentSessions } from '../../flows/sessions.js';
+import { getAgent } from '../../flows/agents.js';
+import type { Failure } from '../../domain/errors.js';
+import { requestContext } from '../request-context.js';
+import { field, formOf, trimmedField } from './forms.js';
+import { formatTime } from './format.js';
+import { describeFailure } from './messages.js';
+import { showAgentPage } from './agent-page.js';
+import { redirectWith } from './render.js';
+
+type IdParams = { Params: { id: string } };
+
+/** An agent's page and its profile actions: rename, role, activate/deactivate, unlock, sign out everywhere, invitation. */
+export const agentDetailPages: FastifyPluginAsync = async (app) => {
+  const { deps } = app.deskpass;
+  const back = (id: string) => `/manage/agents/${encodeURIComponent(id)}`;
+  const refused = (reply: FastifyReply, id: string, failure: Failure) => redirectWith(reply, failure.code === 'not_found' ? '/manage/agents' : back(id), 'error', describeFailure(failure));
+
+  app.get<IdParams>('/manage/agents/:id', async (request, reply) => showAgentPage(request, reply, request.params.id));
+
+  app.post<IdParams>('/manage/agents/:id/profile', async (request, reply) => {
+    const { agent: actor, account } = request.portalAuth!;
+    const id = request.params.id;
+    const form = formOf(request);
+    const name = trimmedField(form, 'name');
+    const roleId = trimmedField(form, 'roleId');
+    if (!name) return redirectWith(reply, back(id), 'error', 'Enter a name.');
+    if (name.length > 200) return redirectWith(reply, back(id), 'error', 'The name can be at most 200 characters long.');
+    const current = await getAgent(deps, actor, id);
+    if (!current.ok) return refused(reply, id, current);
+    // Only what changed: an unchanged role is not a role change (and one's own role never is).
+    const changes: AgentChanges = { name, ...(roleId && roleId !== current.agent.role.id ? { roleId } : {}) };
+    const result = await updateAgentProfile(deps, actor, account, id, changes, requestContext(request, 'portal'));
+    if (!result.ok) return refused(reply, id, result);
+    return redirectWith(reply, back(id), 'success', `${result.agent.name}'s profile was saved.`);
+  });
+
+  app.post<IdParams>('/manage/agents/:id/status', async (request, reply) => {
+    const { agent: actor, account } = request.portalAuth!;
+    const id = request.params.id;
+    const status = field(formOf(request), 'status');
+    if (status !== 'active' && status !== 'deactivated') return redirectWith(reply, back(id), 'error', 'Choose activate or deactivate.');
+    const result = await updateAgentProfile(deps, actor, account, id, { status }, requestContext(request, 'portal'));
+    if (!result.ok) return refused(reply, id, result);
+    const text =
+      status === 'deactivated'
+        ? `${result.agent.name} is deactivated: they were signed out everywhere, their links stopped working, and they cannot sign in.`
+        : `${result.agent.name} is active again and can sign in.`;
+    return redirectWith(reply, back(id), 'success', text);
+  });
+
+  app.post<IdParams>('/manage/agents/:id/unlock', async (request, reply) => {
+    const { agent: actor, account } = request.portalAuth!;
+    const result = await unlockAgent(deps, actor, account, request.params.id, requestContext(request, 'portal'));
+    if (!result.ok) return refused(reply, request.params.id, result);
+    return redirectWith(reply, back(request.params.id), 'success', 'The agent is unlocked and can sign in again.');
+  });
+
+  app.post<IdParams>('/manage/agents/:id/sign-out', async (request, reply) => {
+    const result = await revokeAgentSessions(deps, request.portalAuth!.agent, request.params.id, requestContext(request, 'portal'));
+    if (!result.ok) return refused(reply, request.params.id, result);
+    return redirectWith(reply, back(request.params.id), 'success', 'The agent was signed out everywhere.');
+  });
+
+  app.post<IdParams>('/manage/agents/:id/invitation', async (request, reply) => {
+    const { agent: actor, account } = request.portalAuth!;
+    const result = await resendInvitation(deps, actor, account, request.params.id, requestContext(request, 'portal'));
+    if (!result.ok) return refused(reply, request.params.id, result);
+    return redirectWith(reply, back(request.params.id), 'success', `A new invitation was emailed. It is valid for 7 days, until ${formatTime(result.expiresAt)}; the previous one no longer works.`);
+  });
+};

@@ -1,0 +1,23 @@
+import type { AgentView } from '../../flows/agents.js';
+import type { InvitationState } from '../../flows/invitation-state.js';
+
+/** A badge on an agent: what needs attention, in words and a colour class. */
+export interface AgentFlag {
+  label: string;
+  tone: 'danger' | 'warning' | 'info' | 'muted' | 'success';
+  title: string;
+}
+
+/** The flags Manage › Agents shows: locked, password change pending, invitation pending or expired, deactivated. */
+export function agentFlags(agent: AgentView, invitation: InvitationState | undefined): AgentFlag[] {
+  const flags: AgentFlag[] = [];
+  if (agent.isAccountAdministrator) flags.push({ label: 'Account Administrator', tone: 'info', title: 'Owns the help desk account; only they can change their password.' });
+  if (agent.status === 'deactivated') flags.push({ label: 'Deactivated', tone: 'muted', title: 'Cannot sign in.' });
+  if (agent.status === 'invited') {
+    if (invitation?.pending === false) flags.push({ label: 'Invitation expired', tone: 'warning', title: 'The invitation link no longer works; send a new one.' });
+    else flags.push({ label: 'Invitation pending', tone: 'info', title: 'Has not set a password yet.' });
+  }
+  if (agent.locked) flags.push({ label: 'Locked', tone: 'danger', title: 'Too many failed sign-ins; locked for a while or until unlocked.' });
+  if (agent.passwordChangeRequired) flags.push({ label: 'Password change pending', tone: 'warning', title: 'Signs in with a one-time password and must choose a new one.' });
+  return flags;
+}

@@ -1,0 +1,79 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { getAgent } from '../../flows/agents.js';
+import { invitationStates } from '../../flows/invitation-state.js';
+import { describePasswordAdminAccess } from '../../flows/password-admin-access.js';
+import { checkActOnAgent, toPrincipalPermissions } from '../../flows/principal.js';
+import { listAssignableRoles } from '../../flows/role-choices.js';
+import { describeFailure, PASSWORD_SECTION_REASONS } from './messages.js';
+import { agentFlags } from './agent-flags.js';
+import { passwordHints } from './policy-hints.js';
+import { renderMessage, renderPage } from './render.js';
+
+/** What a failed password form hands back to the page: its error, and what to keep ticked. */
+export interface PasswordFormState {
+  error?: string;
+  problems?: string[];
+  requireChange?: boolean;
+}
+
+const PROFILE_REASONS: Record<string, string> = {
+  account_administrator_protected: 'This is the Account Administrator: their role is always Administrator and nobody else can deactivate or sign them out.',
+  target_more_privileged: 'This agent has permissions that your role does not have, so you can only look at their profile.',
+};
+
+/**
+ * An agent's page in Manage › Agents: profile and role, status actions, and the password
+ * section. Each part says why it is not offered rather than offering a button that fails.
+ */
+export async function showAgentPage(request: FastifyRequest, reply: FastifyReply, id: string, passwordForm: PasswordFormState = {}, status = 200): Promise<FastifyReply> {
+  const { deps } = request.server.deskpass;
+  const auth = request.portalAuth!;
+  const found = await getAgent(deps, auth.agent, id);
+  if (!found.ok) {
+    if (found.code === 'not_found') return renderMessage(request, reply, 404, 'Agent not found', 'There is no such agent in this help desk.', { href: '/manage/agents', label: 'Back to Agents' });
+    return renderMessage(request, reply, 403, 'Manage › Agents', describeFailure(found));
+  }
+  const agent = found.agent;
+  const isMe = agent.id === auth.agent.id;
+  const act = checkActOnAgent(toPrincipalPermissions(auth.agent), toPrincipalPermissions(agent));
+  const actRefusal = act.allowed ? null : (PROFILE_REASONS[act.reason] ?? describeFailure({ ok: false, code: 'forbidden', details: [{ reason: act.reason }] }));
+  const roles = await listAssignableRoles(deps, auth.agent);
+  const invitation = (await invitationStates(deps, [agent])).get(agent.id);
+  const access = describePasswordAdminAccess(deps, auth, agent);
+  const settings = auth.account.settings;
+
+  return renderPage(
+    request,
+    reply,
+    'agent',
+    {
+      agent: {
+        id: agent.id,
+        name: agent.name,
+        email: agent.email,
+        roleId: agent.role.id,
+        roleName: agent.role.name,
+        status: agent.status,
+        locked: agent.locked,
+        passwordChangeRequired: agent.passwordChangeRequired,
+        temporaryPasswordExpiresAt: agent.temporaryPasswordExpiresAt,
+        passwordChangedAt: agent.passwordChangedAt,
+        createdAt: agent.createdAt,
+        isAccountAdministrator: agent.isAccountAdministrator,
+      },
+      flags: agentFlags(agent, invitation),
+      invitation: invitation ?? null,
+      isMe,
+      actRefusal,
+      canEditRole: act.allowed && !isMe && !agent.isAccountAdministrator,
+      roleNote: isMe ? 'You cannot change your own role.' : agent.isAccountAdministrator ? 'The Account Administrator is always an Administrator.' : null,
+      roles: roles.ok ? roles.roles.map((r) => ({ id: r.id, name: r.name, grantable: r.grantable })) : [],
+      access: access.available ? { available: true, fresh: access.fresh, setPasswordAllowed: access.setPasswordAllowed, reason: null } : { available: false, fresh: false, setPasswordAllowed: false, reason: PASSWORD_SECTION_REASONS[access.reason] ?? describeFailure({ ok: false, code: 'forbidden', details: [{ reason: access.reason }] }) },
+      resetLinkLifetimeHours: settings.resetLinkLifetimeHours,
+      temporaryPasswordLifetimeHours: settings.temporaryPasswordLifetimeHours,
+      hints: passwordHints(settings.passwordPolicy),
+      passwordForm: { error: passwordForm.error ?? null, problems: passwordForm.problems ?? [], requireChange: passwordForm.requireChange ?? false },
+    },
+    { title: agent.name, status, section: 'agents' },
+  );
+}

@@ -1,0 +1,76 @@
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { sendPasswordResetEmail, setAgentPasswordByAdmin } from '../../flows/admin-reset.js';
+import { getAgent } from '../../flows/agents.js';
+import { reauthenticate } from '../../flows/login.js';
+import type { Failure } from '../../domain/errors.js';
+import { requestContext } from '../request-context.js';
+import { checkbox, field, formOf } from './forms.js';
+import { formatHours, formatTime } from './format.js';
+import { describeFailure, describeWait, passwordProblems } from './messages.js';
+import { showAgentPage } from './agent-page.js';
+import { redirectWith } from './render.js';
+import { limitReached } from './limits.js';
+
+type IdParams = { Params: { id: string } };
+
+/**
+ * The password section of an agent's page: HappyFox's three options (email a reset link;
+ * Manual Reset Password → "Change password"; the same with "Require a change of password
+ * during next login"), and the prompt for the acting agent's own password when their
+ * sign-in is older than 10 minutes.
+ */
+export const agentPasswordPages: FastifyPluginAsync = async (app) => {
+  const { deps } = app.deskpass;
+  const section = (id: string) => `/manage/agents/${encodeURIComponent(id)}#password`;
+
+  function refused(reply: FastifyReply, id: string, failure: Failure) {
+    if (failure.code === 'reauthentication_required') return redirectWith(reply, section(id), 'info', 'For your security, enter your own password again before changing another agent\'s password.');
+    return redirectWith(reply, failure.code === 'not_found' ? '/manage/agents' : section(id), 'error', describeFailure(failure));
+  }
+
+  app.post<IdParams>('/manage/agents/:id/reauthenticate', async (request, reply) => {
+    const id = request.params.id;
+    const limited = await limitReached(request, reply, 'passwordProofsPerIp', request.ip);
+    if (limited) return limited;
+    const password = field(formOf(request), 'password');
+    if (!password) return redirectWith(reply, section(id), 'error', 'Enter your password.');
+    const result = await reauthenticate(deps, request.portalAuth!, password, requestContext(request, 'portal'));
+    if (!result.ok) {
+      const text = result.code === 'account_locked' ? `Too many wrong passwords. Try again in ${describeWait(result.retryAfterSeconds ?? 3600)}.` : 'That is not your current password. Try again.';
+      return redirectWith(reply, section(id), 'error', text);
+    }
+    return redirectWith(reply, section(id), 'success', 'Thank you. For the next 10 minutes you can change agents\' passwords without entering yours again.');
+  });
+
+  app.post<IdParams>('/manage/agents/:id/password-reset-email', async (request, reply) => {
+    const id = request.params.id;
+    const auth = request.portalAuth!;
+    const result = await sendPasswordResetEmail(deps, auth, id, requestContext(request, 'portal'));
+    if (!result.ok) return refused(reply, id, result);
+    const target = await getAgent(deps, auth.agent, id);
+    const who = target.ok ? `${target.agent.name} (${target.agent.email})` : 'The agent';
+    const hours = formatHours(auth.account.settings.resetLinkLifetimeHours);
+    return redirectWith(reply, section(id), 'success', `A password reset email was sent to ${who}. The link is valid for ${hours}, until ${formatTime(result.expiresAt)}, and works once.`);
+  });
+
+  app.post<IdParams>('/manage/agents/:id/password', async (request, reply) => {
+    const id = request.params.id;
+    const auth = request.portalAuth!;
+    const form = formOf(request);
+    const password = field(form, 'password');
+    const requireChange = checkbox(form, 'requireChangeAtNextLogin');
+    if (!password) return showAgentPage(request, reply, id, { error: 'Enter the new password (or use Generate).', requireChange }, 400);
+    if (password !== field(form, 'confirmPassword')) return showAgentPage(request, reply, id, { error: 'The two passwords do not match. Type the same password twice.', requireChange }, 422);
+    const result = await setAgentPasswordByAdmin(deps, auth, { targetId: id, password, requireChangeAtNextLogin: requireChange, context: requestContext(request, 'portal') });
+    if (!result.ok) {
+      if (result.code === 'password_rejected') return showAgentPage(request, reply, id, { error: 'Choose a different password.', problems: passwordProblems(result), requireChange }, 422);
+      return refused(reply, id, result);
+    }
+    const target = await getAgent(deps, auth.agent, id);
+    const name = target.ok ? target.agent.name : 'The agent';
+    const text = requireChange
+      ? `The password of ${name} is set as a one-time password: they must choose a new one when they next sign in (within ${formatHours(auth.account.settings.temporaryPasswordLifetimeHours)}). They were signed out everywhere and emailed a notice without the password; share it through a secure channel.`
+      : `The password of ${name} was changed. They were signed out everywhere and emailed a notice without the password; share it through a secure channel.`;
+    return redirectWith(reply, section(id), 'success', text);
+  });
+};

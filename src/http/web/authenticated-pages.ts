@@ -1,0 +1,42 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { signOut } from '../../flows/sessions.js';
+import { clearSessionCookie } from '../session-cookie.js';
+import { homeFor } from './nav.js';
+import { pageAuthPlugin } from './page-auth.js';
+import { redirectWith, renderMessage } from './render.js';
+import { requiredChangePages } from './required-change-pages.js';
+import { mySettingsPages } from './my-settings-pages.js';
+import { agentsPages } from './agents-pages.js';
+import { agentDetailPages } from './agent-detail-pages.js';
+import { agentPasswordPages } from './agent-password-pages.js';
+import { rolesPages } from './roles-pages.js';
+import { auditPages } from './audit-pages.js';
+import { accountSettingsPages } from './account-settings-pages.js';
+
+/** Every page behind the sign-in gate. */
+export const authenticatedPages: FastifyPluginAsync = async (app) => {
+  await app.register(pageAuthPlugin);
+  const { deps } = app.deskpass;
+
+  app.get('/', async (request, reply) => reply.redirect(homeFor(request.portalAuth!.agent), 303));
+  app.get('/manage', async (request, reply) => reply.redirect(homeFor(request.portalAuth!.agent), 303));
+  // Unknown pages under the portal's sections answer a page, not the API's JSON 404.
+  for (const path of ['/manage/*', '/my-settings/*']) {
+    app.get(path, async (request, reply) => renderMessage(request, reply, 404, 'Page not found', 'There is no such page. Use the menu at the top.'));
+  }
+
+  app.post('/logout', { config: { portalDuringPasswordChange: true } }, async (request, reply) => {
+    await signOut(deps, request.portalAuth!);
+    clearSessionCookie(app, reply);
+    return redirectWith(reply, '/login', 'info', 'You are signed out.');
+  });
+
+  await app.register(requiredChangePages);
+  await app.register(mySettingsPages);
+  await app.register(agentsPages);
+  await app.register(agentDetailPages);
+  await app.register(agentPasswordPages);
+  await app.register(rolesPages);
+  await app.register(auditPages);
+  await app.register(accountSettingsPages);
+};

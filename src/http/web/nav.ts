@@ -1,0 +1,25 @@
+import type { Agent } from '../../domain/models.js';
+import type { Permission } from '../../domain/permissions.js';
+
+export interface NavItem {
+  key: string;
+  label: string;
+  href: string;
+}
+
+/** Manage › … entries, each shown only to roles that hold its permission. */
+const MANAGE: (NavItem & { needs: Permission })[] = [
+  { key: 'agents', label: 'Agents', href: '/manage/agents', needs: 'manage_agents' },
+  { key: 'roles', label: 'Roles', href: '/manage/roles', needs: 'manage_roles' },
+  { key: 'audit', label: 'Audit log', href: '/manage/audit', needs: 'view_audit_log' },
+  { key: 'account', label: 'Account settings', href: '/manage/account', needs: 'manage_account_settings' },
+];
+
+export function manageEntriesFor(agent: Agent): NavItem[] {
+  return MANAGE.filter((item) => agent.role.permissions.includes(item.needs)).map(({ key, label, href }) => ({ key, label, href }));
+}
+
+/** Where a signed-in agent lands: Manage › Agents for managers, else My Settings. */
+export function homeFor(agent: Agent): string {
+  return agent.role.permissions.includes('manage_agents') ? '/manage/agents' : '/my-settings/password';
+}

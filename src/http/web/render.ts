@@ -1,0 +1,82 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Authenticated } from '../../flows/sessions.js';
+import { formatAgo, formatHours, formatTime } from './format.js';
+import { manageEntriesFor, type NavItem } from './nav.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** the signed-in agent on the portal's authenticated pages (set by the page-auth hook) */
+    portalAuth: Authenticated | null;
+  }
+}
+
+export interface PageOptions {
+  title: string;
+  status?: number;
+  /** the header entry to mark as current */
+  section?: 'my-settings' | 'agents' | 'roles' | 'audit' | 'account';
+  /** "narrow": a single centred card (sign-in, reset); "wide": the signed-in layout */
+  shape?: 'narrow' | 'wide';
+  /** the help desk name, for pages without a signed-in agent */
+  deskName?: string | null;
+}
+
+/** What the layout needs on every page: header, CSRF token for its forms, the flash message. */
+interface LayoutContext {
+  title: string;
+  shape: 'narrow' | 'wide';
+  section: string | null;
+  deskName: string | null;
+  me: { name: string; email: string } | null;
+  manage: NavItem[];
+  csrf: string;
+  flash: FastifyRequest['flash'];
+  passwordChangeRequired: boolean;
+  fmt: { time: typeof formatTime; hours: typeof formatHours; ago: (at: Date) => string };
+}
+
+/**
+ * What a CSRF token is bound to: the session on signed-in pages, so a token taken from one
+ * session (or from a signed-out page) is refused in another.
+ */
+export function csrfBinding(request: FastifyRequest): string {
+  return request.portalAuth ? `session:${request.portalAuth.session.id}` : 'signed-out';
+}
+
+export function csrfToken(request: FastifyRequest, reply: FastifyReply): string {
+  return reply.generateCsrf({ userInfo: csrfBinding(request) });
+}
+
+function layoutContext(request: FastifyRequest, reply: FastifyReply, options: PageOptions): LayoutContext {
+  const auth = request.portalAuth;
+  const now = request.server.deskpass.deps.clock.now();
+  return {
+    title: options.title,
+    shape: options.shape ?? (auth ? 'wide' : 'narrow'),
+    section: options.section ?? null,
+    deskName: auth?.account.name ?? options.deskName ?? null,
+    me: auth ? { name: auth.agent.name, email: auth.agent.email } : null,
+    manage: auth && !auth.agent.passwordChangeRequired ? manageEntriesFor(auth.agent) : [],
+    csrf: csrfToken(request, reply),
+    flash: request.flash,
+    passwordChangeRequired: auth?.agent.passwordChangeRequired ?? false,
+    fmt: { time: formatTime, hours: formatHours, ago: (at: Date) => formatAgo(at, now) },
+  };
+}
+
+/** Renders a page into the layout: `view` is a file under views/ without its extension. */
+export function renderPage(request: FastifyRequest, reply: FastifyReply, view: string, data: Record<string, unknown>, options: PageOptions): FastifyReply {
+  return reply.code(options.status ?? 200).view(view, { ...layoutContext(request, reply, options), ...data });
+}
+
+/** A page that only says something went wrong (404, 403, a form that expired). */
+export function renderMessage(request: FastifyRequest, reply: FastifyReply, status: number, title: string, message: string, link?: { href: string; label: string }): FastifyReply {
+  return renderPage(request, reply, 'message', { message, link: link ?? null }, { title, status });
+}
+
+/** Post/Redirect/Get: a 303 to a page of this site, with a message for it. */
+export function redirectWith(reply: FastifyReply, to: string, kind: 'success' | 'error' | 'info', text: string): FastifyReply {
+  // A message for a section (…#password) is shown in that section, where the browser lands.
+  const hash = to.indexOf('#');
+  return reply.setFlash(kind, text, hash >= 0 ? to.slice(hash + 1) : undefined).redirect(to, 303);
+}

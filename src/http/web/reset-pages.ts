@@ -1,0 +1,97 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { currentAccount } from '../../flows/account.js';
+import { requestPasswordReset } from '../../flows/forgot-password.js';
+import { inspectResetLink, redeemResetLink, type DeadLinkReason } from '../../flows/reset-password.js';
+import { DEFAULT_SETTINGS } from '../../domain/account-settings.js';
+import { requestContext } from '../request-context.js';
+import { field, formOf, trimmedField } from './forms.js';
+import { passwordProblems } from './messages.js';
+import { passwordHints } from './policy-hints.js';
+import { redirectWith, renderPage } from './render.js';
+import { limitReached } from './limits.js';
+import { normalizeEmail } from '../../domain/models.js';
+
+type TokenParams = { Params: { token: string } };
+
+const DEAD_LINK: Record<DeadLinkReason, { title: string; text: string }> = {
+  expired: { title: 'This link has expired', text: 'Password reset links work for a limited time (invitations for 7 days). This one is past its time.' },
+  used: { title: 'This link has already been used', text: 'Each link works once, and this one has already set a password.' },
+  revoked: { title: 'This link is no longer valid', text: 'A newer link was sent, or the password was changed since this link was sent, so it no longer works.' },
+  unknown: { title: 'This link is not valid', text: 'We do not recognise this link. Check that you opened the whole link from the email.' },
+};
+
+/** Forgot password, and the page a reset (or invitation) link opens. */
+export const resetPages: FastifyPluginAsync = async (app) => {
+  const { deps } = app.deskpass;
+
+  app.get('/forgot-password', async (request, reply) => {
+    const account = await currentAccount(deps);
+    return renderPage(request, reply, 'forgot-password', { email: '', error: null }, { title: 'Forgot password', deskName: account?.name });
+  });
+
+  app.post('/forgot-password', async (request, reply) => {
+    const account = await currentAccount(deps);
+    const email = trimmedField(formOf(request), 'email');
+    if (!email || email.length > 320) {
+      return renderPage(request, reply, 'forgot-password', { email, error: 'Enter the email address you sign in with.' }, { title: 'Forgot password', status: 400, deskName: account?.name });
+    }
+    const limited = (await limitReached(request, reply, 'forgotPasswordPerIp', request.ip)) ?? (await limitReached(request, reply, 'forgotPasswordPerEmail', normalizeEmail(email)));
+    if (limited) return limited;
+    if (account) await requestPasswordReset(deps, account, { email, context: requestContext(request, 'portal') });
+    // The same answer whatever the address: known, unknown or deactivated.
+    return reply.redirect('/forgot-password/sent', 303);
+  });
+
+  app.get('/forgot-password/sent', async (request, reply) => {
+    const account = await currentAccount(deps);
+    const hours = account?.settings.resetLinkLifetimeHours ?? DEFAULT_SETTINGS.resetLinkLifetimeHours;
+    return renderPage(request, reply, 'forgot-password-sent', { hours }, { title: 'Check your email', deskName: account?.name });
+  });
+
+  /** The form, or why the link is dead; the token stays in this site's own URL and is never sent elsewhere. */
+  async function showResetPage(request: FastifyRequest<TokenParams>, reply: FastifyReply, extra: { error?: string; problems?: string[] } = {}, status = 200) {
+    reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store');
+    const account = await currentAccount(deps);
+    const link = await inspectResetLink(deps, request.params.token);
+    if (!link.ok) {
+      const reason = ((link.details?.[0] as { reason?: DeadLinkReason } | undefined)?.reason ?? 'unknown') as DeadLinkReason;
+      return renderPage(request, reply, 'reset-link-dead', { reason, ...DEAD_LINK[reason] }, { title: DEAD_LINK[reason].title, status: 410, deskName: account?.name });
+    }
+    const invitation = link.purpose === 'invitation';
+    return renderPage(
+      request,
+      reply,
+      'reset-password',
+      {
+        action: `/reset-password/${request.params.token}`,
+        invitation,
+        name: link.name,
+        email: link.email,
+        expiresAt: link.expiresAt,
+        hints: passwordHints(account?.settings.passwordPolicy ?? DEFAULT_SETTINGS.passwordPolicy),
+        error: extra.error ?? null,
+        problems: extra.problems ?? [],
+      },
+      { title: invitation ? 'Set your password' : 'Choose a new password', status, deskName: account?.name },
+    );
+  }
+
+  app.get<TokenParams>('/reset-password/:token', async (request, reply) => (await limitReached(request, reply, 'resetLinkPerIp', request.ip)) ?? showResetPage(request, reply));
+
+  app.post<TokenParams>('/reset-password/:token', async (request, reply) => {
+    const limited = await limitReached(request, reply, 'resetLinkPerIp', request.ip);
+    if (limited) return limited;
+    const form = formOf(request);
+    const newPassword = field(form, 'newPassword');
+    if (!newPassword) return showResetPage(request, reply, { error: 'Enter a new password.' }, 400);
+    if (newPassword !== field(form, 'confirmPassword')) return showResetPage(request, reply, { error: 'The two passwords do not match. Type the same password twice.' }, 422);
+    const result = await redeemResetLink(deps, { token: request.params.token, newPassword, context: requestContext(request, 'portal') });
+    if (!result.ok) {
+      // A dead link shows why; a rejected password leaves the link usable and says which rules failed.
+      if (result.code === 'password_rejected') return showResetPage(request, reply, { error: 'Choose a different password.', problems: passwordProblems(result) }, 422);
+      return showResetPage(request, reply, {}, 410);
+    }
+    reply.header('referrer-policy', 'no-referrer');
+    return redirectWith(reply, '/login', 'success', 'Your password is set. You were signed out everywhere else; sign in with your new password.');
+  });
+};

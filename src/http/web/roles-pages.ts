@@ -1,0 +1,65 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { createRole, listRoles, updateRole } from '../../flows/roles.js';
+import { hasAll, isPermission, PERMISSIONS, PERMISSION_NAMES, type Permission } from '../../domain/permissions.js';
+import { requestContext } from '../request-context.js';
+import { formOf, listField, trimmedField } from './forms.js';
+import { describeFailure } from './messages.js';
+import { redirectWith, renderMessage, renderPage } from './render.js';
+
+/** The permission names as HappyFox shows them. */
+export const PERMISSION_LABELS: Record<Permission, string> = {
+  manage_agents: 'Manage Agents',
+  manage_agent_password: 'Manage Agent Password',
+  manage_roles: 'Manage Roles',
+  manage_account_settings: 'Manage Account Settings',
+  view_audit_log: 'View Audit Log',
+};
+
+function permissionsOf(values: string[]): Permission[] {
+  return values.filter(isPermission);
+}
+
+/** Manage › Roles: every role with its permissions as checkboxes, and a new role. */
+export const rolesPages: FastifyPluginAsync = async (app) => {
+  const { deps } = app.deskpass;
+
+  async function show(request: FastifyRequest, reply: FastifyReply, newRole: { name: string; permissions: string[]; error: string | null } = { name: '', permissions: [], error: null }, status = 200) {
+    const actor = request.portalAuth!.agent;
+    const listed = await listRoles(deps, actor);
+    if (!listed.ok) return renderMessage(request, reply, 403, 'Manage › Roles', describeFailure(listed));
+    const held = actor.role.permissions;
+    const catalogue = PERMISSION_NAMES.map((name) => ({ name, label: PERMISSION_LABELS[name], description: PERMISSIONS[name], held: held.includes(name) }));
+    const roles = listed.roles.map((role) => ({
+      id: role.id,
+      name: role.name,
+      builtIn: role.builtIn,
+      permissions: role.permissions,
+      // Administrator always keeps every permission; a role with a permission the actor lacks is out of their reach.
+      locked: role.builtIn && role.name === 'Administrator',
+      outOfReach: !hasAll(held, role.permissions),
+    }));
+    return renderPage(request, reply, 'roles', { roles, catalogue, newRole }, { title: 'Roles', status, section: 'roles' });
+  }
+
+  app.get('/manage/roles', async (request, reply) => show(request, reply));
+
+  app.post('/manage/roles', async (request, reply) => {
+    const form = formOf(request);
+    const name = trimmedField(form, 'name');
+    const permissions = permissionsOf(listField(form, 'permissions'));
+    if (!name || name.length > 200) return show(request, reply, { name, permissions, error: 'Give the role a name (at most 200 characters).' }, 400);
+    const result = await createRole(deps, request.portalAuth!.agent, { name, permissions, context: requestContext(request, 'portal') });
+    if (!result.ok) return show(request, reply, { name, permissions, error: describeFailure(result) }, result.code === 'role_name_taken' ? 409 : 403);
+    return redirectWith(reply, `/manage/roles#role-${result.role.id}`, 'success', `The role "${result.role.name}" was created.`);
+  });
+
+  app.post<{ Params: { id: string } }>('/manage/roles/:id', async (request, reply) => {
+    const form = formOf(request);
+    const name = trimmedField(form, 'name');
+    const permissions = permissionsOf(listField(form, 'permissions'));
+    if (name.length > 200) return redirectWith(reply, '/manage/roles', 'error', 'A role name can be at most 200 characters long.');
+    const result = await updateRole(deps, request.portalAuth!.agent, request.params.id, { ...(name ? { name } : {}), permissions, context: requestContext(request, 'portal') });
+    if (!result.ok) return redirectWith(reply, result.code === 'not_found' ? '/manage/roles' : `/manage/roles#role-${encodeURIComponent(request.params.id)}`, 'error', describeFailure(result));
+    return redirectWith(reply, `/manage/roles#role-${result.role.id}`, 'success', `The role "${result.role.name}" was saved.`);
+  });
+};

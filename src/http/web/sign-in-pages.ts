@@ -1,0 +1,76 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { currentAccount } from '../../flows/account.js';
+import { signIn } from '../../flows/login.js';
+import { authenticateSession, signOut } from '../../flows/sessions.js';
+import { ERRORS } from '../../domain/errors.js';
+import { requestContext } from '../request-context.js';
+import { setSessionCookie } from '../session-cookie.js';
+import { field, formOf, queryParam, safeNext, trimmedField } from './forms.js';
+import { describeWait } from './messages.js';
+import { homeFor } from './nav.js';
+import { REQUIRED_CHANGE_PATH } from './page-auth.js';
+import { renderPage } from './render.js';
+import { countFailedSignIn, signInBlocked } from './limits.js';
+
+interface LoginView {
+  email: string;
+  next: string | null;
+  error: string | null;
+}
+
+/** Sign in: Email, Password, "Sign in", and "Forgot password?". */
+export const signInPages: FastifyPluginAsync = async (app) => {
+  const { deps, cookieName } = app.deskpass;
+
+  const renderLogin = (request: FastifyRequest, reply: FastifyReply, deskName: string, view: LoginView, status = 200) =>
+    renderPage(request, reply, 'login', { ...view }, { title: 'Sign in', status, deskName });
+
+  const renderNotSetUp = (request: FastifyRequest, reply: FastifyReply) =>
+    renderPage(request, reply, 'not-set-up', {}, { title: 'Help desk not set up', status: 503 });
+
+  app.get('/login', async (request, reply) => {
+    const account = await currentAccount(deps);
+    if (!account) return renderNotSetUp(request, reply);
+    const next = safeNext(queryParam(request, 'next'));
+    // Already signed in (another tab): straight on.
+    const token = request.cookies?.[cookieName];
+    const auth = token ? await authenticateSession(deps, token) : undefined;
+    if (auth) return reply.redirect(auth.agent.passwordChangeRequired ? REQUIRED_CHANGE_PATH : (next ?? homeFor(auth.agent)), 303);
+    return renderLogin(request, reply, account.name, { email: '', next, error: null });
+  });
+
+  app.post('/login', async (request, reply) => {
+    const account = await currentAccount(deps);
+    if (!account) return renderNotSetUp(request, reply);
+    const form = formOf(request);
+    const email = trimmedField(form, 'email');
+    const password = field(form, 'password');
+    const next = safeNext(field(form, 'next'));
+    if (!email || !password) {
+      return renderLogin(request, reply, account.name, { email, next, error: 'Enter your email address and your password.' }, 400);
+    }
+
+    const blocked = await signInBlocked(request, reply);
+    if (blocked) return blocked;
+    const result = await signIn(deps, account, { email, password, context: requestContext(request, 'portal') });
+    if (!result.ok) {
+      await countFailedSignIn(request);
+      if (result.retryAfterSeconds !== undefined) reply.header('retry-after', String(result.retryAfterSeconds));
+      const status = ERRORS[result.code].status;
+      const error =
+        result.code === 'account_locked'
+          ? `Too many failed sign-ins for this address. For your security, signing in is locked: try again in ${describeWait(result.retryAfterSeconds ?? 3600)}, or reset your password with "Forgot password?".`
+          : ERRORS[result.code].message;
+      return renderLogin(request, reply, account.name, { email, next, error }, status);
+    }
+
+    // The browser's previous session, if any, ends: every sign-in starts a new one.
+    const previous = request.cookies?.[cookieName];
+    const old = previous ? await authenticateSession(deps, previous) : undefined;
+    if (old && old.session.id !== result.session.id) await signOut(deps, old);
+
+    setSessionCookie(app, reply, result.token, result.session.expiresAt);
+    if (result.passwordChangeRequired) return reply.redirect(REQUIRED_CHANGE_PATH, 303);
+    return reply.redirect(next ?? homeFor(result.agent), 303);
+  });
+};

@@ -1,0 +1,98 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core';
+import type { Config } from '../../src/config.js';
+import { TestApp } from './harness.js';
+
+/** Debian's chromium, driven by playwright-core (no browser download). */
+export const CHROMIUM_PATH = '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+  '--no-first-run',
+];
+
+export const DESKTOP = { width: 1280, height: 800 };
+export const PHONE = { width: 390, height: 844 };
+export const SCREENSHOT_DIR = join(process.cwd(), 'test-output', 'screenshots');
+
+export function launchBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM_PATH)) throw new Error(`${CHROMIUM_PATH} is missing: install it with "apt-get install -y chromium" (.ci/run does)`);
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A real Deskpass on a real port, its PUBLIC_URL that very origin (links in emails point at
+ * it, and the session cookie is scoped to it), with the harness's SMTP capture and clock.
+ */
+export async function startPortal(overrides: Partial<Config> = {}): Promise<{ t: TestApp; origin: string }> {
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const t = await TestApp.start({ publicUrl: origin, port, ...overrides });
+  await t.app.listen({ port, host: '127.0.0.1' });
+  return { t, origin };
+}
+
+/**
+ * A browser profile of its own (cookies and all), desktop-sized. Confirmation dialogs are
+ * accepted, and any Content-Security-Policy violation is added to `cspViolations`, so tests
+ * can assert there were none.
+ */
+export async function newVisitor(browser: Browser, cspViolations: string[]): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport: DESKTOP });
+  const page = await context.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content.Security.Policy/i.test(message.text())) cspViolations.push(message.text());
+  });
+  page.on('dialog', (dialog) => void dialog.accept());
+  return { context, page };
+}
+
+/** A full-page screenshot at desktop (1280×800) and phone (390×844) widths: NAME-desktop.png, NAME-phone.png. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  const original = page.viewportSize() ?? DESKTOP;
+  await page.setViewportSize(DESKTOP);
+  await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}-desktop.png`), fullPage: true });
+  await page.setViewportSize(PHONE);
+  await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}-phone.png`), fullPage: true });
+  await page.setViewportSize(original);
+}
+
+/** Fills the sign-in form and sends it; resolves once the next page has loaded. */
+export async function signInThroughPage(page: Page, origin: string, email: string, password: string): Promise<Response | null> {
+  await page.goto(`${origin}/login`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  return clickAndWait(page, page.getByRole('button', { name: 'Sign in' }));
+}
+
+/** Clicks something that submits a form or follows a link, and waits for the page it leads to. */
+export async function clickAndWait(page: Page, target: { click(): Promise<void> }): Promise<Response | null> {
+  const [response] = await Promise.all([page.waitForNavigation(), target.click()]);
+  return response;
+}
+
+/** The text of the page's flash message or form error, for assertions. */
+export async function alertText(page: Page): Promise<string> {
+  const texts = await page.locator('.alert').allInnerTexts();
+  return texts.join('\n');
+}
