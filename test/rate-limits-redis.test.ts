@@ -14,13 +14,13 @@ let b: TestApp;
 
 before(async () => {
   a = await TestApp.start({ redisUrl: REDIS_URL });
-  b = await TestApp.start({ redisUrl: REDIS_URL });
   await a.setup();
-  await b.setup();
+  // a second instance of the same help desk: same store, same Redis
+  b = await TestApp.start({ redisUrl: REDIS_URL, databaseUrl: a.config.databaseUrl, secretKey: a.config.secretKey });
 });
 after(async () => {
+  await b.close(); // b shares a's store: close it first
   await a.close();
-  await b.close();
 });
 
 test('failed sign-ins counted on two instances add up to one per-IP limit in Redis', async () => {
@@ -35,6 +35,9 @@ test('failed sign-ins counted on two instances add up to one per-IP limit in Red
   assert.equal(blocked.body.error.code, 'rate_limited');
   const retryAfter = Number(blocked.headers['retry-after']);
   assert.ok(retryAfter > 0 && retryAfter <= 15 * 60, `Retry-After ${retryAfter} s is within the 15-minute window`);
+  // the counters are in Redis, not in the database
+  const inDatabase = await a.app.deskpass.deps.db.selectFrom('rate_limit_counters').select('key').execute();
+  assert.deepEqual(inDatabase, []);
 });
 
 test('forgot-password requests for one address on two instances share the hourly limit', async () => {

@@ -34,6 +34,10 @@ async function authorizePasswordAdmin(
   if (option === 'set_password' && auth.account.settings.passwordPolicy.adminSetPasswordDisabled) return forbidden('admin_set_password_disabled');
   const target = await findAgentById(deps.db, auth.account.id, targetId);
   if (!target) return fail('not_found');
+  // These routes act on ANOTHER agent's password. One's own password changes only with the
+  // current one (POST /me/password), so a stolen fresh session cannot take the account over
+  // (the portal refuses the same case with the same reason: password-admin-access.ts).
+  if (target.id === auth.agent.id) return forbidden('own_account');
   const decision = checkActOnAgent(actor, toPrincipalPermissions(target));
   if (!decision.allowed) return forbidden(decision.reason);
   if (!isFresh(auth.session, deps.clock.now())) return fail('reauthentication_required');

@@ -48,7 +48,12 @@ export async function redeemResetLink(deps: FlowDeps, input: { token: string; ne
   if (!found.ok) return found;
   const { agent, account, token } = found;
   const violations = await checkNewPassword(deps, account, agent, input.newPassword);
-  if (violations.length > 0) return fail('password_rejected', violations);
+  if (violations.length > 0) {
+    // A concurrent redemption of this link may have committed meanwhile, with this very password
+    // (our history check then says "reused"): the link is dead, so say that, not 422.
+    const again = await findUsableLink(deps, input.token);
+    return again.ok ? fail('password_rejected', violations) : again;
+  }
   // Hash before the transaction: argon2 takes tens of milliseconds and would hold the write lock.
   const passwordHash = await deps.hasher.hash(input.newPassword);
 

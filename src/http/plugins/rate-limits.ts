@@ -25,6 +25,7 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     rateLimitKey?: string;
+    rateLimitMax?: number;
   }
 }
 
@@ -50,9 +51,13 @@ function counterStore(counters: RateCounters) {
  */
 export const rateLimitsPlugin = fp<{ counters: RateCounters; enabled: boolean }>(async (app: FastifyInstance, options) => {
   const { counters, enabled } = options;
-  const maxFor = async (name: LimitName) => {
+  /**
+   * Counters are per help desk account (its settings give the maxima), so keys start with the
+   * account id: `acct:<id>:<limit>:<subject>`. Before setup there is no account and no limit.
+   */
+  const scope = async (name: LimitName, subject: string) => {
     const account = await currentAccount(app.deskpass.deps);
-    return account ? account.settings.rateLimits[name] : Number.MAX_SAFE_INTEGER;
+    return account ? { key: `acct:${account.id}:${name}:${subject}`, max: account.settings.rateLimits[name] } : null;
   };
 
   await app.register(rateLimit, {
@@ -69,7 +74,7 @@ export const rateLimitsPlugin = fp<{ counters: RateCounters; enabled: boolean }>
       name,
       app.createRateLimit({
         keyGenerator: (request: FastifyRequest) => request.rateLimitKey ?? `${name}:${request.ip}`,
-        max: () => maxFor(name),
+        max: (request: FastifyRequest) => request.rateLimitMax ?? Number.MAX_SAFE_INTEGER,
         timeWindow: RATE_LIMIT_WINDOWS_MS[name],
       }),
     ]),
@@ -78,9 +83,13 @@ export const rateLimitsPlugin = fp<{ counters: RateCounters; enabled: boolean }>
   app.decorate('rateLimits', {
     async check(request, reply, name, subject) {
       if (!enabled) return true;
-      request.rateLimitKey = `${name}:${subject}`;
+      const scoped = await scope(name, subject);
+      if (!scoped) return true;
+      request.rateLimitKey = scoped.key;
+      request.rateLimitMax = scoped.max;
       const limit = await limiters[name](request);
       request.rateLimitKey = undefined;
+      request.rateLimitMax = undefined;
       if (limit.isAllowed || !limit.isExceeded) return true;
       sendError(reply, 'rate_limited', undefined, Math.max(1, limit.ttlInSeconds));
       return false;
@@ -88,13 +97,15 @@ export const rateLimitsPlugin = fp<{ counters: RateCounters; enabled: boolean }>
     async failuresBlocked(name, subject) {
       if (!enabled) return null;
       // one after the other: the same statements in the same order on every path (enumeration tests)
-      const state = await counters.peek(`${name}:${subject}`);
-      const max = await maxFor(name);
-      return state.count >= max ? Math.max(1, Math.ceil(state.ttlMs / 1000)) : null;
+      const scoped = await scope(name, subject);
+      if (!scoped) return null;
+      const state = await counters.peek(scoped.key);
+      return state.count >= scoped.max ? Math.max(1, Math.ceil(state.ttlMs / 1000)) : null;
     },
     async countFailure(name, subject) {
       if (!enabled) return;
-      await counters.hit(`${name}:${subject}`, RATE_LIMIT_WINDOWS_MS[name]);
+      const scoped = await scope(name, subject);
+      if (scoped) await counters.hit(scoped.key, RATE_LIMIT_WINDOWS_MS[name]);
     },
   } satisfies RateLimits);
 });
