@@ -17,7 +17,7 @@ import { rateLimitsPlugin } from './http/plugins/rate-limits.js';
 import { rejectNulPlugin } from './http/plugins/reject-nul.js';
 import { databaseCounters, redisCounters } from './security/rate-counters.js';
 import { answerFrameworkError, installErrorHandlers } from './http/errors.js';
-import { createLogger } from './http/logging.js';
+import { createLogger, OneLinePerRequest } from './http/logging.js';
 import { healthRoutes } from './http/api/health-routes.js';
 import { publicRoutes } from './http/api/public-routes.js';
 import { authenticatedRoutes } from './http/api/authenticated-routes.js';
@@ -68,10 +68,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const transport = options.mailTransport ?? createMailTransport({ smtpUrl: config.smtpUrl, mailDir: config.mailDir });
   const preparers: Record<string, MailPreparer> = {};
   const mailWorker = new OutboxWorker({ db, transport, clock, secretKey: config.secretKey, publicUrl: config.publicUrl, mailFrom: config.mailFrom, logger: logger.child({ component: 'outbox' }), preparers });
+  // A hasher the app made is the app's to close (its hashing threads); one a test passes is not.
+  const ownHasher = options.hasher ? undefined : createArgon2Hasher(config.argon2);
   const deps: FlowDeps = {
     db,
     clock,
-    hasher: options.hasher ?? createArgon2Hasher(config.argon2),
+    hasher: options.hasher ?? ownHasher!,
     publicUrl: config.publicUrl,
     secretKey: config.secretKey,
     notifyMailQueued: () => mailWorker.kick(),
@@ -86,6 +88,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     trustProxy: false,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
     frameworkErrors: answerFrameworkError,
+    logController: new OneLinePerRequest(),
   });
   // The API takes JSON only: without this, Fastify's built-in text/plain parser would hand a
   // string to the body schema (400) where the contract says 415 unsupported_media_type.
@@ -128,6 +131,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await mailWorker.stop();
     await transport.close();
     await counters.close();
+    await ownHasher?.close?.();
     await db.destroy();
   });
   return app;

@@ -15,12 +15,14 @@ const CLI_CONTEXT = { method: 'cli' as const, ip: null, userAgent: 'deskpass-cli
 /** The CLI opens the store and calls the same flows as the HTTP API; it never goes through HTTP. */
 async function withDeps<T>(config: Config, run: (deps: FlowDeps, db: Db) => Promise<T>): Promise<T> {
   const db = openDatabase(config.databaseUrl);
+  const hasher = createArgon2Hasher(config.argon2);
   try {
     await migrateToLatest(db);
     // The running server's outbox worker picks queued mail up within its poll interval.
-    const deps: FlowDeps = { db, clock: systemClock, hasher: createArgon2Hasher(config.argon2), publicUrl: config.publicUrl, secretKey: config.secretKey, notifyMailQueued: () => {} };
+    const deps: FlowDeps = { db, clock: systemClock, hasher, publicUrl: config.publicUrl, secretKey: config.secretKey, notifyMailQueued: () => {} };
     return await run(deps, db);
   } finally {
+    await hasher.close?.();
     await db.destroy();
   }
 }

@@ -25,6 +25,12 @@ export async function viewAgent(deps: FlowDeps, agent: Agent): Promise<AgentView
   return (await withLockState(deps, [agent]))[0];
 }
 
+/** The signed-in agent (/me): the lock state came with the session lookup, when it did. */
+export async function viewSignedInAgent(deps: FlowDeps, auth: { agent: Agent; agentLockedUntil?: Date | null }): Promise<AgentView> {
+  if (auth.agentLockedUntil === undefined) return viewAgent(deps, auth.agent);
+  return { ...auth.agent, locked: auth.agentLockedUntil !== null && auth.agentLockedUntil > deps.clock.now() };
+}
+
 function requireManageAgents(actor: Agent) {
   const decision = checkPermissions(toPrincipalPermissions(actor), ['manage_agents']);
   return decision.allowed ? null : forbidden(decision.reason);

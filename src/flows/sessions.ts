@@ -2,9 +2,8 @@ import { addMs, MS_PER_HOUR, MS_PER_MINUTE } from '../domain/clock.js';
 import { REAUTHENTICATION_WINDOW_MS } from '../domain/account-settings.js';
 import { fail, forbidden, type Result } from '../domain/errors.js';
 import type { Account, Agent, RequestContext, Session } from '../domain/models.js';
-import { findAccountById } from '../store/accounts.repo.js';
 import { findAgentById } from '../store/agents.repo.js';
-import { deleteAgentSessions, deleteSession, findSessionByTokenHash, insertSession, listAgentSessions, touchSession } from '../store/sessions.repo.js';
+import { deleteAgentSessions, deleteSession, findSessionHolder, insertSession, listAgentSessions, touchSession } from '../store/sessions.repo.js';
 import type { Executor } from '../store/db.js';
 import { hashToken, isWellFormedToken, newId, newRandomToken } from '../security/tokens.js';
 import { checkActOnAgent, checkPermissions, toPrincipalPermissions } from './principal.js';
@@ -15,6 +14,8 @@ export interface Authenticated {
   session: Session;
   agent: Agent;
   account: Account;
+  /** the agent's sign-in lock as read with the session (so /me needs no second query); unset: not read */
+  agentLockedUntil?: Date | null;
 }
 
 /** Starts a session in the caller's transaction; the token leaves only in the sign-in answer. */
@@ -42,24 +43,23 @@ export async function startSession(trx: Executor, account: Account, agent: Agent
 export async function authenticateSession(deps: FlowDeps, token: string): Promise<Authenticated | undefined> {
   if (!isWellFormedToken(token)) return undefined;
   const { db, clock } = deps;
-  const session = await findSessionByTokenHash(db, hashToken(token));
-  if (!session) return undefined;
+  // Session, account, agent, role and lock state in one statement: this runs on every request.
+  const holder = await findSessionHolder(db, hashToken(token));
+  if (!holder) return undefined;
+  const { session, account, agent } = holder;
   const now = clock.now();
-  const account = await findAccountById(db, session.accountId);
-  if (!account) return undefined;
   const idleDeadline = addMs(session.lastSeenAt, account.settings.sessionIdleHours * MS_PER_HOUR);
   if (session.expiresAt <= now || idleDeadline <= now) {
     await deleteSession(db, session.agentId, session.id);
     return undefined;
   }
-  const agent = await findAgentById(db, session.accountId, session.agentId);
-  if (!agent || agent.status === 'deactivated') return undefined;
+  if (agent.status === 'deactivated') return undefined;
   // One write a minute at most per session, not one per request.
   if (now.getTime() - session.lastSeenAt.getTime() > MS_PER_MINUTE) {
     await touchSession(db, session.id, now);
     session.lastSeenAt = now;
   }
-  return { session, agent, account };
+  return { session, agent, account, agentLockedUntil: holder.lockedUntil };
 }
 
 /** Signed in or re-authenticated within the last 10 minutes. */

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { Algorithm, hash, verify } from '@node-rs/argon2';
+import { Algorithm } from '@node-rs/argon2';
 import type { Argon2Params } from '../config.js';
 import { normalizePassword } from '../domain/password-policy.js';
+import { createArgon2Pool } from './argon2-pool.js';
 
-/** Hashing and verification of passwords; async and off the event loop (libuv's thread pool). */
+/** Hashing and verification of passwords; async, off the event loop, one per core at a time (argon2-pool.ts). */
 export interface PasswordHasher {
   hash(password: string): Promise<string>;
   verify(storedHash: string, password: string): Promise<boolean>;
@@ -14,6 +15,8 @@ export interface PasswordHasher {
    * address is unknown (or locked) makes that path cost exactly what a real verification costs.
    */
   dummyHash(): Promise<string>;
+  /** Ends the hashing threads (idle ones never keep the process alive anyway). */
+  close?(): Promise<void>;
 }
 
 const ARGON2_PARAMS = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/;
@@ -26,13 +29,14 @@ export function createArgon2Hasher(params: Argon2Params): PasswordHasher {
     parallelism: params.parallelism,
   };
   let dummyHash: Promise<string> | undefined;
+  const pool = createArgon2Pool();
 
   return {
-    hash: (password) => hash(normalizePassword(password), options),
+    hash: (password) => pool.hash(normalizePassword(password), options),
     async verify(storedHash, password) {
       if (!storedHash.startsWith('$argon2')) return false;
       try {
-        return await verify(storedHash, normalizePassword(password));
+        return await pool.verify(storedHash, normalizePassword(password));
       } catch {
         return false;
       }
@@ -44,8 +48,9 @@ export function createArgon2Hasher(params: Argon2Params): PasswordHasher {
       return m < params.memoryKiB || t < params.iterations || p !== params.parallelism;
     },
     dummyHash() {
-      dummyHash ??= hash(randomBytes(32).toString('base64url'), options);
+      dummyHash ??= pool.hash(randomBytes(32).toString('base64url'), options);
       return dummyHash;
     },
+    close: () => pool.close(),
   };
 }

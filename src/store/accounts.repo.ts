@@ -4,7 +4,7 @@ import type { Executor } from './db.js';
 import type { AccountRow } from './schema.js';
 import { iso } from './convert.js';
 
-function toAccount(row: AccountRow): Account {
+export function toAccount(row: AccountRow): Account {
   return { id: row.id, name: row.name, slug: row.slug, plan: row.plan, settings: parseSettings(row.settings), createdAt: new Date(row.created_at) };
 }
 

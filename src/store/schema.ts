@@ -16,6 +16,7 @@ export interface Database {
   audit_events: AuditEventsTable;
   mail_outbox: MailOutboxTable;
   rate_limit_counters: RateLimitCountersTable;
+  agent_search_terms: AgentSearchTermsTable;
 }
 
 type Flag = number;
@@ -58,6 +59,17 @@ export interface AgentsTable {
   temporary_password_expires_at: string | null;
   created_at: string;
   updated_at: string;
+}
+
+/**
+ * The agent search index: one row per place a name search may start (the whole name, and after
+ * each space), with the agent's email for the keyset order. Byte order ("C" on PostgreSQL).
+ */
+export interface AgentSearchTermsTable {
+  account_id: string;
+  agent_id: string;
+  term: string;
+  email_normalized: string;
 }
 
 /** Failed sign-ins per email address, whether or not an agent has it (no enumeration through the lock). */

@@ -44,6 +44,11 @@ export class SmtpCapture {
       server.server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
     });
+    // A client that dies mid-conversation (a server process killed by a crash test) resets its
+    // connection: that is the client's failure, not the capture's, and must not crash the test run.
+    server.on('error', (error: Error & { code?: string }) => {
+      if (error.code !== 'ECONNRESET' && error.code !== 'EPIPE') throw error;
+    });
     const { port } = server.server.address() as AddressInfo;
     capture = new SmtpCapture(server, `smtp://127.0.0.1:${port}`);
     return capture;

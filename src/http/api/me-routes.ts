@@ -2,7 +2,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import { changeOwnPassword } from '../../flows/change-password.js';
 import { reauthenticate } from '../../flows/login.js';
 import { endOwnSession, listOwnSessions, signOut } from '../../flows/sessions.js';
-import { viewAgent } from '../../flows/agents.js';
+import { viewSignedInAgent } from '../../flows/agents.js';
 import { sendFailure } from '../errors.js';
 import { requestContext } from '../request-context.js';
 import { AgentSchema, PasswordField, SessionSchema, agentJson, errorResponses, sessionJson } from '../schemas.js';
@@ -17,7 +17,7 @@ export const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/me',
     { config: { allowedDuringPasswordChange: true }, schema: { tags: ['me'], security, response: { 200: AgentSchema, ...errorResponses } } },
-    async (request) => agentJson(await viewAgent(deps, request.auth.agent)),
+    async (request) => agentJson(await viewSignedInAgent(deps, request.auth)),
   );
 
   app.post(

@@ -1,0 +1,79 @@
+// Direct access to the server's store from the benchmark, for bulk seeding with plain SQL (not
+// through the HTTP API: 100,000 agents and 1,000,000 audit events would take far too long).
+// One small interface over both dialects: query(sql, params) → rows, and close().
+import Database from 'better-sqlite3';
+import pg from 'pg';
+
+/** SQLite: the server's own file, opened beside the running server (WAL lets both work). */
+export function openSqliteStore(path) {
+  const db = new Database(path);
+  db.pragma('busy_timeout = 10000');
+  return {
+    dialect: 'sqlite',
+    async query(sql, params = []) {
+      const statement = db.prepare(sql);
+      return statement.reader ? statement.all(...params) : (statement.run(...params), []);
+    },
+    /** Many rows through one prepared statement in one transaction: SQLite's fastest bulk path. */
+    async insertMany(sql, rows) {
+      const statement = db.prepare(sql);
+      db.transaction((all) => {
+        for (const row of all) statement.run(...row);
+      })(rows);
+    },
+    async close() {
+      // Fold the seeding's large WAL back into the database file before the measurements.
+      db.pragma('wal_checkpoint(TRUNCATE)');
+      db.close();
+    },
+  };
+}
+
+/** PostgreSQL: one client on the benchmark's schema. */
+export async function openPostgresStore(url, schema) {
+  const client = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
+  await client.connect();
+  return {
+    dialect: 'postgres',
+    async query(sql, params = []) {
+      // the benchmark writes its SQL with ? placeholders, as SQLite takes them
+      let n = 0;
+      const text = sql.replace(/\?/g, () => `$${++n}`);
+      return (await client.query(text, params)).rows;
+    },
+    /** Rows in batches of multi-row INSERTs (one round trip per batch), in one transaction. */
+    async insertMany(sql, rows, batchSize = 2000) {
+      const match = /^(.*\bvalues\s*)\((.*)\)\s*$/is.exec(sql);
+      if (!match) throw new Error('insertMany wants "insert … values (?, …)"');
+      const width = match[2].split(',').length;
+      await client.query('begin');
+      try {
+        for (let start = 0; start < rows.length; start += batchSize) {
+          const batch = rows.slice(start, start + batchSize);
+          const tuples = batch.map((_, i) => `(${Array.from({ length: width }, (_, j) => `$${i * width + j + 1}`).join(', ')})`);
+          await client.query(match[1] + tuples.join(', '), batch.flat());
+        }
+        await client.query('commit');
+      } catch (error) {
+        await client.query('rollback');
+        throw error;
+      }
+    },
+    async close() {
+      await client.end();
+    },
+  };
+}
+
+/** Creates (and later drops) a throw-away schema for one benchmark run on PostgreSQL. */
+export async function withPostgresSchema(url, schema, run) {
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`create schema ${schema}`);
+  try {
+    return await run();
+  } finally {
+    await admin.query(`drop schema if exists ${schema} cascade`);
+    await admin.end();
+  }
+}

@@ -1,0 +1,269 @@
+#!/usr/bin/env node
+// `npm run bench`: Deskpass's speed, as ratios to ceilings measured in the same run on the same
+// machine (issue 5, "Speed"). Real server processes (`node bin/deskpass.js serve`, built by
+// `npm run build`) with RATE_LIMITS=off and the production argon2id cost, on SQLite and on
+// PostgreSQL (a throw-away schema), loaded over 127.0.0.1 only, every measurement bounded in time.
+//
+// Knobs (environment): BENCH_DIALECTS=sqlite,postgres  BENCH_SECONDS=8 (per throughput figure,
+// in alternating 2-second windows for the two figures of a ratio)
+// BENCH_AGENTS=100000  BENCH_AUDIT_EVENTS=1000000  BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/test
+// BENCH_LABEL=… (a name for this run in results.json).
+//
+// Writes bench/results.json and prints a table; BENCHMARKS.md explains the figures.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { REPO_ROOT, startCeiling, startDeskpass, startHello, stopProcess } from './lib/processes.mjs';
+import { openPostgresStore, openSqliteStore, withPostgresSchema } from './lib/store.mjs';
+import { ADMIN, AGENT_PASSWORD, seedAgents, seedAuditEvents, setUpHelpDesk } from './lib/seed.mjs';
+import { backgroundLoad, fixedRate, interleaved, percentile, sequential, throughput } from './lib/load.mjs';
+
+const ARGON2ID = 'm=19456,t=2,p=1'; // the production default (OWASP minimum)
+const settings = {
+  dialects: (process.env.BENCH_DIALECTS ?? 'sqlite,postgres').split(',').map((d) => d.trim()).filter(Boolean),
+  seconds: Number(process.env.BENCH_SECONDS ?? 8), // per figure: ceiling, sign-ins, hello-world, /me, forgot
+  windowSeconds: 2, // the alternating windows of a ratio's two figures
+  agents: Number(process.env.BENCH_AGENTS ?? 100_000),
+  auditEvents: Number(process.env.BENCH_AUDIT_EVENTS ?? 1_000_000),
+  pgUrl: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+  loginConnections: 16, // far more sign-ins in flight than cores: a morning rush
+  readConnections: 10, // autocannon's default, for /me and for the hello-world alike
+  responsivenessRate: 40, // GET /me per second while sign-ins saturate the machine
+  responsivenessSeconds: 10,
+};
+settings.rounds = Math.max(1, Math.round(settings.seconds / settings.windowSeconds));
+const GOALS = { loginEfficiency: 0.85, cheapRead: 0.25, meP99UnderLoadMs: 25 };
+
+const log = (message) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const round = (value, digits = 2) => (Number.isFinite(value) ? Number(value.toFixed(digits)) : null);
+
+function machine() {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  return {
+    nproc: availableParallelism(),
+    cpuModel: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? 'unknown',
+    memoryGiB: round(totalmem() / 2 ** 30, 1),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+  };
+}
+
+async function postgresReachable(url) {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+async function signIn(baseUrl, email, password) {
+  const response = await fetch(`${baseUrl}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) });
+  if (response.status !== 200) throw new Error(`sign-in of ${email} answered ${response.status}: ${await response.text()}`);
+  return (await response.json()).token;
+}
+
+/** Everything measured on one dialect, against one server process. */
+async function benchDialect(dialect) {
+  const dir = mkdtempSync(join(tmpdir(), `deskpass-bench-${dialect}-`));
+  const schema = `bench_${randomBytes(6).toString('hex')}`;
+  const env = { RATE_LIMITS: 'off', ARGON2ID, LOG_LEVEL: 'info' };
+  if (dialect === 'sqlite') env.DATABASE_URL = `sqlite:${join(dir, 'deskpass.sqlite')}`;
+  else Object.assign(env, { DATABASE_URL: `${settings.pgUrl}?schema=${schema}`, SECRET_KEY: randomBytes(32).toString('hex') });
+
+  const run = async () => {
+    const figures = { dialect };
+    log(`${dialect}: starting the server`);
+    const server = await startDeskpass({ dir, env });
+    const { baseUrl } = server;
+    try {
+      await setUpHelpDesk(baseUrl, server.logFile);
+
+      log(`${dialect}: seeding ${settings.agents} agents and ${settings.auditEvents} audit events with bulk SQL`);
+      const store = dialect === 'sqlite' ? openSqliteStore(join(dir, 'deskpass.sqlite')) : await openPostgresStore(settings.pgUrl, schema);
+      let seeded;
+      const seedStarted = Date.now();
+      try {
+        seeded = await seedAgents(store, { count: settings.agents });
+        await seedAuditEvents(store, { count: settings.auditEvents, accountId: seeded.accountId, adminId: seeded.adminId });
+      } finally {
+        await store.close();
+      }
+      figures.seedSeconds = round((Date.now() - seedStarted) / 1000, 1);
+      figures.searchTermRows = seeded.searchTerms;
+
+      // 1 + 2. Successful sign-ins per second ÷ the argon2id ceiling (a separate process, 4
+      // verifications in flight), measured in alternating 2-second windows (see interleaved()).
+      const loginBodies = seeded.loginEmails.map((email) => JSON.stringify({ email, password: AGENT_PASSWORD }));
+      const loginUrl = `${baseUrl}/api/v1/auth/login`;
+      const loginLoad = { url: loginUrl, method: 'POST', headers: { 'content-type': 'application/json' }, bodies: loginBodies, connections: settings.loginConnections };
+      const ceilingProcess = await startCeiling({ ARGON2ID, IN_FLIGHT: '4' });
+      let signIns;
+      try {
+        log(`${dialect}: warm-up of the sign-in path and of the ceiling process`);
+        await throughput({ ...loginLoad, seconds: 2, warmupSeconds: 0 });
+        await ceilingProcess.measure(1000);
+        log(`${dialect}: sign-ins (${settings.loginConnections} connections) vs argon2id ceiling, ${settings.rounds} × ${settings.windowSeconds} s each, alternating`);
+        signIns = await interleaved({
+          rounds: settings.rounds,
+          windowSeconds: settings.windowSeconds,
+          a: async (ms) => ceilingProcess.measure(ms).then((r) => ({ count: r.verifications, seconds: r.seconds })),
+          b: async (ms) => {
+            const r = await throughput({ ...loginLoad, seconds: ms / 1000, warmupSeconds: 0 });
+            figures.loginFailures = (figures.loginFailures ?? 0) + r.non2xx + r.errors;
+            return { count: r.ok, seconds: r.seconds };
+          },
+        });
+      } finally {
+        await ceilingProcess.stop();
+      }
+      figures.argon2VerificationsPerSecond = round(signIns.a, 1);
+      figures.loginsPerSecond = round(signIns.b, 1);
+      figures.loginEfficiency = round(signIns.b / signIns.a, 3);
+      figures.loginWindows = signIns.windows;
+
+      // 3. Cheap read: GET /api/v1/me with a Bearer token ÷ a bare Fastify hello-world (its own
+      // process), alternating windows again.
+      const agentToken = await signIn(baseUrl, seeded.loginEmails[0], AGENT_PASSWORD);
+      const adminToken = await signIn(baseUrl, ADMIN.email, ADMIN.password);
+      const meLoad = { url: `${baseUrl}/api/v1/me`, headers: { authorization: `Bearer ${agentToken}` }, connections: settings.readConnections };
+      const hello = await startHello({ dir });
+      let reads;
+      try {
+        const helloLoad = { url: `${hello.baseUrl}/`, connections: settings.readConnections };
+        log(`${dialect}: warm-up of GET /api/v1/me and of the hello-world`);
+        await throughput({ ...meLoad, seconds: 2, warmupSeconds: 0 });
+        await throughput({ ...helloLoad, seconds: 2, warmupSeconds: 0 });
+        log(`${dialect}: GET /api/v1/me vs bare Fastify hello-world (${settings.readConnections} connections), ${settings.rounds} × ${settings.windowSeconds} s each, alternating`);
+        reads = await interleaved({
+          rounds: settings.rounds,
+          windowSeconds: settings.windowSeconds,
+          pauseMs: 100,
+          a: async (ms) => {
+            const r = await throughput({ ...helloLoad, seconds: ms / 1000, warmupSeconds: 0 });
+            return { count: r.ok, seconds: r.seconds };
+          },
+          b: async (ms) => {
+            const r = await throughput({ ...meLoad, seconds: ms / 1000, warmupSeconds: 0 });
+            figures.meNon2xx = (figures.meNon2xx ?? 0) + r.non2xx + r.errors;
+            return { count: r.ok, seconds: r.seconds };
+          },
+        });
+      } finally {
+        await stopProcess(hello.child);
+      }
+      figures.helloRequestsPerSecond = round(reads.a, 0);
+      figures.meRequestsPerSecond = round(reads.b, 0);
+      figures.cheapRead = round(reads.b / reads.a, 3);
+      figures.readWindows = reads.windows;
+
+      // 4. Responsiveness: /me at a fixed 40 requests/s while sign-ins saturate the machine.
+      log(`${dialect}: GET /me at ${settings.responsivenessRate}/s during a sign-in load (${settings.responsivenessSeconds} s)`);
+      const background = backgroundLoad({ url: loginUrl, method: 'POST', headers: { 'content-type': 'application/json' }, bodies: loginBodies, connections: settings.loginConnections, seconds: settings.responsivenessSeconds + 30 });
+      await sleep(2000); // let the hashing queue fill up first
+      const steady = await fixedRate({ url: `${baseUrl}/api/v1/me`, headers: { authorization: `Bearer ${agentToken}` }, perSecond: settings.responsivenessRate, seconds: settings.responsivenessSeconds });
+      const during = await background.stop();
+      figures.meUnderLoadMs = { p50: round(steady.latencyMs.p50), p99: round(steady.latencyMs.p99), max: round(steady.latencyMs.max) };
+      figures.meUnderLoadStatuses = steady.statuses;
+      figures.loginsPerSecondDuringResponsiveness = round(during.okPerSecond, 1);
+
+      // 5. Agent search over the seeded agents, and the audit log's first page, one request at a time.
+      log(`${dialect}: agent search (${seeded.searchPrefixes.length} prefixes × 10 rounds)`);
+      const searchUrls = seeded.searchPrefixes.map(({ prefix }) => `${baseUrl}/api/v1/agents?search=${encodeURIComponent(prefix)}&limit=50`);
+      const searchSamples = await sequential({ urls: searchUrls, headers: { authorization: `Bearer ${adminToken}` }, rounds: 10 });
+      const kindOf = new Map(searchUrls.map((url, i) => [url, seeded.searchPrefixes[i].kind]));
+      const searchByKind = {};
+      for (const kind of new Set(seeded.searchPrefixes.map((p) => p.kind))) {
+        const ms = searchSamples.filter((s) => kindOf.get(s.url) === kind).map((s) => s.ms);
+        searchByKind[kind] = { p50: round(percentile(ms, 50)), p99: round(percentile(ms, 99)) };
+      }
+      const allSearch = searchSamples.map((s) => s.ms);
+      figures.agentSearchMs = { p50: round(percentile(allSearch, 50)), p99: round(percentile(allSearch, 99)), byKind: searchByKind };
+
+      log(`${dialect}: audit log first page (200 requests), and first page of one agent's events`);
+      const auditAll = (await sequential({ urls: [`${baseUrl}/api/v1/audit-events?limit=50`], headers: { authorization: `Bearer ${adminToken}` }, rounds: 200 })).map((s) => s.ms);
+      figures.auditFirstPageMs = { p50: round(percentile(auditAll, 50)), p99: round(percentile(auditAll, 99)) };
+      const auditAgent = (await sequential({ urls: [`${baseUrl}/api/v1/audit-events?limit=50&agentId=${seeded.adminId}`], headers: { authorization: `Bearer ${adminToken}` }, rounds: 200 })).map((s) => s.ms);
+      figures.auditAgentPageMs = { p50: round(percentile(auditAgent, 50)), p99: round(percentile(auditAgent, 99)) };
+
+      // 6. Forgot password: no hashing on that path (the outbox worker does the rest later). Last,
+      // because the worker goes on draining what this queued.
+      log(`${dialect}: forgot-password load (${settings.readConnections} connections, ${settings.seconds} s)`);
+      const forgotBodies = seeded.loginEmails.flatMap((email, i) => [JSON.stringify({ email }), JSON.stringify({ email: `nobody${i}@bench.example` })]);
+      const forgot = await throughput({ url: `${baseUrl}/api/v1/auth/forgot-password`, method: 'POST', headers: { 'content-type': 'application/json' }, bodies: forgotBodies, connections: settings.readConnections, seconds: settings.seconds });
+      figures.forgotPasswordPerSecond = round(forgot.okPerSecond, 0);
+      figures.forgotNon2xx = forgot.non2xx + forgot.errors;
+      figures.forgotLatencyMs = forgot.latencyMs;
+      return figures;
+    } finally {
+      await stopProcess(server.child);
+    }
+  };
+
+  try {
+    return dialect === 'postgres' ? await withPostgresSchema(settings.pgUrl, schema, run) : await run();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function printTable(results) {
+  const dialects = Object.keys(results.dialects);
+  const rows = [
+    ['argon2id ceiling, verifications/s (4 in flight)', (f) => f.argon2VerificationsPerSecond, ''],
+    ['successful sign-ins/s (16 connections)', (f) => f.loginsPerSecond, ''],
+    ['login efficiency = sign-ins/s ÷ ceiling', (f) => f.loginEfficiency, `≥ ${GOALS.loginEfficiency}`],
+    ['bare Fastify hello-world, req/s', (f) => f.helloRequestsPerSecond, ''],
+    ['GET /api/v1/me (Bearer), req/s', (f) => f.meRequestsPerSecond, ''],
+    ['cheap read = /me ÷ hello-world', (f) => f.cheapRead, `≥ ${GOALS.cheapRead}`],
+    ['GET /me p50 ms at 40/s under sign-in load', (f) => f.meUnderLoadMs.p50, ''],
+    ['GET /me p99 ms at 40/s under sign-in load', (f) => f.meUnderLoadMs.p99, `≤ ${GOALS.meP99UnderLoadMs}`],
+    ['forgot-password, req/s', (f) => f.forgotPasswordPerSecond, ''],
+    [`agent search p50 / p99 ms (${results.settings.agents} agents)`, (f) => `${f.agentSearchMs.p50} / ${f.agentSearchMs.p99}`, 'a few ms'],
+    [`audit log first page p50 / p99 ms (${results.settings.auditEvents} events)`, (f) => `${f.auditFirstPageMs.p50} / ${f.auditFirstPageMs.p99}`, 'a few ms'],
+    ["one agent's audit events p50 / p99 ms", (f) => `${f.auditAgentPageMs.p50} / ${f.auditAgentPageMs.p99}`, ''],
+  ];
+  const table = [['figure', ...dialects, 'goal'], ...rows.map(([label, get, goal]) => [label, ...dialects.map((d) => String(get(results.dialects[d]))), goal])];
+  const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)));
+  const line = (row) => `| ${row.map((cell, c) => cell.padEnd(widths[c])).join(' | ')} |`;
+  const out = [line(table[0]), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...table.slice(1).map(line)];
+  process.stdout.write(`\n${out.join('\n')}\n`);
+  for (const d of dialects) {
+    const byKind = results.dialects[d].agentSearchMs.byKind;
+    process.stdout.write(`\n${d} agent search p50 / p99 ms by kind: ${Object.entries(byKind).map(([k, v]) => `${k} ${v.p50} / ${v.p99}`).join('; ')}`);
+  }
+  process.stdout.write(`\nload average before / after: ${results.loadAverageBefore.join(' ')} / ${results.loadAverageAfter.join(' ')}\n`);
+}
+
+const results = {
+  label: process.env.BENCH_LABEL ?? null,
+  startedAt: new Date().toISOString(),
+  command: 'npm run bench',
+  machine: machine(),
+  settings: { ...settings, argon2id: ARGON2ID, rateLimits: 'off', logLevel: 'info' },
+  goals: GOALS,
+  loadAverageBefore: loadavg().map((l) => round(l, 2)),
+  dialects: {},
+};
+if (results.loadAverageBefore[0] > results.machine.nproc * 0.5) {
+  log(`warning: the machine is busy (load average ${results.loadAverageBefore[0]} on ${results.machine.nproc} cores); figures will be noisy`);
+}
+for (const dialect of settings.dialects) {
+  if (dialect === 'postgres' && !(await postgresReachable(settings.pgUrl))) {
+    log(`PostgreSQL is not reachable at ${settings.pgUrl}: skipping it (set BENCH_PG_URL, or BENCH_DIALECTS=sqlite)`);
+    continue;
+  }
+  results.dialects[dialect] = await benchDialect(dialect);
+}
+results.loadAverageAfter = loadavg().map((l) => round(l, 2));
+results.finishedAt = new Date().toISOString();
+writeFileSync(join(REPO_ROOT, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n');
+printTable(results);
+process.stdout.write('\nwritten: bench/results.json\n');

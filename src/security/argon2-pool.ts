@@ -1,0 +1,117 @@
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { Options } from '@node-rs/argon2';
+
+/**
+ * Where argon2id runs, and at what priority. Each hash takes ~20 ms of one core and 19 MiB, so:
+ *
+ * - at most one hash per core at a time (`size` workers; the rest wait in a queue here). More
+ *   would only time-slice the same cores, make every hash slower and hold more memory;
+ * - on worker threads of our own, not on libuv's pool (where @node-rs/argon2's async calls run):
+ *   a burst of sign-ins can no longer fill the 4 pool threads that file and DNS work also need;
+ * - at a lower priority than the event loop (a higher nice value on Linux, per thread): when a
+ *   request arrives, the kernel runs the event loop at once instead of sharing the core with two
+ *   hashes. Hashing still gets every cycle the event loop leaves, so sign-ins lose no throughput.
+ *
+ * Idle workers are unref'd: they never keep a CLI command or a test process alive.
+ */
+export interface Argon2Pool {
+  hash(password: string, options: Options): Promise<string>;
+  verify(storedHash: string, password: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** How much nicer (lower in priority) the hashing threads are than the event loop's thread. */
+export const HASH_THREAD_NICENESS = 10;
+
+const ARGON2_MODULE = createRequire(import.meta.url).resolve('@node-rs/argon2');
+
+// The worker's code, inline (no second file to find from both src/ under tsx and dist/): the
+// synchronous argon2 calls, which run on the worker's own thread, lowered in priority first.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const argon2 = require(workerData.argon2Module);
+const os = require('node:os');
+// Linux: nice values are per thread; this thread started at the event loop's, and goes lower.
+try { os.setPriority(0, Math.min(19, os.getPriority(0) + workerData.niceness)); } catch { /* not permitted: stay */ }
+parentPort.on('message', ({ op, a, b }) => {
+  try {
+    parentPort.postMessage({ value: op === 'hash' ? argon2.hashSync(a, b) : argon2.verifySync(a, b) });
+  } catch (error) {
+    parentPort.postMessage({ error: String(error && error.message ? error.message : error) });
+  }
+});
+`;
+
+interface Job {
+  op: 'hash' | 'verify';
+  a: string;
+  b: string | Options;
+  resolve: (value: string | boolean) => void;
+  reject: (error: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  job: Job | null;
+}
+
+export function createArgon2Pool(size = availableParallelism(), niceness = HASH_THREAD_NICENESS): Argon2Pool {
+  const slots: Slot[] = [];
+  const queue: Job[] = [];
+  let closed = false;
+
+  function startWorker(): Slot {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { argon2Module: ARGON2_MODULE, niceness } });
+    const slot: Slot = { worker, job: null };
+    worker.on('message', (message: { value?: string | boolean; error?: string }) => {
+      const job = slot.job!;
+      slot.job = null;
+      if (message.error !== undefined) job.reject(new Error(message.error));
+      else job.resolve(message.value!);
+      dispatch();
+    });
+    worker.on('error', (error) => {
+      // A crashed worker fails its job and is replaced by the next dispatch.
+      slot.job?.reject(error);
+      slot.job = null;
+      slots.splice(slots.indexOf(slot), 1);
+      dispatch();
+    });
+    worker.unref();
+    slots.push(slot);
+    return slot;
+  }
+
+  function dispatch(): void {
+    while (queue.length > 0 && !closed) {
+      const slot = slots.find((s) => s.job === null) ?? (slots.length < size ? startWorker() : undefined);
+      if (!slot) return;
+      const job = queue.shift()!;
+      slot.job = job;
+      slot.worker.ref(); // a hash in flight keeps the process alive until it answers
+      slot.worker.postMessage({ op: job.op, a: job.a, b: job.b });
+    }
+    for (const slot of slots) if (slot.job === null) slot.worker.unref();
+  }
+
+  function run<T extends string | boolean>(op: Job['op'], a: string, b: string | Options): Promise<T> {
+    if (closed) return Promise.reject(new Error('the argon2 pool is closed'));
+    return new Promise<T>((resolve, reject) => {
+      queue.push({ op, a, b, resolve: resolve as Job['resolve'], reject });
+      dispatch();
+    });
+  }
+
+  return {
+    hash: (password, options) => run<string>('hash', password, options),
+    verify: (storedHash, password) => run<boolean>('verify', storedHash, password),
+    async close() {
+      closed = true;
+      const pending = [...queue.splice(0), ...slots.flatMap((s) => (s.job ? [s.job] : []))];
+      for (const job of pending) job.reject(new Error('the argon2 pool is closed'));
+      await Promise.all(slots.splice(0).map((s) => s.worker.terminate()));
+    },
+  };
+}
