@@ -1,5 +1,6 @@
 import type { Executor } from './db.js';
 import { dialectOf } from './dialect.js';
+import type { OutboxRow } from './schema.js';
 import { iso } from './convert.js';
 
 export interface OutboxMessage {
@@ -32,15 +33,12 @@ export async function enqueueMail(db: Executor, message: { accountId: string; re
 }
 
 /**
- * Claims up to `limit` due messages for `leaseMs`. Only the oldest pending message of each
- * recipient is due, so one agent's emails arrive in the order they were queued.
+ * The due messages, oldest first: pending, past their next attempt, not claimed by a live lease,
+ * and the oldest pending message of their recipient (so one agent's emails keep their order).
  */
-export async function claimDueMail(db: Executor, now: Date, limit: number, leaseMs: number): Promise<OutboxMessage[]> {
-  if (dialectOf(db) === 'postgres') return claimDueMailSkipLocked(db, now, limit, leaseMs);
-  const nowIso = iso(now);
-  const rows = await db
+function dueMail(db: Executor, nowIso: string, limit: number) {
+  return db
     .selectFrom('mail_outbox as m')
-    .selectAll('m')
     .where('m.status', '=', 'pending')
     .where('m.next_attempt_at', '<=', nowIso)
     .where((eb) => eb.or([eb('m.locked_until', 'is', null), eb('m.locked_until', '<=', nowIso)]))
@@ -56,12 +54,36 @@ export async function claimDueMail(db: Executor, now: Date, limit: number, lease
       ),
     )
     .orderBy('m.id')
-    .limit(limit)
-    .execute();
-  const claimed: OutboxMessage[] = [];
+    .limit(limit);
+}
+
+function toMessage(row: OutboxRow): OutboxMessage {
+  return {
+    id: Number(row.id),
+    accountId: row.account_id,
+    recipient: row.recipient,
+    template: row.template,
+    payload: row.payload ? (JSON.parse(row.payload) as Record<string, unknown>) : {},
+    attempts: row.attempts,
+  };
+}
+
+/** Claims up to `limit` due messages (see dueMail) for `leaseMs`. */
+export async function claimDueMail(db: Executor, now: Date, limit: number, leaseMs: number): Promise<OutboxMessage[]> {
+  const nowIso = iso(now);
   const leaseUntil = iso(new Date(now.getTime() + leaseMs));
+  if (dialectOf(db) === 'postgres') {
+    // One statement; rows another instance's worker holds locked right now are skipped
+    // (FOR UPDATE SKIP LOCKED), so two instances never claim the same message.
+    const due = dueMail(db, nowIso, limit).select('m.id').forUpdate().skipLocked();
+    const rows = await db.updateTable('mail_outbox').set({ locked_until: leaseUntil }).where('id', 'in', due).returningAll().execute();
+    return rows.map(toMessage).sort((a, b) => a.id - b.id);
+  }
+  const rows = await dueMail(db, nowIso, limit).selectAll('m').execute();
+  const claimed: OutboxMessage[] = [];
   for (const row of rows) {
-    // Conditional update: a second worker that read the same row loses this race.
+    // SQLite has one writer at a time; this conditional update is the claim: a second worker
+    // that read the same row loses the race.
     const result = await db
       .updateTable('mail_outbox')
       .set({ locked_until: leaseUntil })
@@ -69,59 +91,9 @@ export async function claimDueMail(db: Executor, now: Date, limit: number, lease
       .where('status', '=', 'pending')
       .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', nowIso)]))
       .executeTakeFirst();
-    if (Number(result.numUpdatedRows) === 1) {
-      claimed.push({
-        id: Number(row.id),
-        accountId: row.account_id,
-        recipient: row.recipient,
-        template: row.template,
-        payload: row.payload ? (JSON.parse(row.payload) as Record<string, unknown>) : {},
-        attempts: row.attempts,
-      });
-    }
+    if (Number(result.numUpdatedRows) === 1) claimed.push(toMessage(row));
   }
   return claimed;
-}
-
-/**
- * PostgreSQL: one statement claims the due rows, skipping rows another instance's worker holds
- * locked at this moment (FOR UPDATE SKIP LOCKED), so two instances never claim the same message.
- */
-async function claimDueMailSkipLocked(db: Executor, now: Date, limit: number, leaseMs: number): Promise<OutboxMessage[]> {
-  const nowIso = iso(now);
-  const leaseUntil = iso(new Date(now.getTime() + leaseMs));
-  const due = db
-    .selectFrom('mail_outbox as m')
-    .select('m.id')
-    .where('m.status', '=', 'pending')
-    .where('m.next_attempt_at', '<=', nowIso)
-    .where((eb) => eb.or([eb('m.locked_until', 'is', null), eb('m.locked_until', '<=', nowIso)]))
-    .where(({ not, exists, selectFrom }) =>
-      not(
-        exists(
-          selectFrom('mail_outbox as earlier')
-            .select('earlier.id')
-            .whereRef('earlier.recipient', '=', 'm.recipient')
-            .where('earlier.status', '=', 'pending')
-            .whereRef('earlier.id', '<', 'm.id'),
-        ),
-      ),
-    )
-    .orderBy('m.id')
-    .limit(limit)
-    .forUpdate()
-    .skipLocked();
-  const rows = await db.updateTable('mail_outbox').set({ locked_until: leaseUntil }).where('id', 'in', due).returningAll().execute();
-  return rows
-    .map((row) => ({
-      id: Number(row.id),
-      accountId: row.account_id,
-      recipient: row.recipient,
-      template: row.template,
-      payload: row.payload ? (JSON.parse(row.payload) as Record<string, unknown>) : {},
-      attempts: row.attempts,
-    }))
-    .sort((a, b) => a.id - b.id);
 }
 
 /** Sent: the body is erased, only the fact that it was sent stays. */
