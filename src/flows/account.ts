@@ -2,7 +2,7 @@ import { SETTING_LIMITS, type AccountSettings, type PasswordPolicySettings, RATE
 import { fail, forbidden, type Result } from '../domain/errors.js';
 import type { Account, Agent, RequestContext } from '../domain/models.js';
 import { checkPermissions, toPrincipalPermissions } from './principal.js';
-import { findOnlyAccount, updateAccountSettings } from '../store/accounts.repo.js';
+import { findOnlyAccount, lockAccountSettings, updateAccountSettings } from '../store/accounts.repo.js';
 import { audit } from './consequences.js';
 import type { FlowDeps } from './deps.js';
 
@@ -65,27 +65,31 @@ export async function updateSettings(deps: FlowDeps, actor: Agent, account: Acco
   }
   if (problems.length > 0) return fail('invalid_request', problems);
 
-  const settings: AccountSettings = {
-    ...account.settings,
+  // Merged into the settings as stored when the write happens (read again, and held on
+  // PostgreSQL): two administrators changing different settings at once both keep their change.
+  const merge = (current: AccountSettings): AccountSettings => ({
+    ...current,
     ...(change.resetLinkLifetimeHours !== undefined ? { resetLinkLifetimeHours: change.resetLinkLifetimeHours } : {}),
     ...(change.temporaryPasswordLifetimeHours !== undefined ? { temporaryPasswordLifetimeHours: change.temporaryPasswordLifetimeHours } : {}),
     ...(change.lockoutThreshold !== undefined ? { lockoutThreshold: change.lockoutThreshold } : {}),
     ...(change.lockoutMinutes !== undefined ? { lockoutMinutes: change.lockoutMinutes } : {}),
-    sessionIdleHours: idle,
-    sessionAbsoluteHours: absolute,
-    rateLimits: { ...account.settings.rateLimits, ...pickRateLimits(change.rateLimits) },
+    ...(change.sessionIdleHours !== undefined ? { sessionIdleHours: change.sessionIdleHours } : {}),
+    ...(change.sessionAbsoluteHours !== undefined ? { sessionAbsoluteHours: change.sessionAbsoluteHours } : {}),
+    rateLimits: { ...current.rateLimits, ...pickRateLimits(change.rateLimits) },
     passwordPolicy: {
-      ...account.settings.passwordPolicy,
+      ...current.passwordPolicy,
       ...editablePolicyFields(change.passwordPolicy),
       // Passwords are stored hashed: whether one fails the new policy is known only when its
       // agent next types it, so the answer is kept for the login flow (checkPasswordAtSignIn).
       ...(enforce !== undefined ? { enforceOnNextSignIn: enforce } : {}),
     },
-  };
+  });
   const now = deps.clock.now();
-  await deps.db.transaction().execute(async (trx) => {
-    await updateAccountSettings(trx, account.id, settings);
+  const settings = await deps.db.transaction().execute(async (trx) => {
+    const merged = merge((await lockAccountSettings(trx, account.id)) ?? account.settings);
+    await updateAccountSettings(trx, account.id, merged);
     await audit(trx, { accountId: account.id, type: 'account.settings_updated', actorAgentId: actor.id, targetAgentId: null, context, details: { changed: Object.keys(change), ...(change.passwordPolicy ? { passwordPolicy: Object.keys(editablePolicyFields(change.passwordPolicy)) } : {}) }, at: now });
+    return merged;
   });
   return { ok: true, account: { ...account, settings } };
 }

@@ -7,6 +7,7 @@ import { revokeAgentResetTokens } from '../store/reset-tokens.repo.js';
 import { deleteAgentSessions } from '../store/sessions.repo.js';
 import { clearLoginAttempts, lockedAddresses } from '../store/login-attempts.repo.js';
 import { newId } from '../security/tokens.js';
+import { isUniqueViolation } from '../store/dialect.js';
 import { audit, issueResetLink, queueMail } from './consequences.js';
 import type { FlowDeps } from './deps.js';
 import { checkActOnAgent, checkAssignRole, checkPermissions, toPrincipalPermissions } from './principal.js';
@@ -68,6 +69,8 @@ export async function createAgent(
   if (await findAgentByEmail(deps.db, account.id, input.email)) return fail('email_taken');
 
   const id = newId();
+  // Two concurrent creations of one address both pass the check above; the unique index then
+  // refuses the second, which is the same 409.
   const created = await deps.db.transaction().execute(async (trx) => {
     const now = deps.clock.now();
     if (await findAgentByEmail(trx, account.id, input.email)) return null;
@@ -76,6 +79,9 @@ export async function createAgent(
     await sendInvitation(trx, deps, account, actor, agent, now);
     await audit(trx, { accountId: account.id, type: 'agent.created', actorAgentId: actor.id, targetAgentId: id, context: input.context, details: { roleId: role.id }, at: now });
     return agent;
+  }).catch((error: unknown) => {
+    if (isUniqueViolation(error)) return null;
+    throw error;
   });
   if (!created) return fail('email_taken');
   deps.notifyMailQueued();

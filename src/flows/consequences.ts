@@ -2,7 +2,7 @@ import type { Agent, RequestContext } from '../domain/models.js';
 import { addMs, MS_PER_HOUR } from '../domain/clock.js';
 import type { ResetTokenPurpose } from '../store/schema.js';
 import type { Executor } from '../store/db.js';
-import { passwordFields, updateAgent } from '../store/agents.repo.js';
+import { activateIfInvited, passwordFields, updateAgent } from '../store/agents.repo.js';
 import { addPasswordHistory } from '../store/password-history.repo.js';
 import { insertResetToken, revokeAgentResetTokens } from '../store/reset-tokens.repo.js';
 import { deleteAgentSessions } from '../store/sessions.repo.js';
@@ -26,9 +26,12 @@ export async function applyPasswordChange(
     trx,
     agent.accountId,
     agent.id,
-    { ...passwordFields(passwordHash, now, args.temporaryUntil), ...(agent.status === 'invited' ? { status: 'active' } : {}) },
+    passwordFields(passwordHash, now, args.temporaryUntil),
     now,
   );
+  // From the row's status at write time, not the caller's snapshot: a deactivation that
+  // committed meanwhile stays a deactivation.
+  await activateIfInvited(trx, agent.accountId, agent.id);
   await addPasswordHistory(trx, agent.accountId, agent.id, passwordHash, now);
   await revokeAgentResetTokens(trx, agent.id, now);
   await deleteAgentSessions(trx, agent.id, args.keepSessionId);

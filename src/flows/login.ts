@@ -2,7 +2,7 @@ import { addMs, MS_PER_MINUTE } from '../domain/clock.js';
 import { checkPasswordAtSignIn, passwordExpired } from '../domain/password-policy.js';
 import { fail, type Failure, type Result } from '../domain/errors.js';
 import { normalizeEmail, type Account, type Agent, type RequestContext, type Session } from '../domain/models.js';
-import { findAgentByEmail, updateAgent } from '../store/agents.repo.js';
+import { findAgentByEmail, lockAgentCredentials, updateAgent } from '../store/agents.repo.js';
 import { clearLoginAttempts, findLoginAttempts, lockAddress, recordLoginFailure } from '../store/login-attempts.repo.js';
 import { markSessionAuthenticated } from '../store/sessions.repo.js';
 import { audit } from './consequences.js';
@@ -49,6 +49,11 @@ export async function signIn(deps: FlowDeps, account: Account, input: { email: s
   const changeReason = agent.passwordChangeRequired ? null : reasonToRequireChange(account, agent, input.password, now);
 
   const started = await db.transaction().execute(async (trx) => {
+    // The password was verified against a hash read before this transaction. If a reset, an
+    // admin set or a deactivation committed meanwhile, this sign-in must neither open a session
+    // (the change ended them all) nor write its upgraded hash over the new password.
+    const current = await lockAgentCredentials(trx, account.id, agent.id);
+    if (!current || current.passwordHash !== agent.passwordHash || current.status === 'deactivated') return null;
     if (upgradedHash) await updateAgent(trx, account.id, agent.id, { password_hash: upgradedHash }, now);
     if (changeReason) {
       await updateAgent(trx, account.id, agent.id, { password_change_required: 1, temporary_password_expires_at: null }, now);
@@ -59,6 +64,7 @@ export async function signIn(deps: FlowDeps, account: Account, input: { email: s
     await audit(trx, { accountId: account.id, type: 'login.succeeded', actorAgentId: agent.id, targetAgentId: agent.id, context: input.context, at: now });
     return started;
   });
+  if (!started) return fail('invalid_credentials');
   const passwordChangeRequired = agent.passwordChangeRequired || changeReason !== null;
   return { ok: true, token: started.token, session: started.session, agent: { ...agent, passwordChangeRequired }, passwordChangeRequired };
 }

@@ -3,6 +3,7 @@ import type { Agent, RequestContext, Role } from '../domain/models.js';
 import { PERMISSION_NAMES, hasAll, type Permission } from '../domain/permissions.js';
 import { findRoleById, findRoleByName, insertRole, listRoles as listRoleRows, updateRole as updateRoleRow } from '../store/roles.repo.js';
 import { newId } from '../security/tokens.js';
+import { isUniqueViolation } from '../store/dialect.js';
 import { audit } from './consequences.js';
 import type { FlowDeps } from './deps.js';
 import { checkPermissions, toPrincipalPermissions } from './principal.js';
@@ -31,12 +32,16 @@ export async function createRole(deps: FlowDeps, actor: Agent, input: { name: st
   const name = input.name.trim();
   if (await findRoleByName(deps.db, actor.accountId, name)) return fail('role_name_taken');
   const role: Role = { id: newId(), accountId: actor.accountId, name, permissions: canonical(input.permissions), builtIn: false };
-  await deps.db.transaction().execute(async (trx) => {
-    const now = deps.clock.now();
-    await insertRole(trx, role, now);
-    await audit(trx, { accountId: actor.accountId, type: 'role.created', actorAgentId: actor.id, targetAgentId: null, context: input.context, details: { roleId: role.id, name, permissions: role.permissions }, at: now });
-  });
-  return { ok: true, role };
+  const inserted = await deps.db
+    .transaction()
+    .execute(async (trx) => {
+      const now = deps.clock.now();
+      await insertRole(trx, role, now);
+      await audit(trx, { accountId: actor.accountId, type: 'role.created', actorAgentId: actor.id, targetAgentId: null, context: input.context, details: { roleId: role.id, name, permissions: role.permissions }, at: now });
+      return true;
+    })
+    .catch(nameTakenOrThrow);
+  return inserted ? { ok: true, role } : fail('role_name_taken');
 }
 
 /**
@@ -59,10 +64,20 @@ export async function updateRole(deps: FlowDeps, actor: Agent, roleId: string, i
   // A body with neither field (`{}`, or only unknown fields) changes nothing: no UPDATE with an empty SET, no audit event.
   if (name === undefined && permissions === undefined) return { ok: true, role };
   const updated: Role = { ...role, ...(name !== undefined ? { name } : {}), ...(permissions ? { permissions } : {}) };
-  await deps.db.transaction().execute(async (trx) => {
-    const now = deps.clock.now();
-    await updateRoleRow(trx, actor.accountId, role.id, { name, permissions });
-    await audit(trx, { accountId: actor.accountId, type: 'role.updated', actorAgentId: actor.id, targetAgentId: null, context: input.context, details: { roleId: role.id, name: updated.name, permissions: updated.permissions }, at: now });
-  });
-  return { ok: true, role: updated };
+  const saved = await deps.db
+    .transaction()
+    .execute(async (trx) => {
+      const now = deps.clock.now();
+      await updateRoleRow(trx, actor.accountId, role.id, { name, permissions });
+      await audit(trx, { accountId: actor.accountId, type: 'role.updated', actorAgentId: actor.id, targetAgentId: null, context: input.context, details: { roleId: role.id, name: updated.name, permissions: updated.permissions }, at: now });
+      return true;
+    })
+    .catch(nameTakenOrThrow);
+  return saved ? { ok: true, role: updated } : fail('role_name_taken');
+}
+
+/** Two concurrent creations (or renames) to one name both pass the check; the unique index refuses one. */
+function nameTakenOrThrow(error: unknown): false {
+  if (isUniqueViolation(error)) return false;
+  throw error;
 }

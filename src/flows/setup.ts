@@ -4,7 +4,7 @@ import type { Account, Agent, RequestContext } from '../domain/models.js';
 import { BUILT_IN_ROLES } from '../domain/permissions.js';
 import { DEFAULT_PLAN, isPlan } from '../domain/plans.js';
 import { checkPasswordRules, type PolicyViolation } from '../domain/password-policy.js';
-import { countAccounts, insertAccount } from '../store/accounts.repo.js';
+import { countAccounts, insertAccount, lockAccountCreation } from '../store/accounts.repo.js';
 import { findAgentById, insertAgent } from '../store/agents.repo.js';
 import { addPasswordHistory } from '../store/password-history.repo.js';
 import { insertRole } from '../store/roles.repo.js';
@@ -76,7 +76,8 @@ export async function createHelpDesk(deps: FlowDeps, input: NewHelpDesk): Promis
   const agentId = newId();
 
   const outcome = await db.transaction().execute(async (trx) => {
-    // Checked again inside the transaction: two setups racing must not both create an account.
+    // Checked again inside the transaction, under a lock: two setups racing must not both create an account.
+    await lockAccountCreation(trx);
     if ((await countAccounts(trx)) > 0) return null;
     await insertAccount(trx, account);
     await insertRole(trx, { id: adminRoleId, accountId: account.id, name: 'Administrator', permissions: [...BUILT_IN_ROLES.Administrator], builtIn: true }, now);

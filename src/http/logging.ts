@@ -6,7 +6,15 @@ const TOKEN_IN_PATH = /\/(reset-password|setup)\/[^/?#]+/g;
 const SECRET_IN_QUERY = /([?&](?:token|password|code)=)[^&#]*/gi;
 
 export function redactUrl(url: string): string {
-  return url.replace(TOKEN_IN_PATH, '/$1/[redacted]').replace(SECRET_IN_QUERY, '$1[redacted]');
+  // The router decodes the path before matching (`reset%2Dpassword` is `reset-password`), so the
+  // redaction must look at the decoded path too; the line then shows the decoded, redacted URL.
+  let decoded = url;
+  try {
+    decoded = decodeURI(url);
+  } catch {
+    /* malformed escapes: the router refuses such a URL; redact what is there */
+  }
+  return decoded.replace(TOKEN_IN_PATH, '/$1/[redacted]').replace(SECRET_IN_QUERY, '$1[redacted]');
 }
 
 /**

@@ -1,6 +1,8 @@
 import { parseSettings, type AccountSettings } from '../domain/account-settings.js';
 import type { Account } from '../domain/models.js';
+import { sql } from 'kysely';
 import type { Executor } from './db.js';
+import { dialectOf } from './dialect.js';
 import type { AccountRow } from './schema.js';
 import { iso } from './convert.js';
 
@@ -39,3 +41,21 @@ export async function findAccountBySlug(db: Executor, slug: string): Promise<Acc
 export async function updateAccountSettings(db: Executor, accountId: string, settings: AccountSettings): Promise<void> {
   await db.updateTable('accounts').set({ settings: JSON.stringify(settings) }).where('id', '=', accountId).execute();
 }
+
+/** The settings as stored now, the row held until the transaction ends on PostgreSQL (SQLite writes one at a time). */
+export async function lockAccountSettings(db: Executor, accountId: string): Promise<AccountSettings | undefined> {
+  let q = db.selectFrom('accounts').select('settings').where('id', '=', accountId);
+  if (dialectOf(db) === 'postgres') q = q.forUpdate();
+  const row = await q.executeTakeFirst();
+  return row && parseSettings(row.settings);
+}
+
+/**
+ * One server hosts one help desk for now: on PostgreSQL two concurrent setups would both see no
+ * account under READ COMMITTED, so setup takes this transaction-scoped lock before it looks.
+ */
+export async function lockAccountCreation(db: Executor): Promise<void> {
+  if (dialectOf(db) === 'postgres') await sql`select pg_advisory_xact_lock(${ACCOUNT_CREATION_LOCK})`.execute(db);
+}
+
+const ACCOUNT_CREATION_LOCK = 0x6465736b; // "desk"

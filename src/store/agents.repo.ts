@@ -1,6 +1,7 @@
 import type { Agent, AgentStatus } from '../domain/models.js';
 import { normalizeEmail } from '../domain/models.js';
 import type { Executor } from './db.js';
+import { dialectOf } from './dialect.js';
 import type { AgentRow, AgentUpdate, RoleRow } from './schema.js';
 import { sql, type ExpressionBuilder, type SelectQueryBuilder } from 'kysely';
 import { dateOrNull, decodeCursor, encodeCursor, escapeLike, flag, iso } from './convert.js';
@@ -257,4 +258,22 @@ export function passwordFields(passwordHash: string, now: Date, temporaryUntil: 
     password_change_required: flag(temporaryUntil !== null),
     temporary_password_expires_at: temporaryUntil ? iso(temporaryUntil) : null,
   };
+}
+
+/**
+ * Reads the agent's credentials again inside a transaction, holding the row on PostgreSQL
+ * (FOR UPDATE) until the transaction ends, so a password change or deactivation racing this
+ * transaction either commits before (and is seen here) or waits until after it. SQLite runs
+ * one write transaction at a time, which gives the same guarantee.
+ */
+export async function lockAgentCredentials(trx: Executor, accountId: string, agentId: string): Promise<{ passwordHash: string | null; status: AgentStatus } | undefined> {
+  let q = trx.selectFrom('agents').select(['password_hash', 'status']).where('account_id', '=', accountId).where('id', '=', agentId);
+  if (dialectOf(trx) === 'postgres') q = q.forUpdate();
+  const row = await q.executeTakeFirst();
+  return row && { passwordHash: row.password_hash, status: row.status };
+}
+
+/** An invited agent who now has a password is active; any other status is left as the row has it. */
+export async function activateIfInvited(db: Executor, accountId: string, agentId: string): Promise<void> {
+  await db.updateTable('agents').set({ status: 'active' }).where('account_id', '=', accountId).where('id', '=', agentId).where('status', '=', 'invited').execute();
 }

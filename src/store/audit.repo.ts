@@ -63,6 +63,7 @@ export interface AuditQuery {
 export async function listAuditEvents(db: Executor, accountId: string, query: AuditQuery): Promise<{ events: AuditEvent[]; nextCursor: string | null } | 'invalid_cursor'> {
   const before = decodeCursor(query.cursor, 1);
   if (before === 'invalid') return 'invalid_cursor';
+  if (before && !(Number.isSafeInteger(before[0]) && Number(before[0]) > 0)) return 'invalid_cursor';
   let q = db
     .selectFrom('audit_events as e')
     .leftJoin('agents as actor', 'actor.id', 'e.actor_agent_id')

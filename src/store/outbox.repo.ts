@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Executor } from './db.js';
 import { dialectOf } from './dialect.js';
 import type { OutboxRow } from './schema.js';
@@ -47,7 +48,8 @@ function dueMail(db: Executor, nowIso: string, limit: number) {
         exists(
           selectFrom('mail_outbox as earlier')
             .select('earlier.id')
-            .whereRef('earlier.recipient', '=', 'm.recipient')
+            // case-insensitively: a queued request holds the typed address, a notice the stored one
+            .where(sql<boolean>`lower(earlier.recipient) = lower(m.recipient)`)
             .where('earlier.status', '=', 'pending')
             .whereRef('earlier.id', '<', 'm.id'),
         ),

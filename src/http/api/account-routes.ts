@@ -1,10 +1,14 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { SETTING_LIMITS } from '../../domain/account-settings.js';
 import { updateSettings, viewAccount } from '../../flows/account.js';
 import { sendFailure } from '../errors.js';
 import { requestContext } from '../request-context.js';
 import { AccountSchema, accountJson, errorResponses } from '../schemas.js';
 
 import { security } from '../schemas.js';
+
+/** The limits in the schema too, so an out-of-range value is a 400 before any permission check (API.md's order). */
+const range = (limits: { min: number; max: number }) => ({ minimum: limits.min, maximum: limits.max });
 
 /** The help desk's plan and settings (needs manage_account_settings). */
 export const accountRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -23,32 +27,32 @@ export const accountRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['account'],
         security,
         body: Type.Object({
-          resetLinkLifetimeHours: Type.Optional(Type.Integer()),
-          temporaryPasswordLifetimeHours: Type.Optional(Type.Integer()),
+          resetLinkLifetimeHours: Type.Optional(Type.Integer(range(SETTING_LIMITS.resetLinkLifetimeHours))),
+          temporaryPasswordLifetimeHours: Type.Optional(Type.Integer(range(SETTING_LIMITS.temporaryPasswordLifetimeHours))),
           passwordPolicy: Type.Optional(
             Type.Object({
-              minLength: Type.Optional(Type.Integer()),
-              historyDepth: Type.Optional(Type.Integer()),
+              minLength: Type.Optional(Type.Integer(range(SETTING_LIMITS.minLength))),
+              historyDepth: Type.Optional(Type.Integer(range(SETTING_LIMITS.historyDepth))),
               requireUppercase: Type.Optional(Type.Boolean()),
               requireLowercase: Type.Optional(Type.Boolean()),
               requireDigit: Type.Optional(Type.Boolean()),
               requireSymbol: Type.Optional(Type.Boolean()),
-              expiryDays: Type.Optional(Type.Integer()),
+              expiryDays: Type.Optional(Type.Integer(range(SETTING_LIMITS.expiryDays))),
               adminSetPasswordDisabled: Type.Optional(Type.Boolean()),
             }),
           ),
           requireNonCompliantPasswordsToChange: Type.Optional(Type.Boolean()),
-          lockoutThreshold: Type.Optional(Type.Integer()),
-          lockoutMinutes: Type.Optional(Type.Integer()),
-          sessionIdleHours: Type.Optional(Type.Integer()),
-          sessionAbsoluteHours: Type.Optional(Type.Integer()),
+          lockoutThreshold: Type.Optional(Type.Integer(range(SETTING_LIMITS.lockoutThreshold))),
+          lockoutMinutes: Type.Optional(Type.Integer(range(SETTING_LIMITS.lockoutMinutes))),
+          sessionIdleHours: Type.Optional(Type.Integer(range(SETTING_LIMITS.sessionIdleHours))),
+          sessionAbsoluteHours: Type.Optional(Type.Integer(range(SETTING_LIMITS.sessionAbsoluteHours))),
           rateLimits: Type.Optional(
             Type.Object({
-              failedSignInsPerIp: Type.Optional(Type.Integer()),
-              forgotPasswordPerEmail: Type.Optional(Type.Integer()),
-              forgotPasswordPerIp: Type.Optional(Type.Integer()),
-              resetLinkPerIp: Type.Optional(Type.Integer()),
-              passwordProofsPerIp: Type.Optional(Type.Integer()),
+              failedSignInsPerIp: Type.Optional(Type.Integer(range(SETTING_LIMITS.rateLimit))),
+              forgotPasswordPerEmail: Type.Optional(Type.Integer(range(SETTING_LIMITS.rateLimit))),
+              forgotPasswordPerIp: Type.Optional(Type.Integer(range(SETTING_LIMITS.rateLimit))),
+              resetLinkPerIp: Type.Optional(Type.Integer(range(SETTING_LIMITS.rateLimit))),
+              passwordProofsPerIp: Type.Optional(Type.Integer(range(SETTING_LIMITS.rateLimit))),
             }),
           ),
         }),
