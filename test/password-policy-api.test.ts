@@ -154,7 +154,8 @@ describe('the policy through the API', () => {
         assertError(await t.patch(ACCOUNT, body, ownerToken), 400, 'invalid_request', JSON.stringify(body));
       }
       const expiry = await t.patch(ACCOUNT, { passwordPolicy: { expiryDays: 3651 } }, ownerToken);
-      assert.deepEqual(expiry.body.error.details, [{ field: 'passwordPolicy.expiryDays', message: 'must be a whole number from 0 to 3650' }]);
+      // the field is named (the message is for people: tests assert on codes and fields)
+      assert.deepEqual(expiry.body.error.details.map((d: { field: string }) => d.field), ['passwordPolicy.expiryDays']);
       assert.deepEqual(await policy(), DEFAULT_POLICY);
       assert.equal((await t.get(ACCOUNT, ownerToken)).body.settings.resetLinkLifetimeHours, 48);
     });
