@@ -1,4 +1,4 @@
-import type { Agent, RequestContext } from '../domain/models.js';
+import type { Agent } from '../domain/models.js';
 import { addMs, MS_PER_HOUR } from '../domain/clock.js';
 import type { ResetTokenPurpose } from '../store/schema.js';
 import type { Executor } from '../store/db.js';
@@ -64,6 +64,3 @@ export function queueMail(trx: Executor, accountId: string, recipient: string, t
   return enqueueMail(trx, { accountId, recipient, template, payload }, now);
 }
 
-export function contextDetails(context: RequestContext): { ip: string | null; userAgent: string | null } {
-  return { ip: context.ip, userAgent: context.userAgent };
-}

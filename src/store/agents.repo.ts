@@ -99,16 +99,6 @@ export async function findAccountAdministrator(db: Executor, accountId: string):
   return row && toAgent(row as AgentWithRoleRow);
 }
 
-export async function countAgentsWithRole(db: Executor, accountId: string, roleId: string): Promise<number> {
-  const row = await db
-    .selectFrom('agents')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('account_id', '=', accountId)
-    .where('role_id', '=', roleId)
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
-}
-
 export interface AgentListQuery {
   search?: string;
   status?: AgentStatus;

@@ -121,7 +121,3 @@ export async function markMailFailed(db: Executor, id: number, attempts: number,
     .execute();
 }
 
-export async function countPendingMail(db: Executor): Promise<number> {
-  const row = await db.selectFrom('mail_outbox').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'pending').executeTakeFirstOrThrow();
-  return Number(row.n);
-}

@@ -81,18 +81,6 @@ export async function revokeAgentResetTokens(db: Executor, agentId: string, now:
   return Number(result.numUpdatedRows);
 }
 
-export async function latestResetToken(db: Executor, agentId: string, purpose: ResetTokenPurpose): Promise<ResetToken | undefined> {
-  const row = await db
-    .selectFrom('password_reset_tokens')
-    .selectAll()
-    .where('agent_id', '=', agentId)
-    .where('purpose', '=', purpose)
-    .orderBy('created_at', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  return row && toToken(row);
-}
-
 /** Expired and used links are kept 7 days (a late click says "expired", not "unknown"), then deleted. */
 export async function sweepResetTokens(db: Executor, olderThan: Date, batchSize = 1000): Promise<number> {
   const cutoff = iso(olderThan);

@@ -39,11 +39,6 @@ export async function insertSession(db: Executor, session: Session, tokenHash: s
     .execute();
 }
 
-export async function findSessionByTokenHash(db: Executor, tokenHash: string): Promise<Session | undefined> {
-  const row = await db.selectFrom('sessions').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
-  return row && toSession(row);
-}
-
 /** A session with everything a request needs about who holds it, from one statement. */
 export interface SessionHolder {
   session: Session;

@@ -10,9 +10,12 @@ export type LimitName = keyof RateLimitSettings;
 
 export interface RateLimits {
   /**
-   * Counts this request against the named limit for `subject` (an IP, an email address). When
-   * the limit is exceeded it answers 429 rate_limited with Retry-After and returns false.
+   * Counts this request against the named limit for `subject` (an IP, an email address) and
+   * returns the seconds to wait when the limit is exceeded, else null. Sends nothing: the API
+   * answers JSON (`check`), the portal a page.
    */
+  hit(request: FastifyRequest, name: LimitName, subject: string): Promise<number | null>;
+  /** `hit`, answering 429 rate_limited with Retry-After when exceeded; false then. */
   check(request: FastifyRequest, reply: FastifyReply, name: LimitName, subject: string): Promise<boolean>;
   /** For limits that count failures only: seconds to wait when `subject` is over the limit, else null. */
   failuresBlocked(name: LimitName, subject: string): Promise<number | null>;
@@ -81,17 +84,21 @@ export const rateLimitsPlugin = fp<{ counters: RateCounters; enabled: boolean }>
   ) as Record<LimitName, ReturnType<FastifyInstance['createRateLimit']>>;
 
   app.decorate('rateLimits', {
-    async check(request, reply, name, subject) {
-      if (!enabled) return true;
+    async hit(request, name, subject) {
+      if (!enabled) return null;
       const scoped = await scope(name, subject);
-      if (!scoped) return true;
+      if (!scoped) return null;
       request.rateLimitKey = scoped.key;
       request.rateLimitMax = scoped.max;
       const limit = await limiters[name](request);
       request.rateLimitKey = undefined;
       request.rateLimitMax = undefined;
-      if (limit.isAllowed || !limit.isExceeded) return true;
-      sendError(reply, 'rate_limited', undefined, Math.max(1, limit.ttlInSeconds));
+      return limit.isAllowed || !limit.isExceeded ? null : Math.max(1, limit.ttlInSeconds);
+    },
+    async check(request, reply, name, subject) {
+      const waitSeconds = await this.hit(request, name, subject);
+      if (waitSeconds === null) return true;
+      sendError(reply, 'rate_limited', undefined, waitSeconds);
       return false;
     },
     async failuresBlocked(name, subject) {

@@ -9,13 +9,8 @@ import { renderMessage } from './render.js';
  * limit was already reached, answers a 429 page with Retry-After and returns the reply.
  */
 export async function limitReached(request: FastifyRequest, reply: FastifyReply, name: LimitName, subject: string): Promise<FastifyReply | null> {
-  const limits = request.server.rateLimits;
-  const blockedForSeconds = await limits.failuresBlocked(name, subject);
-  if (blockedForSeconds === null) {
-    await limits.countFailure(name, subject);
-    return null;
-  }
-  return tooManyRequests(request, reply, blockedForSeconds);
+  const waitSeconds = await request.server.rateLimits.hit(request, name, subject);
+  return waitSeconds === null ? null : tooManyRequests(request, reply, waitSeconds);
 }
 
 /** Sign-in counts only failures per IP (a whole office signs in from one address): is this IP over? */
