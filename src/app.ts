@@ -15,6 +15,7 @@ import { LOCK_NOTICE_REQUEST, lockNoticePreparer } from './flows/login.js';
 import { createMailTransport, type MailTransport } from './mail/transport.js';
 import { rateLimitsPlugin } from './http/plugins/rate-limits.js';
 import { rejectNulPlugin } from './http/plugins/reject-nul.js';
+import { responseHeadersPlugin } from './http/plugins/response-headers.js';
 import { databaseCounters, redisCounters } from './security/rate-counters.js';
 import { answerFrameworkError, installErrorHandlers } from './http/errors.js';
 import { createLogger, OneLinePerRequest } from './http/logging.js';
@@ -99,6 +100,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const counters = config.redisUrl ? redisCounters(config.redisUrl) : databaseCounters(db, clock);
   await app.register(rateLimitsPlugin, { counters, enabled: config.rateLimits });
   await app.register(rejectNulPlugin);
+  await app.register(responseHeadersPlugin);
   await app.register(cookie);
   await app.register(swagger, {
     openapi: {

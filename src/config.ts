@@ -33,15 +33,33 @@ export class ConfigError extends Error {}
 
 const DATA_DIR = './data';
 
+/**
+ * A URL as it may be shown (errors, logs): the password of `scheme://user:password@host` and
+ * anything that looks like one is replaced by `***`.
+ */
+export function redactCredentials(url: string): string {
+  return url.replace(/(\/\/[^/:@\s]*):[^@\s]*@/g, '$1:***@').replace(/([?&](?:password|pass|pwd)=)[^&\s]*/gi, '$1***');
+}
+
+function parseDatabaseUrl(raw: string): string {
+  if (raw.startsWith('sqlite:')) return raw;
+  if (/^postgres(ql)?:\/\//.test(raw)) {
+    try {
+      new URL(raw);
+      return raw;
+    } catch {
+      throw new ConfigError(`DATABASE_URL is not a valid postgres:// URL: "${redactCredentials(raw)}"`);
+    }
+  }
+  throw new ConfigError(`DATABASE_URL must be sqlite:PATH or postgres://…, got "${redactCredentials(raw)}"`);
+}
+
 /** Reads the environment once, at start; throws ConfigError with a sentence a person can act on. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const port = parsePort(env.PORT ?? '3000');
   const host = env.HOST ?? '127.0.0.1';
   const publicUrl = parsePublicUrl(env.PUBLIC_URL ?? `http://localhost:${port}`);
-  const databaseUrl = env.DATABASE_URL ?? `sqlite:${DATA_DIR}/deskpass.sqlite`;
-  if (!databaseUrl.startsWith('sqlite:') && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    throw new ConfigError(`DATABASE_URL must be sqlite:PATH or postgres://…, got "${databaseUrl}"`);
-  }
+  const databaseUrl = parseDatabaseUrl(env.DATABASE_URL ?? `sqlite:${DATA_DIR}/deskpass.sqlite`);
   const smtpUrl = env.SMTP_URL || undefined;
   if (smtpUrl && !/^smtps?:\/\//.test(smtpUrl)) {
     throw new ConfigError('SMTP_URL must start with smtp:// or smtps://');
@@ -118,7 +136,7 @@ function parseSecretKey(raw: string): Buffer {
 function loadOrCreateSecretKey(path: string): Buffer {
   const file = resolve(path);
   if (existsSync(file)) return parseSecretKey(readFileSync(file, 'utf8').trim());
-  mkdirSync(dirname(file), { recursive: true });
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   writeFileSync(file, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
   chmodSync(file, 0o600);
   return parseSecretKey(readFileSync(file, 'utf8').trim());

@@ -1,3 +1,4 @@
+import { isValidEmail } from '../domain/email.js';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { systemClock } from '../domain/clock.js';
@@ -64,7 +65,7 @@ export function buildCli(): Command {
     .option('--plan <plan>', `one of ${PLAN_NAMES.join(', ')}`, plan, 'enterprise')
     .action(async (options: { adminEmail: string; adminName: string; accountName: string; plan: string }) => {
       const config = loadConfig();
-      if (!/^[^\s@]+@[^\s@]+$/.test(options.adminEmail)) fail('--admin-email must be an email address');
+      if (!isValidEmail(options.adminEmail)) fail('--admin-email must be an email address');
       const result = await withDeps(config, (deps) =>
         createHelpDesk(deps, { accountName: options.accountName, adminName: options.adminName, adminEmail: options.adminEmail, plan: options.plan, context: CLI_CONTEXT }),
       );

@@ -33,6 +33,8 @@ export interface Agent {
   passwordChangedAt: Date | null;
   passwordChangeRequired: boolean;
   temporaryPasswordExpiresAt: Date | null;
+  /** the administrator who chose the current password, when the agent did not */
+  passwordSetByAgentId: string | null;
   createdAt: Date;
   updatedAt: Date;
 }

@@ -93,7 +93,7 @@ export async function setAgentPasswordByAdmin(
   await deps.db.transaction().execute(async (trx) => {
     const now = deps.clock.now();
     const temporaryUntil = input.requireChangeAtNextLogin ? addMs(now, account.settings.temporaryPasswordLifetimeHours * MS_PER_HOUR) : null;
-    await applyPasswordChange(trx, { agent: target, passwordHash, now, temporaryUntil, keepSessionId: target.id === actor.id ? session.id : undefined });
+    await applyPasswordChange(trx, { agent: target, passwordHash, now, temporaryUntil, keepSessionId: target.id === actor.id ? session.id : undefined, setByAgentId: actor.id });
     const type = temporaryUntil ? 'password.temporary_set_by_admin' : 'password.set_by_admin';
     await audit(trx, { accountId: account.id, type, actorAgentId: actor.id, targetAgentId: target.id, context: input.context, details: temporaryUntil ? { expiresAt: temporaryUntil.toISOString() } : undefined, at: now });
     const common = {

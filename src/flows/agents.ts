@@ -1,6 +1,7 @@
+import { INVALID_EMAIL, isValidEmail } from '../domain/email.js';
 import { INVITATION_LIFETIME_HOURS } from '../domain/account-settings.js';
 import { fail, forbidden, type Result } from '../domain/errors.js';
-import { normalizeEmail, type Account, type Agent, type AgentStatus, type RequestContext } from '../domain/models.js';
+import { normalizeEmail, type Account, type Agent, type AgentStatus, type RequestContext, type Role } from '../domain/models.js';
 import { findAgentByEmail, findAgentById, insertAgent, listAgents as listAgentRows, renameFields, updateAgent, type AgentListQuery } from '../store/agents.repo.js';
 import { findRoleById } from '../store/roles.repo.js';
 import { revokeAgentResetTokens } from '../store/reset-tokens.repo.js';
@@ -8,7 +9,7 @@ import { deleteAgentSessions } from '../store/sessions.repo.js';
 import { clearLoginAttempts, lockedAddresses } from '../store/login-attempts.repo.js';
 import { newId } from '../security/tokens.js';
 import { isUniqueViolation } from '../store/dialect.js';
-import { audit, issueResetLink, queueMail } from './consequences.js';
+import { audit, issueResetLink, queueMail, retireOthersPasswordOnGrowth } from './consequences.js';
 import type { FlowDeps } from './deps.js';
 import { checkActOnAgent, checkAssignRole, checkPermissions, toPrincipalPermissions } from './principal.js';
 
@@ -62,6 +63,7 @@ export async function createAgent(
 ): Promise<Result<{ agent: AgentView }>> {
   const refused = requireManageAgents(actor);
   if (refused) return refused;
+  if (!isValidEmail(input.email)) return fail('invalid_request', [{ field: 'email', message: INVALID_EMAIL }]);
   const role = await findRoleById(deps.db, account.id, input.roleId);
   if (!role) return fail('invalid_request', [{ field: 'roleId', message: 'No such role' }]);
   const grant = checkPermissions(toPrincipalPermissions(actor), role.permissions);
@@ -135,10 +137,11 @@ export async function updateAgentProfile(deps: FlowDeps, actor: Agent, account: 
   const actorP = toPrincipalPermissions(actor);
   const targetP = toPrincipalPermissions(target);
 
+  let newRole: Role | undefined;
   if (changes.roleId !== undefined && changes.roleId !== target.role.id) {
-    const role = await findRoleById(deps.db, account.id, changes.roleId);
-    if (!role) return fail('invalid_request', [{ field: 'roleId', message: 'No such role' }]);
-    const decision = checkAssignRole(actorP, targetP, role.permissions);
+    newRole = await findRoleById(deps.db, account.id, changes.roleId);
+    if (!newRole) return fail('invalid_request', [{ field: 'roleId', message: 'No such role' }]);
+    const decision = checkAssignRole(actorP, targetP, newRole.permissions);
     if (!decision.allowed) return forbidden(decision.reason);
   } else if (changes.roleId !== undefined && actor.id === target.id) {
     // Giving oneself the role one already has changes nothing, but the rule is simple to state: never.
@@ -151,15 +154,17 @@ export async function updateAgentProfile(deps: FlowDeps, actor: Agent, account: 
   if (!decision.allowed) return forbidden(decision.reason);
 
   const changed: string[] = [];
+  let mailQueued = false;
   await deps.db.transaction().execute(async (trx) => {
     const now = deps.clock.now();
     if (changes.name !== undefined && changes.name.trim() !== target.name) {
       await updateAgent(trx, account.id, target.id, renameFields(changes.name), now);
       changed.push('name');
     }
-    if (changes.roleId !== undefined && changes.roleId !== target.role.id) {
-      await updateAgent(trx, account.id, target.id, { role_id: changes.roleId }, now);
+    if (newRole) {
+      await updateAgent(trx, account.id, target.id, { role_id: newRole.id }, now);
       changed.push('role');
+      if (await retireOthersPasswordOnGrowth(trx, { account, agent: target, actor, before: target.role.permissions, after: newRole.permissions, now, secretKey: deps.secretKey, context })) mailQueued = true;
     }
     if (changes.status !== undefined && changes.status !== statusKind(target.status)) {
       const status: AgentStatus = changes.status === 'deactivated' ? 'deactivated' : target.passwordHash ? 'active' : 'invited';
@@ -174,6 +179,7 @@ export async function updateAgentProfile(deps: FlowDeps, actor: Agent, account: 
       await audit(trx, { accountId: account.id, type: 'agent.updated', actorAgentId: actor.id, targetAgentId: target.id, context, details: { changed, ...(changed.includes('status') ? { status: changes.status } : {}), ...(changed.includes('role') ? { roleId: changes.roleId } : {}) }, at: now });
     }
   });
+  if (mailQueued) deps.notifyMailQueued();
   const updated = (await findAgentById(deps.db, account.id, target.id))!;
   return { ok: true, agent: await viewAgent(deps, updated) };
 }

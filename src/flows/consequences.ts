@@ -1,4 +1,5 @@
-import type { Agent } from '../domain/models.js';
+import type { Account, Agent, RequestContext } from '../domain/models.js';
+import type { Permission } from '../domain/permissions.js';
 import { addMs, MS_PER_HOUR } from '../domain/clock.js';
 import type { ResetTokenPurpose } from '../store/schema.js';
 import type { Executor } from '../store/db.js';
@@ -19,14 +20,15 @@ import { normalizeEmail } from '../domain/models.js';
  */
 export async function applyPasswordChange(
   trx: Executor,
-  args: { agent: Agent; passwordHash: string; now: Date; temporaryUntil: Date | null; keepSessionId?: string },
+  args: { agent: Agent; passwordHash: string; now: Date; temporaryUntil: Date | null; keepSessionId?: string; setByAgentId?: string | null },
 ): Promise<void> {
   const { agent, passwordHash, now } = args;
   await updateAgent(
     trx,
     agent.accountId,
     agent.id,
-    passwordFields(passwordHash, now, args.temporaryUntil),
+    // who knows this password besides the agent: an administrator who set it (null: only the agent)
+    passwordFields(passwordHash, now, args.temporaryUntil, args.setByAgentId ?? null),
     now,
   );
   // From the row's status at write time, not the caller's snapshot: a deactivation that
@@ -64,3 +66,34 @@ export function queueMail(trx: Executor, accountId: string, recipient: string, t
   return enqueueMail(trx, { accountId, recipient, template, payload }, now);
 }
 
+
+/**
+ * When an agent's permissions grow, a password somebody else chose (an administrator's set or
+ * one-time password) stops working: whoever knows it would otherwise hold the stronger account.
+ * In the caller's transaction: the password is cleared, every session and link of the agent
+ * ends, and they are emailed a link to choose their own (from the actor who changed the role).
+ * Returns whether it did anything (the caller wakes the mail worker).
+ */
+export async function retireOthersPasswordOnGrowth(
+  trx: Executor,
+  args: { account: Account; agent: Agent; actor: Agent; before: readonly Permission[]; after: readonly Permission[]; now: Date; secretKey: Buffer; context: RequestContext },
+): Promise<boolean> {
+  const { account, agent, actor, now } = args;
+  const grows = args.after.some((p) => !args.before.includes(p));
+  if (!grows || agent.passwordSetByAgentId === null || agent.passwordHash === null) return false;
+  await updateAgent(trx, account.id, agent.id, { password_hash: null, password_change_required: 0, temporary_password_expires_at: null, password_set_by_agent_id: null }, now);
+  await deleteAgentSessions(trx, agent.id);
+  const lifetimeHours = account.settings.resetLinkLifetimeHours;
+  const link = await issueResetLink(trx, { agent, purpose: 'admin', createdByAgentId: actor.id, lifetimeHours, now, secretKey: args.secretKey });
+  await queueMail(trx, account.id, agent.email, 'reset_link', {
+    agentName: agent.name,
+    accountName: account.name,
+    purpose: 'permissions_grew',
+    sentByName: actor.name,
+    tokenId: link.tokenId,
+    expiresAt: link.expiresAt.toISOString(),
+    lifetimeHours,
+  }, now);
+  await audit(trx, { accountId: account.id, type: 'password.retired_on_permission_growth', actorAgentId: actor.id, targetAgentId: agent.id, context: args.context, details: { passwordSetBy: agent.passwordSetByAgentId }, at: now });
+  return true;
+}

@@ -5,6 +5,7 @@ import { enqueueMail, updateMailPayload, type OutboxMessage } from '../store/out
 import type { MailPreparer } from '../mail/outbox-worker.js';
 import { audit, issueResetLink } from './consequences.js';
 import type { FlowDeps } from './deps.js';
+import { trustedDeviceId } from '../security/device-tokens.js';
 
 export const RESET_REQUEST = 'reset_link_request';
 
@@ -17,7 +18,20 @@ export const RESET_REQUEST = 'reset_link_request';
 export async function requestPasswordReset(deps: FlowDeps, account: Account, input: { email: string; context: RequestContext }): Promise<void> {
   const email = normalizeEmail(input.email).slice(0, 320);
   await enqueueMail(deps.db, { accountId: account.id, recipient: email, template: RESET_REQUEST, payload: { email, ip: input.context.ip, userAgent: input.context.userAgent, method: input.context.method } }, deps.clock.now());
-  deps.notifyMailQueued();
+  // The worker is not woken: it takes the request at its next regular round (every 500 ms, on
+  // its own timer), so the work a real address causes is not tied to this request's moment and
+  // requests sent right after it cannot tell a real address from an unknown one.
+}
+
+/**
+ * Whose reset quota a request uses: the address's, shared by every stranger, or, from a device
+ * that signed in to this address before (a valid device token), that device's own. So strangers
+ * can use up the first and the agent's own browser still gets its email.
+ */
+export function resetQuotaSubject(deps: Pick<FlowDeps, 'secretKey' | 'clock'>, account: Account, email: string, deviceTokens: readonly string[]): string {
+  const normalized = normalizeEmail(email);
+  const deviceId = trustedDeviceId(deps.secretKey, account.id, normalized, deviceTokens, deps.clock.now());
+  return deviceId ? `${normalized}#device:${deviceId}` : normalized;
 }
 
 /**

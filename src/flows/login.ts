@@ -3,7 +3,8 @@ import { checkPasswordAtSignIn, passwordExpired } from '../domain/password-polic
 import { fail, type Failure, type Result } from '../domain/errors.js';
 import { normalizeEmail, type Account, type Agent, type RequestContext, type Session } from '../domain/models.js';
 import { findAgentByEmail, lockAgentCredentials, updateAgent } from '../store/agents.repo.js';
-import { clearLoginAttempts, findLoginAttempts, lockAddress, recordLoginFailure } from '../store/login-attempts.repo.js';
+import { clearLoginAttempt, reserveLoginAttempt, UNKNOWN_DEVICES, type AttemptReservation } from '../store/login-attempts.repo.js';
+import { issueDeviceToken, newDeviceId, trustedDeviceId } from '../security/device-tokens.js';
 import { markSessionAuthenticated } from '../store/sessions.repo.js';
 import { audit } from './consequences.js';
 import { enqueueMail, type OutboxMessage } from '../store/outbox.repo.js';
@@ -13,33 +14,41 @@ import type { FlowDeps } from './deps.js';
 import { isTemporaryPasswordExpired, startSession, type Authenticated } from './sessions.js';
 
 export type SignInResult = Result<
-  { token: string; session: Session; agent: Agent; passwordChangeRequired: boolean },
+  { token: string; session: Session; agent: Agent; passwordChangeRequired: boolean; deviceToken: string },
   'invalid_credentials' | 'temporary_password_expired' | 'account_locked'
 >;
+
+/** Which lockout door a sign-in or password proof knocks on (see login-attempts.repo). */
+type Door = { email: string; client: string };
 
 /**
  * Email + password → a new session. Unknown, deactivated and wrong answers are one answer,
  * and each costs one argon2 verification, so neither the answer nor the time tells them apart.
+ * The attempt is counted before the password is verified (reserveLoginAttempt), so parallel
+ * guesses never get more verifications than the lockout threshold. `deviceTokens` are the
+ * client's device tokens: one signed for this address puts its failures on that device's own
+ * door, which a stranger cannot lock.
  */
-export async function signIn(deps: FlowDeps, account: Account, input: { email: string; password: string; context: RequestContext }): Promise<SignInResult> {
+export async function signIn(deps: FlowDeps, account: Account, input: { email: string; password: string; context: RequestContext; deviceTokens?: readonly string[] }): Promise<SignInResult> {
   const { db, clock, hasher } = deps;
   const email = normalizeEmail(input.email);
   const now = clock.now();
+  const deviceId = trustedDeviceId(deps.secretKey, account.id, email, input.deviceTokens ?? [], now);
+  const door: Door = { email, client: deviceId ?? UNKNOWN_DEVICES };
 
-  // The same two lookups and one verification on every path: known, unknown, deactivated, locked.
-  const attempts = await findLoginAttempts(db, account.id, email);
+  // The same statements and (while unlocked) one verification on every path: known, unknown, deactivated.
+  const reservation = await reserveAttempt(deps, account, door, now);
   const agent = await findAgentByEmail(db, account.id, email);
-  if (attempts.lockedUntil && attempts.lockedUntil > now) {
-    await hasher.verify(await hasher.dummyHash(), input.password);
-    return fail('account_locked', undefined, secondsUntil(attempts.lockedUntil, now));
-  }
+  if (!reservation.reserved) return fail('account_locked', undefined, secondsUntil(reservation.lockedUntil, now));
   const passwordMatches = await hasher.verify(agent?.passwordHash ?? (await hasher.dummyHash()), input.password);
 
   if (!passwordMatches || !agent || agent.status === 'deactivated') {
-    return recordFailure(deps, account, email, agent, input.context, now);
+    return recordFailure(deps, account, door, reservation, agent, input.context, now);
   }
 
   if (isTemporaryPasswordExpired(agent, now)) {
+    // The right password: the reserved failure is taken back.
+    await clearLoginAttempt(db, account.id, email, door.client);
     await audit(db, { accountId: account.id, type: 'login.failed', actorAgentId: null, targetAgentId: agent.id, context: input.context, details: { reason: 'temporary_password_expired' }, at: now });
     return fail('temporary_password_expired');
   }
@@ -59,14 +68,16 @@ export async function signIn(deps: FlowDeps, account: Account, input: { email: s
       await updateAgent(trx, account.id, agent.id, { password_change_required: 1, temporary_password_expires_at: null }, now);
       await audit(trx, { accountId: account.id, type: 'password.change_required', actorAgentId: null, targetAgentId: agent.id, context: input.context, details: { reason: changeReason }, at: now });
     }
-    await clearLoginAttempts(trx, account.id, email);
+    // Only this door opens again: a success on the owner's own browser leaves strangers locked out.
+    await clearLoginAttempt(trx, account.id, email, door.client);
     const started = await startSession(trx, account, agent, input.context, now);
-    await audit(trx, { accountId: account.id, type: 'login.succeeded', actorAgentId: agent.id, targetAgentId: agent.id, context: input.context, at: now });
+    await audit(trx, { accountId: account.id, type: 'login.succeeded', actorAgentId: agent.id, targetAgentId: agent.id, context: input.context, details: { device: deviceId ? 'trusted' : 'new' }, at: now });
     return started;
   });
   if (!started) return fail('invalid_credentials');
   const passwordChangeRequired = agent.passwordChangeRequired || changeReason !== null;
-  return { ok: true, token: started.token, session: started.session, agent: { ...agent, passwordChangeRequired }, passwordChangeRequired };
+  const deviceToken = issueDeviceToken(deps.secretKey, account.id, email, deviceId ?? newDeviceId(), now);
+  return { ok: true, token: started.token, session: started.session, agent: { ...agent, passwordChangeRequired }, passwordChangeRequired, deviceToken };
 }
 
 /**
@@ -81,61 +92,69 @@ function reasonToRequireChange(account: Account, agent: Agent, password: string,
   return null;
 }
 
-async function recordFailure(deps: FlowDeps, account: Account, email: string, agent: Agent | undefined, context: RequestContext, now: Date): Promise<SignInResult> {
-  const lockedUntil = await countPasswordFailure(deps, account, email, agent, context, now, { type: 'login.failed', reason: 'invalid_credentials' });
+function reserveAttempt(deps: FlowDeps, account: Account, door: Door, now: Date): Promise<AttemptReservation> {
+  const { lockoutThreshold, lockoutMinutes } = account.settings;
+  return reserveLoginAttempt(deps.db, { accountId: account.id, ...door }, { threshold: lockoutThreshold, lockUntil: addMs(now, lockoutMinutes * MS_PER_MINUTE) }, now);
+}
+
+async function recordFailure(deps: FlowDeps, account: Account, door: Door, reservation: Reserved, agent: Agent | undefined, context: RequestContext, now: Date): Promise<SignInResult> {
+  const lockedUntil = await countPasswordFailure(deps, account, door, reservation, agent, context, now, { type: 'login.failed', reason: 'invalid_credentials' });
   return lockedUntil ? fail('account_locked', undefined, secondsUntil(lockedUntil, now)) : fail('invalid_credentials');
 }
 
+type Reserved = Extract<AttemptReservation, { reserved: true }>;
+
 /**
- * Counts one wrong password for the address (known or not) in one transaction with its audit
- * event; at the account's threshold, locks the address, audits it and emails the agent.
- * Returns the end of the lock when this failure locked it.
+ * Writes the audit event of a wrong password whose failure the reservation already counted; the
+ * failure that reached the threshold (exactly one per lock) also audits the lock and emails the
+ * agent. Returns the end of the lock when this failure locked the door.
  */
 async function countPasswordFailure(
   deps: FlowDeps,
   account: Account,
-  email: string,
+  door: Door,
+  reservation: Reserved,
   agent: Agent | undefined,
   context: RequestContext,
   now: Date,
   event: { type: string; reason: string },
 ): Promise<Date | null> {
-  const lockedUntil = addMs(now, account.settings.lockoutMinutes * MS_PER_MINUTE);
-  const target = { targetAgentId: agent?.id ?? null, targetEmail: agent ? null : email };
-  const locked = await deps.db.transaction().execute(async (trx) => {
-    const failures = await recordLoginFailure(trx, account.id, email, now);
+  const target = { targetAgentId: agent?.id ?? null, targetEmail: agent ? null : door.email };
+  const lockedUntil = reservation.locks ? reservation.lockedUntil : null;
+  const doorName = door.client === UNKNOWN_DEVICES ? 'unknown_devices' : door.client.startsWith(SESSION_DOOR) ? 'session' : 'device';
+  await deps.db.transaction().execute(async (trx) => {
     await audit(trx, { accountId: account.id, type: event.type, actorAgentId: null, ...target, context, details: { reason: event.reason }, at: now });
-    if (failures < account.settings.lockoutThreshold) return false;
-    await lockAddress(trx, account.id, email, lockedUntil);
-    await audit(trx, { accountId: account.id, type: 'account.locked', actorAgentId: null, ...target, context, details: { failures, lockedUntil: lockedUntil.toISOString() }, at: now });
-    // Queued for every locked address, resolved by the worker: a known address costs no extra query.
-    await enqueueMail(trx, { accountId: account.id, recipient: email, template: LOCK_NOTICE_REQUEST, payload: { email, lockedUntil: lockedUntil.toISOString(), ip: context.ip, userAgent: context.userAgent } }, now);
-    return true;
+    if (!lockedUntil) return;
+    await audit(trx, { accountId: account.id, type: 'account.locked', actorAgentId: null, ...target, context, details: { failures: reservation.count, lockedUntil: lockedUntil.toISOString(), door: doorName }, at: now });
+    // Queued for every locked address, resolved by the worker at its next round (not woken
+    // now): a known address costs no extra query, and no work follows this request at once.
+    await enqueueMail(trx, { accountId: account.id, recipient: door.email, template: LOCK_NOTICE_REQUEST, payload: { email: door.email, lockedUntil: lockedUntil.toISOString(), door: doorName, ip: context.ip, userAgent: context.userAgent } }, now);
   });
-  if (!locked) return null;
-  deps.notifyMailQueued();
   return lockedUntil;
 }
 
 export type PasswordProof = { ok: true } | Failure<'current_password_incorrect' | 'account_locked'>;
 
+/** Re-authentication has a door per session: a stolen session gets `threshold` guesses, and strangers cannot close it. */
+const SESSION_DOOR = 'session:';
+
 /**
  * Checks the signed-in agent's own password (re-authentication, change password). A wrong one
- * counts toward the same lockout as sign-in, so a stolen session cannot guess it without limit;
- * while the address is locked, the answer is 423 whatever the password.
+ * counts toward a lockout of this session's own, reserved before verifying like sign-in, so a
+ * stolen session cannot guess it without limit; while locked, the answer is 423 whatever the password.
  */
 export async function proveOwnPassword(deps: FlowDeps, auth: Authenticated, password: string, context: RequestContext, failedEventType: 'reauthentication.failed' | 'password.change_failed'): Promise<PasswordProof> {
   const { agent, account } = auth;
-  const email = normalizeEmail(agent.email);
+  const door: Door = { email: normalizeEmail(agent.email), client: SESSION_DOOR + auth.session.id };
   const now = deps.clock.now();
-  const attempts = await findLoginAttempts(deps.db, account.id, email);
-  if (attempts.lockedUntil && attempts.lockedUntil > now) {
-    await deps.hasher.verify(await deps.hasher.dummyHash(), password);
-    return fail('account_locked', undefined, secondsUntil(attempts.lockedUntil, now));
-  }
+  const reservation = await reserveAttempt(deps, account, door, now);
+  if (!reservation.reserved) return fail('account_locked', undefined, secondsUntil(reservation.lockedUntil, now));
   const matches = agent.passwordHash ? await deps.hasher.verify(agent.passwordHash, password) : false;
-  if (matches) return { ok: true };
-  const lockedUntil = await countPasswordFailure(deps, account, email, agent, context, now, { type: failedEventType, reason: 'current_password_incorrect' });
+  if (matches) {
+    await clearLoginAttempt(deps.db, account.id, door.email, door.client);
+    return { ok: true };
+  }
+  const lockedUntil = await countPasswordFailure(deps, account, door, reservation, agent, context, now, { type: failedEventType, reason: 'current_password_incorrect' });
   return lockedUntil ? fail('account_locked', undefined, secondsUntil(lockedUntil, now)) : fail('current_password_incorrect');
 }
 
@@ -156,7 +175,7 @@ export const LOCK_NOTICE_REQUEST = 'account_locked_request';
 /** Turns a queued lock notice into an email to the agent who has the address, if any and not deactivated. */
 export function lockNoticePreparer(deps: Pick<FlowDeps, 'db'>): MailPreparer {
   return async (message: OutboxMessage) => {
-    const payload = message.payload as { email: string; lockedUntil: string; ip: string | null; userAgent: string | null };
+    const payload = message.payload as { email: string; lockedUntil: string; door?: string; ip: string | null; userAgent: string | null };
     const account = await findAccountById(deps.db, message.accountId);
     const agent = account && (await findAgentByEmail(deps.db, account.id, payload.email));
     if (!account || !agent || agent.status === 'deactivated') return { send: false };
@@ -164,7 +183,7 @@ export function lockNoticePreparer(deps: Pick<FlowDeps, 'db'>): MailPreparer {
       send: true,
       recipient: agent.email,
       template: 'account_locked',
-      payload: { agentName: agent.name, accountName: account.name, lockedUntil: payload.lockedUntil, ip: payload.ip, userAgent: payload.userAgent },
+      payload: { agentName: agent.name, accountName: account.name, lockedUntil: payload.lockedUntil, door: payload.door ?? 'unknown_devices', ip: payload.ip, userAgent: payload.userAgent },
     };
   };
 }

@@ -4,7 +4,9 @@ import { PERMISSION_NAMES, hasAll, type Permission } from '../domain/permissions
 import { findRoleById, findRoleByName, insertRole, listRoles as listRoleRows, updateRole as updateRoleRow } from '../store/roles.repo.js';
 import { newId } from '../security/tokens.js';
 import { isUniqueViolation } from '../store/dialect.js';
-import { audit } from './consequences.js';
+import { audit, retireOthersPasswordOnGrowth } from './consequences.js';
+import { findAgentsWithPasswordSetByOthers } from '../store/agents.repo.js';
+import { findAccountById } from '../store/accounts.repo.js';
 import type { FlowDeps } from './deps.js';
 import { checkPermissions, toPrincipalPermissions } from './principal.js';
 
@@ -64,15 +66,24 @@ export async function updateRole(deps: FlowDeps, actor: Agent, roleId: string, i
   // A body with neither field (`{}`, or only unknown fields) changes nothing: no UPDATE with an empty SET, no audit event.
   if (name === undefined && permissions === undefined) return { ok: true, role };
   const updated: Role = { ...role, ...(name !== undefined ? { name } : {}), ...(permissions ? { permissions } : {}) };
+  let mailQueued = false;
   const saved = await deps.db
     .transaction()
     .execute(async (trx) => {
       const now = deps.clock.now();
       await updateRoleRow(trx, actor.accountId, role.id, { name, permissions });
       await audit(trx, { accountId: actor.accountId, type: 'role.updated', actorAgentId: actor.id, targetAgentId: null, context: input.context, details: { roleId: role.id, name: updated.name, permissions: updated.permissions }, at: now });
+      // Every agent of the role gains what the role gains: passwords others chose for them stop working.
+      if (permissions && permissions.some((p) => !role.permissions.includes(p))) {
+        const account = (await findAccountById(trx, actor.accountId))!;
+        for (const agent of await findAgentsWithPasswordSetByOthers(trx, actor.accountId, role.id)) {
+          if (await retireOthersPasswordOnGrowth(trx, { account, agent, actor, before: role.permissions, after: permissions, now, secretKey: deps.secretKey, context: input.context })) mailQueued = true;
+        }
+      }
       return true;
     })
     .catch(nameTakenOrThrow);
+  if (mailQueued) deps.notifyMailQueued();
   return saved ? { ok: true, role: updated } : fail('role_name_taken');
 }
 

@@ -1,3 +1,4 @@
+import { INVALID_EMAIL, isValidEmail } from '../domain/email.js';
 import { DEFAULT_SETTINGS, INVITATION_LIFETIME_HOURS } from '../domain/account-settings.js';
 import { fail, type Result } from '../domain/errors.js';
 import type { Account, Agent, RequestContext } from '../domain/models.js';
@@ -55,6 +56,7 @@ export async function createHelpDesk(deps: FlowDeps, input: NewHelpDesk): Promis
   const { db, clock, hasher } = deps;
   const plan = input.plan ?? DEFAULT_PLAN;
   if (!isPlan(plan)) return fail('invalid_request', [{ field: 'plan', message: `Unknown plan "${plan}"` }]);
+  if (!isValidEmail(input.adminEmail)) return fail('invalid_request', [{ field: 'adminEmail', message: INVALID_EMAIL }]);
   if ((await countAccounts(db)) > 0) return fail('setup_already_done');
 
   let passwordHash: string | null = null;

@@ -1,3 +1,4 @@
+import { EMAIL_PATTERN, MAX_EMAIL_LENGTH } from '../domain/email.js';
 // The same TypeBox the routes' type provider uses (typebox 1.x): one library, one Optional marker.
 import { Type, type Static } from '@fastify/type-provider-typebox';
 import { PERMISSION_NAMES } from '../domain/permissions.js';
@@ -108,7 +109,8 @@ export const AuditEventSchema = Type.Object({
 
 /** Passwords: a generous cap on the wire; the policy (256 code points after NFC) answers 422 below it. */
 export const PasswordField = Type.String({ minLength: 1, maxLength: 1024 });
-export const EmailField = Type.String({ minLength: 3, maxLength: 320, format: 'email' });
+// The one email rule (domain/email.ts), as a pattern the schema checks.
+export const EmailField = Type.String({ minLength: 3, maxLength: MAX_EMAIL_LENGTH, pattern: EMAIL_PATTERN.source });
 export const NameField = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' });
 export const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
 export const LimitQuery = Type.Optional(Type.String({ pattern: '^(?:[1-9][0-9]?|1[0-9]{2}|200)$' }));

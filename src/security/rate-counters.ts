@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Clock } from '../domain/clock.js';
 import type { Db } from '../store/db.js';
-import { incrementCounter, readCounter } from '../store/rate-limit-counters.repo.js';
+import { incrementCounter, readCounter, releaseCounterSlot, reserveCounterSlot } from '../store/rate-limit-counters.repo.js';
 
 /** Fixed-window counters that every instance shares: in the database, or in Redis with REDIS_URL. */
 export interface RateCounters {
@@ -9,6 +9,13 @@ export interface RateCounters {
   hit(key: string, windowMs: number): Promise<{ count: number; ttlMs: number }>;
   /** the key's count without counting */
   peek(key: string): Promise<{ count: number; ttlMs: number }>;
+  /**
+   * Counts one event only while the count is below `max`, atomically: null when the limit is
+   * reached (then `ttlMs` of the window says how long to wait). Reserve before slow work.
+   */
+  reserve(key: string, windowMs: number, max: number): Promise<{ reserved: boolean; ttlMs: number }>;
+  /** gives back one reserved event of the current window */
+  release(key: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -25,9 +32,33 @@ export function databaseCounters(db: Db, clock: Clock): RateCounters {
       const state = await readCounter(db, key, now);
       return { count: state.count, ttlMs: Math.max(0, state.resetAt.getTime() - now.getTime()) };
     },
+    async reserve(key, windowMs, max) {
+      const now = clock.now();
+      const state = await reserveCounterSlot(db, key, windowMs, max, now);
+      if (state) return { reserved: true, ttlMs: state.resetAt.getTime() - now.getTime() };
+      return { reserved: false, ttlMs: (await this.peek(key)).ttlMs };
+    },
+    async release(key) {
+      await releaseCounterSlot(db, key, clock.now());
+    },
     async close() {},
   };
 }
+
+// Check and count in one script, so parallel requests (and instances) cannot all pass a check
+// that only one of them should: returns {count or -1 when full, ms left in the window}.
+const RESERVE_SCRIPT = `
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count >= tonumber(ARGV[2]) then return {-1, redis.call('PTTL', KEYS[1])} end
+count = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1], 'NX')
+return {count, redis.call('PTTL', KEYS[1])}
+`;
+const RELEASE_SCRIPT = `
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then redis.call('DECR', KEYS[1]) end
+return 0
+`;
 
 /** Counters in Redis: INCR, and PEXPIRE NX so the first event of a window sets its end. */
 export function redisCounters(url: string, nameSpace = 'deskpass:rate:'): RateCounters {
@@ -43,6 +74,13 @@ export function redisCounters(url: string, nameSpace = 'deskpass:rate:'): RateCo
     async peek(key) {
       const [count, ttl] = await redis.multi().get(nameSpace + key).pttl(nameSpace + key).exec().then((r) => (r ?? []).map(([, v]) => v));
       return { count: Number(count ?? 0), ttlMs: Math.max(0, Number(ttl ?? 0)) };
+    },
+    async reserve(key, windowMs, max) {
+      const [count, ttl] = (await redis.eval(RESERVE_SCRIPT, 1, nameSpace + key, windowMs, max)) as [number, number];
+      return { reserved: Number(count) > 0, ttlMs: Math.max(0, Number(ttl)) };
+    },
+    async release(key) {
+      await redis.eval(RELEASE_SCRIPT, 1, nameSpace + key);
     },
     async close() {
       redis.disconnect();

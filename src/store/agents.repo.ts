@@ -38,6 +38,7 @@ export function toAgent(row: AgentWithRoleRow): Agent {
     passwordChangedAt: dateOrNull(row.password_changed_at),
     passwordChangeRequired: row.password_change_required === 1,
     temporaryPasswordExpiresAt: dateOrNull(row.temporary_password_expires_at),
+    passwordSetByAgentId: row.password_set_by_agent_id ?? null,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
   };
@@ -92,6 +93,12 @@ export async function findAgentByEmail(db: Executor, accountId: string, email: s
     .where('agents.email_normalized', '=', normalizeEmail(email))
     .executeTakeFirst();
   return row && toAgent(row as AgentWithRoleRow);
+}
+
+/** The agents of a role whose current password somebody else chose (see retireOthersPasswordOnGrowth). */
+export async function findAgentsWithPasswordSetByOthers(db: Executor, accountId: string, roleId: string): Promise<Agent[]> {
+  const rows = await selectAgents(db).where('agents.account_id', '=', accountId).where('agents.role_id', '=', roleId).where('agents.password_set_by_agent_id', 'is not', null).execute();
+  return rows.map((row) => toAgent(row as AgentWithRoleRow));
 }
 
 export async function findAccountAdministrator(db: Executor, accountId: string): Promise<Agent | undefined> {
@@ -241,12 +248,13 @@ export function renameFields(name: string): Pick<AgentUpdate, 'name' | 'name_nor
 }
 
 /** The stored consequence of any password set: new hash, change flag, one-time expiry. */
-export function passwordFields(passwordHash: string, now: Date, temporaryUntil: Date | null): AgentUpdate {
+export function passwordFields(passwordHash: string, now: Date, temporaryUntil: Date | null, setByAgentId: string | null): AgentUpdate {
   return {
     password_hash: passwordHash,
     password_changed_at: iso(now),
     password_change_required: flag(temporaryUntil !== null),
     temporary_password_expires_at: temporaryUntil ? iso(temporaryUntil) : null,
+    password_set_by_agent_id: setByAgentId,
   };
 }
 

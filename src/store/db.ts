@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
@@ -8,6 +8,7 @@ import type { Database } from './schema.js';
 import * as initial from './migrations/001-initial.js';
 import * as rateLimits from './migrations/002-rate-limits.js';
 import * as agentSearch from './migrations/003-agent-search.js';
+import * as deviceLockout from './migrations/004-device-lockout.js';
 
 export type Db = Kysely<Database>;
 /** What every repository takes first: the database or an open transaction, so the caller owns the transaction. */
@@ -21,7 +22,7 @@ export function openDatabase(databaseUrl: string, observeQuery?: QueryObserver):
   const log = observeQuery ? (event: LogEvent) => observeQuery(event.query.sql) : undefined;
   if (databaseUrl.startsWith('sqlite:')) {
     const path = databaseUrl.slice('sqlite:'.length);
-    if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
+    if (path !== ':memory:') createPrivateFile(path);
     const sqlite = new SQLite(path);
     // WAL lets readers go on while a writer commits; busy_timeout covers a second process (the CLI).
     sqlite.pragma('journal_mode = WAL');
@@ -53,6 +54,19 @@ export function openDatabase(databaseUrl: string, observeQuery?: QueryObserver):
 export { dialectOf };
 
 /**
+ * The database holds password hashes and the audit log: its folder is made 0700 and the file
+ * 0600 before SQLite opens it, whatever the umask. SQLite gives its -wal and -shm files the
+ * main file's mode; files from an older start that are open to others are narrowed too.
+ */
+function createPrivateFile(path: string): void {
+  mkdirSync(dirname(resolve(path)), { recursive: true, mode: 0o700 });
+  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    if (existsSync(file) && (statSync(file).mode & 0o077) !== 0) chmodSync(file, statSync(file).mode & 0o700);
+  }
+}
+
+/**
  * Kysely prepares every query it runs, and better-sqlite3 compiles SQL on every prepare() —
  * for a cheap indexed read, compiling costs more than running. The same few dozen SQL texts
  * come back on every request, so their compiled statements are kept (least recently used out).
@@ -81,6 +95,7 @@ const migrations: Record<string, Migration> = {
   '001-initial': initial,
   '002-rate-limits': rateLimits,
   '003-agent-search': agentSearch,
+  '004-device-lockout': deviceLockout,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -1,57 +1,95 @@
+import { sql } from 'kysely';
 import type { Executor } from './db.js';
 import { iso } from './convert.js';
+
+/**
+ * Who a failure is counted for. The lock has several doors per address: `UNKNOWN_DEVICES` for
+ * every client that never signed in to it (anyone on the internet), one per trusted device (a
+ * browser or API client holding a signed device token for the address), and one per session
+ * for re-authentication. A stranger can only ever close the first.
+ */
+export const UNKNOWN_DEVICES = '';
 
 export interface LoginAttempts {
   failedCount: number;
   lockedUntil: Date | null;
 }
 
-export async function findLoginAttempts(db: Executor, accountId: string, emailNormalized: string): Promise<LoginAttempts> {
+export type AttemptReservation =
+  /** the attempt may verify; `count` is its place among the door's failures, `locks` whether a failure of it locks the door */
+  | { reserved: true; count: number; locks: boolean; lockedUntil: Date | null }
+  /** the door is locked (or its last allowed attempts are still being verified) */
+  | { reserved: false; lockedUntil: Date };
+
+/**
+ * Reserves one attempt before the password is verified: one atomic upsert counts it as a failure
+ * unless the door is locked, and the attempt that reaches the threshold sets the lock at once.
+ * So of N parallel guesses at most `threshold` are ever verified, on every dialect and across
+ * instances. A success clears the count (clearLoginAttempts); a failure leaves it counted.
+ */
+export async function reserveLoginAttempt(
+  db: Executor,
+  key: { accountId: string; email: string; client: string },
+  limits: { threshold: number; lockUntil: Date },
+  now: Date,
+): Promise<AttemptReservation> {
+  const nowIso = iso(now);
+  const lockIso = iso(limits.lockUntil);
+  const firstLocks = limits.threshold <= 1;
+  // A lock that has run out starts a new count at 1.
+  const nextCount = sql<number>`case when login_attempts.locked_until is not null and login_attempts.locked_until <= ${nowIso} then 1 else login_attempts.failed_count + 1 end`;
+  const row = await db
+    .insertInto('login_attempts')
+    .values({ account_id: key.accountId, email_normalized: key.email, client: key.client, failed_count: 1, last_failed_at: nowIso, locked_until: firstLocks ? lockIso : null })
+    .onConflict((oc) =>
+      oc
+        .columns(['account_id', 'email_normalized', 'client'])
+        .doUpdateSet({
+          failed_count: nextCount,
+          last_failed_at: nowIso,
+          locked_until: sql<string | null>`case when ${nextCount} >= ${limits.threshold} then ${lockIso} else null end`,
+        })
+        .where(sql<boolean>`login_attempts.locked_until is null or login_attempts.locked_until <= ${nowIso}`),
+    )
+    .returning(['failed_count', 'locked_until'])
+    .executeTakeFirst();
+  if (row) {
+    const count = Number(row.failed_count);
+    return { reserved: true, count, locks: count === limits.threshold, lockedUntil: row.locked_until ? new Date(row.locked_until) : null };
+  }
+  const current = await findLoginAttempts(db, key.accountId, key.email, key.client);
+  return { reserved: false, lockedUntil: current.lockedUntil ?? limits.lockUntil };
+}
+
+export async function findLoginAttempts(db: Executor, accountId: string, emailNormalized: string, client = UNKNOWN_DEVICES): Promise<LoginAttempts> {
   const row = await db
     .selectFrom('login_attempts')
     .select(['failed_count', 'locked_until'])
     .where('account_id', '=', accountId)
     .where('email_normalized', '=', emailNormalized)
+    .where('client', '=', client)
     .executeTakeFirst();
   return { failedCount: row?.failed_count ?? 0, lockedUntil: row?.locked_until ? new Date(row.locked_until) : null };
 }
 
-/** Counts one more failure for the address (known or not) and returns the new count. */
-export async function recordLoginFailure(db: Executor, accountId: string, emailNormalized: string, now: Date): Promise<number> {
-  const row = await db
-    .insertInto('login_attempts')
-    .values({ account_id: accountId, email_normalized: emailNormalized, failed_count: 1, last_failed_at: iso(now), locked_until: null })
-    .onConflict((oc) =>
-      oc.columns(['account_id', 'email_normalized']).doUpdateSet((eb) => ({
-        failed_count: eb('login_attempts.failed_count', '+', 1),
-        last_failed_at: iso(now),
-      })),
-    )
-    .returning('failed_count')
-    .executeTakeFirstOrThrow();
-  return row.failed_count;
+/** A success clears its door's count and lock. */
+export async function clearLoginAttempt(db: Executor, accountId: string, emailNormalized: string, client: string): Promise<void> {
+  await db.deleteFrom('login_attempts').where('account_id', '=', accountId).where('email_normalized', '=', emailNormalized).where('client', '=', client).execute();
 }
 
-export async function lockAddress(db: Executor, accountId: string, emailNormalized: string, until: Date): Promise<void> {
-  await db
-    .updateTable('login_attempts')
-    .set({ locked_until: iso(until), failed_count: 0 })
-    .where('account_id', '=', accountId)
-    .where('email_normalized', '=', emailNormalized)
-    .execute();
-}
-
-/** A success, an unlock or a reset clears the counter and the lock. */
+/** An unlock or a password change clears every door of the address. */
 export async function clearLoginAttempts(db: Executor, accountId: string, emailNormalized: string): Promise<void> {
   await db.deleteFrom('login_attempts').where('account_id', '=', accountId).where('email_normalized', '=', emailNormalized).execute();
 }
 
+/** The addresses whose door for unknown devices is locked now (the agents list's "Locked"). */
 export async function lockedAddresses(db: Executor, accountId: string, emailsNormalized: string[], now: Date): Promise<Set<string>> {
   if (emailsNormalized.length === 0) return new Set();
   const rows = await db
     .selectFrom('login_attempts')
     .select('email_normalized')
     .where('account_id', '=', accountId)
+    .where('client', '=', UNKNOWN_DEVICES)
     .where('email_normalized', 'in', emailsNormalized)
     .where('locked_until', '>', iso(now))
     .execute();

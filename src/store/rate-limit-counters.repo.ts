@@ -28,6 +28,42 @@ export async function incrementCounter(db: Executor, key: string, windowMs: numb
   return { count: Number(row.count), resetAt: new Date(row.reset_at) };
 }
 
+/**
+ * Counts one more event only while the window's count is below `max` (or the window has ended),
+ * in one atomic upsert; undefined when the limit is reached. For limits that must hold before
+ * slow work (the per-IP sign-in failures): N parallel requests never get more than `max` slots.
+ */
+export async function reserveCounterSlot(db: Executor, key: string, windowMs: number, max: number, now: Date): Promise<CounterState | undefined> {
+  const nowIso = iso(now);
+  const resetIso = iso(new Date(now.getTime() + windowMs));
+  const row = await db
+    .insertInto('rate_limit_counters')
+    .values({ key, count: 1, reset_at: resetIso })
+    .onConflict((oc) =>
+      oc
+        .column('key')
+        .doUpdateSet({
+          count: sql<number>`case when rate_limit_counters.reset_at <= ${nowIso} then 1 else rate_limit_counters.count + 1 end`,
+          reset_at: sql<string>`case when rate_limit_counters.reset_at <= ${nowIso} then ${resetIso} else rate_limit_counters.reset_at end`,
+        })
+        .where(sql<boolean>`rate_limit_counters.reset_at <= ${nowIso} or rate_limit_counters.count < ${max}`),
+    )
+    .returning(['count', 'reset_at'])
+    .executeTakeFirst();
+  return row && { count: Number(row.count), resetAt: new Date(row.reset_at) };
+}
+
+/** Gives a reserved slot back (the attempt succeeded), within the same window only. */
+export async function releaseCounterSlot(db: Executor, key: string, now: Date): Promise<void> {
+  await db
+    .updateTable('rate_limit_counters')
+    .set({ count: sql<number>`count - 1` })
+    .where('key', '=', key)
+    .where('count', '>', 0)
+    .where('reset_at', '>', iso(now))
+    .execute();
+}
+
 /** The key's count in its current window (0 once the window has ended), without counting. */
 export async function readCounter(db: Executor, key: string, now: Date): Promise<CounterState> {
   const row = await db.selectFrom('rate_limit_counters').select(['count', 'reset_at']).where('key', '=', key).executeTakeFirst();

@@ -57,6 +57,8 @@ export interface AgentsTable {
   password_changed_at: string | null;
   password_change_required: Flag;
   temporary_password_expires_at: string | null;
+  /** the administrator who chose the current password, when the agent did not (null: the agent chose it) */
+  password_set_by_agent_id: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -76,6 +78,8 @@ export interface AgentSearchTermsTable {
 export interface LoginAttemptsTable {
   account_id: string;
   email_normalized: string;
+  /** '' for devices that never signed in to the address; a trusted device's id; `session:<id>` for re-authentication */
+  client: string;
   failed_count: number;
   last_failed_at: string | null;
   locked_until: string | null;

@@ -9,10 +9,12 @@ import { AgentSchema, PasswordField, SessionSchema, agentJson, errorResponses, s
 import { clearSessionCookie } from '../session-cookie.js';
 
 import { security } from '../schemas.js';
+import { perIp, refuseWithJson } from './limits.js';
 
 /** The signed-in agent's own things: profile, password, sessions, sign-out. */
 export const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { deps } = app.deskpass;
+  const proofLimit = app.rateLimits.guard([perIp('passwordProofsPerIp')], refuseWithJson);
 
   app.get(
     '/me',
@@ -32,9 +34,8 @@ export const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/auth/reauthenticate',
-    { schema: { tags: ['auth'], security, body: Type.Object({ password: PasswordField }), response: { 204: Type.Null(), ...errorResponses } } },
+    { schema: { tags: ['auth'], security, body: Type.Object({ password: PasswordField }), response: { 204: Type.Null(), ...errorResponses } }, preHandler: proofLimit },
     async (request, reply) => {
-      if (!(await app.rateLimits.check(request, reply, 'passwordProofsPerIp', request.ip))) return reply;
       const result = await reauthenticate(deps, request.auth, request.body.password, requestContext(request));
       if (!result.ok) return sendFailure(reply, result);
       return reply.code(204).send(null);
@@ -51,9 +52,9 @@ export const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
         body: Type.Object({ currentPassword: PasswordField, newPassword: PasswordField }),
         response: { 204: Type.Null(), ...errorResponses },
       },
+      preHandler: proofLimit,
     },
     async (request, reply) => {
-      if (!(await app.rateLimits.check(request, reply, 'passwordProofsPerIp', request.ip))) return reply;
       const result = await changeOwnPassword(deps, request.auth, { ...request.body, context: requestContext(request) });
       if (!result.ok) return sendFailure(reply, result);
       return reply.code(204).send(null);

@@ -1,6 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { currentAccount } from '../../flows/account.js';
-import { requestPasswordReset } from '../../flows/forgot-password.js';
+import { requestPasswordReset, resetQuotaSubject } from '../../flows/forgot-password.js';
 import { signIn } from '../../flows/login.js';
 import { inspectResetLink, redeemResetLink } from '../../flows/reset-password.js';
 import { createHelpDesk } from '../../flows/setup.js';
@@ -10,6 +10,11 @@ import { normalizeEmail } from '../../domain/models.js';
 import { requestContext } from '../request-context.js';
 import { AccountSchema, AgentSchema, EmailField, NameField, PasswordField, accountJson, agentJson, errorResponses } from '../schemas.js';
 import { setSessionCookie } from '../session-cookie.js';
+import { deviceTokensOf, setDeviceCookie } from '../device-cookie.js';
+import { perIp, refuseWithJson } from './limits.js';
+import type { FastifyRequest } from 'fastify';
+
+const DeviceTokenField = Type.String({ minLength: 1, maxLength: 200 });
 
 const TokenParam = Type.Object({ token: Type.String({ minLength: 1, maxLength: 512 }) });
 const FORGOT_MESSAGE = 'If an agent with this email exists, we have sent a link to reset the password. Check your inbox.';
@@ -17,40 +22,48 @@ const FORGOT_MESSAGE = 'If an agent with this email exists, we have sent a link 
 /** Routes anyone may call: sign-in, forgot password, reset links, first-run setup. */
 export const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { deps } = app.deskpass;
+  // Every link and setup route counts its requests per IP before anything else (link guessing).
+  const linkLimit = app.rateLimits.guard([perIp('resetLinkPerIp')], refuseWithJson);
+
+  async function resetQuotaFor(request: FastifyRequest<{ Body: { email: string; deviceToken?: string } }>): Promise<string> {
+    const account = await currentAccount(deps);
+    const email = normalizeEmail(request.body.email);
+    return account ? resetQuotaSubject(deps, account, email, deviceTokensOf(request, request.body.deviceToken)) : email;
+  }
 
   app.post(
     '/auth/login',
     {
       schema: {
         tags: ['auth'],
-        body: Type.Object({ email: Type.String({ minLength: 1, maxLength: 320 }), password: PasswordField }),
+        body: Type.Object({ email: Type.String({ minLength: 1, maxLength: 320 }), password: PasswordField, deviceToken: Type.Optional(DeviceTokenField) }),
         response: {
-          200: Type.Object({ token: Type.String(), expiresAt: Type.String(), agent: AgentSchema, passwordChangeRequired: Type.Boolean() }),
+          200: Type.Object({ token: Type.String(), expiresAt: Type.String(), agent: AgentSchema, passwordChangeRequired: Type.Boolean(), deviceToken: Type.String() }),
           ...errorResponses,
         },
       },
+      // Per IP, only failures count (a whole office signs in from one NAT address every morning),
+      // reserved before the password is verified and given back on success.
+      preHandler: app.rateLimits.guard([perIp('failedSignInsPerIp', 'failures')], refuseWithJson),
     },
     async (request, reply) => {
-      // Per IP, only failures count: a whole office signs in from one NAT address every morning.
-      const blockedForSeconds = await app.rateLimits.failuresBlocked('failedSignInsPerIp', request.ip);
-      if (blockedForSeconds !== null) return sendError(reply, 'rate_limited', undefined, blockedForSeconds);
       const account = await currentAccount(deps);
       if (!account) {
         await deps.hasher.verify(await deps.hasher.dummyHash(), request.body.password);
         return sendError(reply, 'invalid_credentials');
       }
-      const result = await signIn(deps, account, { ...request.body, context: requestContext(request) });
-      if (!result.ok) {
-        await app.rateLimits.countFailure('failedSignInsPerIp', request.ip);
-        return sendFailure(reply, result);
-      }
+      const { email, password, deviceToken } = request.body;
+      const result = await signIn(deps, account, { email, password, deviceTokens: deviceTokensOf(request, deviceToken), context: requestContext(request) });
+      if (!result.ok) return sendFailure(reply, result);
+      await app.rateLimits.releaseFailures(request);
       setSessionCookie(app, reply, result.token, result.session.expiresAt);
-      reply.header('cache-control', 'no-store');
+      setDeviceCookie(app, request, reply, result.deviceToken);
       return {
         token: result.token,
         expiresAt: result.session.expiresAt.toISOString(),
         agent: agentJson(await viewAgent(deps, result.agent)),
         passwordChangeRequired: result.passwordChangeRequired,
+        deviceToken: result.deviceToken,
       };
     },
   );
@@ -60,13 +73,15 @@ export const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['auth'],
-        body: Type.Object({ email: Type.String({ minLength: 1, maxLength: 320 }) }),
+        body: Type.Object({ email: Type.String({ minLength: 1, maxLength: 320 }), deviceToken: Type.Optional(DeviceTokenField) }),
         response: { 202: Type.Object({ message: Type.String() }), ...errorResponses },
       },
+      preHandler: app.rateLimits.guard(
+        [perIp('forgotPasswordPerIp'), { name: 'forgotPasswordPerEmail', subject: (request) => resetQuotaFor(request as FastifyRequest<{ Body: { email: string; deviceToken?: string } }>) }],
+        refuseWithJson,
+      ),
     },
     async (request, reply) => {
-      if (!(await app.rateLimits.check(request, reply, 'forgotPasswordPerIp', request.ip))) return reply;
-      if (!(await app.rateLimits.check(request, reply, 'forgotPasswordPerEmail', normalizeEmail(request.body.email)))) return reply;
       const account = await currentAccount(deps);
       if (account) await requestPasswordReset(deps, account, { email: request.body.email, context: requestContext(request) });
       return reply.code(202).send({ message: FORGOT_MESSAGE });
@@ -81,10 +96,10 @@ export const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
         params: TokenParam,
         response: { 200: Type.Object({ email: Type.String(), expiresAt: Type.String() }), ...errorResponses },
       },
+      preHandler: linkLimit,
     },
     async (request, reply) => {
-      reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer');
-      if (!(await app.rateLimits.check(request, reply, 'resetLinkPerIp', request.ip))) return reply;
+      reply.header('referrer-policy', 'no-referrer');
       const result = await inspectResetLink(deps, request.params.token);
       if (!result.ok) return sendFailure(reply, result);
       return { email: result.email, expiresAt: result.expiresAt.toISOString() };
@@ -99,9 +114,9 @@ export const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
         body: Type.Object({ token: Type.String({ minLength: 1, maxLength: 512 }), newPassword: PasswordField }),
         response: { 204: Type.Null(), ...errorResponses },
       },
+      preHandler: linkLimit,
     },
     async (request, reply) => {
-      if (!(await app.rateLimits.check(request, reply, 'resetLinkPerIp', request.ip))) return reply;
       const result = await redeemResetLink(deps, { token: request.body.token, newPassword: request.body.newPassword, context: requestContext(request) });
       if (!result.ok) return sendFailure(reply, result);
       return reply.code(204).send(null);
@@ -110,10 +125,9 @@ export const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/setup/:token',
-    { schema: { tags: ['setup'], params: TokenParam, response: { 200: Type.Object({ status: Type.Literal('ready') }), ...errorResponses } } },
+    { schema: { tags: ['setup'], params: TokenParam, response: { 200: Type.Object({ status: Type.Literal('ready') }), ...errorResponses } }, preHandler: linkLimit },
     async (request, reply) => {
-      reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer');
-      if (!(await app.rateLimits.check(request, reply, 'resetLinkPerIp', request.ip))) return reply;
+      reply.header('referrer-policy', 'no-referrer');
       if (!app.deskpass.setupLink.isValid(request.params.token) || (await currentAccount(deps))) return sendError(reply, 'setup_link_invalid');
       return { status: 'ready' as const };
     },
@@ -133,9 +147,9 @@ export const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
         }),
         response: { 201: Type.Object({ account: AccountSchema, agent: AgentSchema }), ...errorResponses },
       },
+      preHandler: linkLimit,
     },
     async (request, reply) => {
-      if (!(await app.rateLimits.check(request, reply, 'resetLinkPerIp', request.ip))) return reply;
       if (await currentAccount(deps)) return sendError(reply, 'setup_already_done');
       if (!app.deskpass.setupLink.isValid(request.body.token)) return sendError(reply, 'setup_link_invalid');
       const { accountName, adminName, adminEmail, password } = request.body;

@@ -1,18 +1,17 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { authenticateSession, isTemporaryPasswordExpired, type Authenticated } from '../../flows/sessions.js';
+import type { Authenticated } from '../../flows/sessions.js';
+import { admitSession, type GateRules } from '../../flows/session-gate.js';
 import { sendError } from '../errors.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** set by the authenticate hook on every route of the authenticated plugin */
+    /** set by the session gate on every route behind it (API and portal) */
     auth: Authenticated;
   }
-  interface FastifyContextConfig {
-    /** the three things a one-time password allows: read /me, set a new password, sign out */
-    allowedDuringPasswordChange?: boolean;
-    /** signing out always works, even once a one-time password has expired */
-    allowedWhenTemporaryPasswordExpired?: boolean;
+  interface FastifyContextConfig extends GateRules {
+    /** which session gate a route is behind (set when the route is added; the route-walking test reads it) */
+    gate?: 'api' | 'portal';
   }
 }
 
@@ -48,25 +47,24 @@ export interface AuthenticateOptions {
 }
 
 /**
- * The one `authenticate` hook: 401 without a live session, 403 password_change_required
- * while a one-time password is in force (except on the routes that allow it). Runs at
- * onRequest, before body validation, so the contract's error order holds.
+ * The API's side of the session gate (flows/session-gate.ts): 401 without a live session, 403
+ * password_change_required while a one-time password is in force (except on the routes that
+ * allow it). Runs at onRequest, before body validation, so the contract's error order holds.
  */
 export const authenticatePlugin = fp<AuthenticateOptions>(async (app: FastifyInstance, options) => {
   const publicOrigin = new URL(options.publicUrl).origin;
   app.decorateRequest('auth', null as unknown as Authenticated);
+  app.addHook('onRoute', (route) => {
+    route.config = { ...(route.config as object), gate: 'api' };
+  });
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const credentials = readToken(request, options.cookieName);
-    const auth = credentials ? await authenticateSession(app.deskpass.deps, credentials.token) : undefined;
-    if (!credentials || !auth) return sendError(reply, 'unauthenticated');
-    if (credentials.via === 'cookie' && STATE_CHANGING.has(request.method) && crossSite(request, publicOrigin)) {
+    const outcome = await admitSession(app.deskpass.deps, credentials?.token, request.routeOptions.config);
+    if (!outcome.ok && outcome.code === 'unauthenticated') return sendError(reply, 'unauthenticated');
+    if (credentials!.via === 'cookie' && STATE_CHANGING.has(request.method) && crossSite(request, publicOrigin)) {
       return sendError(reply, 'forbidden', [{ reason: 'cross_site_request' }]);
     }
-    if (auth.agent.passwordChangeRequired) {
-      const expired = isTemporaryPasswordExpired(auth.agent, app.deskpass.deps.clock.now());
-      if (expired && !request.routeOptions.config.allowedWhenTemporaryPasswordExpired) return sendError(reply, 'temporary_password_expired');
-      if (!request.routeOptions.config.allowedDuringPasswordChange) return sendError(reply, 'password_change_required');
-    }
-    request.auth = auth;
+    if (!outcome.ok) return sendError(reply, outcome.code);
+    request.auth = outcome.auth;
   });
 });

@@ -1,25 +1,45 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import rateLimit from '@fastify/rate-limit';
 import { RATE_LIMIT_WINDOWS_MS, type RateLimitSettings } from '../../domain/account-settings.js';
 import { currentAccount } from '../../flows/account.js';
 import type { RateCounters } from '../../security/rate-counters.js';
-import { sendError } from '../errors.js';
 
 export type LimitName = keyof RateLimitSettings;
+
+/**
+ * One limit a route applies before its handler: `requests` counts every request, `failures`
+ * reserves a failure slot before the slow work (verifying a password) that the handler gives
+ * back on success (releaseFailures). A null subject (an empty field) skips the limit.
+ */
+export interface LimitSpec {
+  name: LimitName;
+  subject: (request: FastifyRequest) => string | null | Promise<string | null>;
+  counts?: 'requests' | 'failures';
+}
+
+/** Answers a request over a limit (JSON 429 for the API, a page for the portal). */
+export type LimitRefusal = (request: FastifyRequest, reply: FastifyReply, waitSeconds: number) => unknown;
 
 export interface RateLimits {
   /**
    * Counts this request against the named limit for `subject` (an IP, an email address) and
-   * returns the seconds to wait when the limit is exceeded, else null. Sends nothing: the API
-   * answers JSON (`check`), the portal a page.
+   * returns the seconds to wait when the limit is exceeded, else null. Sends nothing.
    */
   hit(request: FastifyRequest, name: LimitName, subject: string): Promise<number | null>;
-  /** `hit`, answering 429 rate_limited with Retry-After when exceeded; false then. */
-  check(request: FastifyRequest, reply: FastifyReply, name: LimitName, subject: string): Promise<boolean>;
-  /** For limits that count failures only: seconds to wait when `subject` is over the limit, else null. */
-  failuresBlocked(name: LimitName, subject: string): Promise<number | null>;
-  countFailure(name: LimitName, subject: string): Promise<void>;
+  /**
+   * For limits that count failures only: reserves one failure for `subject` before the attempt,
+   * atomically, or returns the seconds to wait when the limit is reached. The reservation is
+   * remembered on the request until releaseFailures gives it back.
+   */
+  reserveFailure(request: FastifyRequest, name: LimitName, subject: string): Promise<number | null>;
+  /** The attempt succeeded: gives back this request's reserved failures. */
+  releaseFailures(request: FastifyRequest): Promise<void>;
+  /**
+   * A preHandler hook applying `limits` in order: over one, it answers through `refuse` and
+   * ends the request there (Fastify never calls the handler once a hook has replied).
+   */
+  guard(limits: LimitSpec[], refuse: LimitRefusal): preHandlerAsyncHookHandler;
 }
 
 declare module 'fastify' {
@@ -29,6 +49,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     rateLimitKey?: string;
     rateLimitMax?: number;
+    /** failure slots this request reserved (counter keys), given back on success */
+    reservedFailures?: string[];
   }
 }
 
@@ -95,24 +117,35 @@ export const rateLimitsPlugin = fp<{ counters: RateCounters; enabled: boolean }>
       request.rateLimitMax = undefined;
       return limit.isAllowed || !limit.isExceeded ? null : Math.max(1, limit.ttlInSeconds);
     },
-    async check(request, reply, name, subject) {
-      const waitSeconds = await this.hit(request, name, subject);
-      if (waitSeconds === null) return true;
-      sendError(reply, 'rate_limited', undefined, waitSeconds);
-      return false;
-    },
-    async failuresBlocked(name, subject) {
+    async reserveFailure(request, name, subject) {
       if (!enabled) return null;
-      // one after the other: the same statements in the same order on every path (enumeration tests)
       const scoped = await scope(name, subject);
       if (!scoped) return null;
-      const state = await counters.peek(scoped.key);
-      return state.count >= scoped.max ? Math.max(1, Math.ceil(state.ttlMs / 1000)) : null;
+      const slot = await counters.reserve(scoped.key, RATE_LIMIT_WINDOWS_MS[name], scoped.max);
+      if (!slot.reserved) return Math.max(1, Math.ceil(slot.ttlMs / 1000));
+      (request.reservedFailures ??= []).push(scoped.key);
+      return null;
     },
-    async countFailure(name, subject) {
-      if (!enabled) return;
-      const scoped = await scope(name, subject);
-      if (scoped) await counters.hit(scoped.key, RATE_LIMIT_WINDOWS_MS[name]);
+    async releaseFailures(request) {
+      const keys = request.reservedFailures ?? [];
+      request.reservedFailures = [];
+      for (const key of keys) await counters.release(key);
+    },
+    guard(limits, refuse) {
+      const rateLimits = this;
+      return async function rateLimitGuard(request: FastifyRequest, reply: FastifyReply) {
+        for (const limit of limits) {
+          const subject = await limit.subject(request);
+          if (subject === null) continue;
+          const waitSeconds = limit.counts === 'failures' ? await rateLimits.reserveFailure(request, limit.name, subject) : await rateLimits.hit(request, limit.name, subject);
+          if (waitSeconds === null) continue;
+          reply.header('retry-after', String(waitSeconds));
+          await refuse(request, reply, waitSeconds);
+          // Returning the reply from an async hook waits until it is sent; Fastify then skips the
+          // handler. (Letting the request on after refusing it was the bug of issue 8.)
+          return reply;
+        }
+      };
     },
   } satisfies RateLimits);
 });

@@ -9,7 +9,7 @@ import { formatHours, formatTime } from './format.js';
 import { describeFailure, describeWait, passwordProblems } from './messages.js';
 import { showAgentPage } from './agent-page.js';
 import { redirectWith } from './render.js';
-import { limitReached } from './limits.js';
+import { pageLimits, perIp } from './limits.js';
 
 type IdParams = { Params: { id: string } };
 
@@ -28,10 +28,8 @@ export const agentPasswordPages: FastifyPluginAsync = async (app) => {
     return redirectWith(reply, failure.code === 'not_found' ? '/manage/agents' : section(id), 'error', describeFailure(failure));
   }
 
-  app.post<IdParams>('/manage/agents/:id/reauthenticate', async (request, reply) => {
+  app.post<IdParams>('/manage/agents/:id/reauthenticate', { preHandler: pageLimits(app, perIp('passwordProofsPerIp')) }, async (request, reply) => {
     const id = request.params.id;
-    const limited = await limitReached(request, reply, 'passwordProofsPerIp', request.ip);
-    if (limited) return limited;
     const password = field(formOf(request), 'password');
     if (!password) return redirectWith(reply, section(id), 'error', 'Enter your password.');
     const result = await reauthenticate(deps, request.portalAuth!, password, requestContext(request, 'portal'));

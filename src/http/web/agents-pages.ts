@@ -1,3 +1,4 @@
+import { isValidEmail } from '../../domain/email.js';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { createAgent, listAgents } from '../../flows/agents.js';
 import { invitationStates } from '../../flows/invitation-state.js';
@@ -11,7 +12,6 @@ import { redirectWith, renderMessage, renderPage } from './render.js';
 
 const PAGE_SIZE = 25;
 const STATUSES: AgentStatus[] = ['active', 'invited', 'deactivated'];
-const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /** Manage › Agents: the list (search, status, pages) and "Add agent". */
 export const agentsPages: FastifyPluginAsync = async (app) => {
@@ -76,7 +76,7 @@ export const agentsPages: FastifyPluginAsync = async (app) => {
     const form = { name: trimmedField(body, 'name'), email: trimmedField(body, 'email'), roleId: trimmedField(body, 'roleId') };
     if (!form.name || !form.email || !form.roleId) return showNewAgent(request, reply, form, 'Enter a name and an email address, and choose a role.', 400);
     if (form.name.length > 200) return showNewAgent(request, reply, form, 'The name can be at most 200 characters long.', 400);
-    if (!EMAIL_SHAPE.test(form.email) || form.email.length > 320) return showNewAgent(request, reply, form, 'Enter a valid email address, like sam@example.com.', 400);
+    if (!isValidEmail(form.email)) return showNewAgent(request, reply, form, 'Enter a valid email address, like sam@example.com.', 400);
     const auth = request.portalAuth!;
     const result = await createAgent(deps, auth.agent, auth.account, { ...form, context: requestContext(request, 'portal') });
     if (!result.ok) {

@@ -13,6 +13,7 @@ export const AUDIT_EVENT_LABELS: Record<string, string> = {
   'password.set_by_admin': 'Password set by an administrator',
   'password.temporary_set_by_admin': 'One-time password set by an administrator',
   'password.recovery_link_issued': 'Recovery link issued by the operator',
+  'password.retired_on_permission_growth': 'Password set by an administrator retired (more permissions)',
   'reauthentication.failed': 'Password re-entry failed',
   'session.revoked': 'Signed out (session ended)',
   'agent.created': 'Agent added',
@@ -32,6 +33,8 @@ const DETAIL_LABELS: Record<string, string> = {
   requiredChange: 'required change',
   purpose: 'link',
   failures: 'failures',
+  door: 'locked for',
+  device: 'device',
   name: 'name',
 };
 

@@ -25,7 +25,7 @@ export const authenticatedPages: FastifyPluginAsync = async (app) => {
     app.get(path, async (request, reply) => renderMessage(request, reply, 404, 'Page not found', 'There is no such page. Use the menu at the top.'));
   }
 
-  app.post('/logout', { config: { portalDuringPasswordChange: true } }, async (request, reply) => {
+  app.post('/logout', { config: { allowedDuringPasswordChange: true, allowedWhenTemporaryPasswordExpired: true } }, async (request, reply) => {
     await signOut(deps, request.portalAuth!);
     clearSessionCookie(app, reply);
     return redirectWith(reply, '/login', 'info', 'You are signed out.');

@@ -42,12 +42,14 @@ export function integerField(body: FormBody, name: string): number | undefined {
 
 /**
  * Where to go after signing in: only a path on this site. "//evil.example" and "/\evil.example"
- * are other sites to a browser, and anything with a scheme or a control character is refused.
+ * are other sites to a browser, and anything with a scheme, a space, a control or non-ASCII character is refused.
  */
 export function safeNext(next: unknown): string | null {
   if (typeof next !== 'string' || next.length > 512) return null;
   if (!next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return null;
-  if (/[\u0000-\u001f\u007f\\]/.test(next)) return null;
+  // Printable ASCII only: a browser sends paths percent-encoded, and anything else cannot go
+  // into a Location header (a non-Latin-1 character made the redirect throw after sign-in).
+  if (!/^[\x21-\x7e]+$/.test(next) || next.includes('\\')) return null;
   if (next.startsWith('/api/') || next.startsWith('/login') || next.startsWith('/logout')) return null;
   return next;
 }

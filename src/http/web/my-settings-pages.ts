@@ -8,7 +8,7 @@ import { field, formOf } from './forms.js';
 import { describeFailure, describeWait, passwordProblems } from './messages.js';
 import { passwordHints } from './policy-hints.js';
 import { redirectWith, renderPage } from './render.js';
-import { limitReached } from './limits.js';
+import { pageLimits, perIp } from './limits.js';
 
 /** My Settings › Change password, and › Sessions (the agent's own devices, each can be signed out). */
 export const mySettingsPages: FastifyPluginAsync = async (app) => {
@@ -28,9 +28,7 @@ export const mySettingsPages: FastifyPluginAsync = async (app) => {
   app.get('/my-settings', async (_request, reply) => reply.redirect('/my-settings/password', 303));
   app.get('/my-settings/password', async (request, reply) => showPassword(request, reply));
 
-  app.post('/my-settings/password', async (request, reply) => {
-    const limited = await limitReached(request, reply, 'passwordProofsPerIp', request.ip);
-    if (limited) return limited;
+  app.post('/my-settings/password', { preHandler: pageLimits(app, perIp('passwordProofsPerIp')) }, async (request, reply) => {
     const form = formOf(request);
     const currentPassword = field(form, 'currentPassword');
     const newPassword = field(form, 'newPassword');

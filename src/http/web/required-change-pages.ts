@@ -7,9 +7,9 @@ import { homeFor } from './nav.js';
 import { passwordHints } from './policy-hints.js';
 import { REQUIRED_CHANGE_PATH } from './page-auth.js';
 import { redirectWith, renderPage } from './render.js';
-import { limitReached } from './limits.js';
+import { pageLimits, perIp } from './limits.js';
 
-const ALLOWED = { config: { portalDuringPasswordChange: true } };
+const ALLOWED = { config: { allowedDuringPasswordChange: true } };
 
 /**
  * "Change password required": after signing in with a one-time password set by an
@@ -34,11 +34,9 @@ export const requiredChangePages: FastifyPluginAsync = async (app) => {
     return show(request, reply);
   });
 
-  app.post(REQUIRED_CHANGE_PATH, ALLOWED, async (request, reply) => {
+  app.post(REQUIRED_CHANGE_PATH, { ...ALLOWED, preHandler: pageLimits(app, perIp('passwordProofsPerIp')) }, async (request, reply) => {
     const auth = request.portalAuth!;
     if (!auth.agent.passwordChangeRequired) return reply.redirect(homeFor(auth.agent), 303);
-    const limited = await limitReached(request, reply, 'passwordProofsPerIp', request.ip);
-    if (limited) return limited;
     const form = formOf(request);
     const currentPassword = field(form, 'currentPassword');
     const newPassword = field(form, 'newPassword');

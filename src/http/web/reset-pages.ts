@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { currentAccount } from '../../flows/account.js';
-import { requestPasswordReset } from '../../flows/forgot-password.js';
+import { requestPasswordReset, resetQuotaSubject } from '../../flows/forgot-password.js';
 import { inspectResetLink, redeemResetLink, type DeadLinkReason } from '../../flows/reset-password.js';
 import { DEFAULT_SETTINGS } from '../../domain/account-settings.js';
 import { requestContext } from '../request-context.js';
@@ -8,7 +8,8 @@ import { field, formOf, trimmedField } from './forms.js';
 import { passwordProblems } from './messages.js';
 import { passwordHints } from './policy-hints.js';
 import { redirectWith, renderPage } from './render.js';
-import { limitReached } from './limits.js';
+import { pageLimits, perIp } from './limits.js';
+import { deviceTokensOf } from '../device-cookie.js';
 import { normalizeEmail } from '../../domain/models.js';
 
 type TokenParams = { Params: { token: string } };
@@ -29,14 +30,21 @@ export const resetPages: FastifyPluginAsync = async (app) => {
     return renderPage(request, reply, 'forgot-password', { email: '', error: null }, { title: 'Forgot password', deskName: account?.name });
   });
 
-  app.post('/forgot-password', async (request, reply) => {
+  /** The per-address reset quota: the address's own, or that of a device that signed in to it before. */
+  async function resetQuota(request: FastifyRequest): Promise<string | null> {
+    const email = trimmedField(formOf(request), 'email');
+    if (!email || email.length > 320) return null;
+    const account = await currentAccount(deps);
+    return account ? resetQuotaSubject(deps, account, email, deviceTokensOf(request)) : normalizeEmail(email);
+  }
+
+  const forgotLimits = pageLimits(app, perIp('forgotPasswordPerIp'), { name: 'forgotPasswordPerEmail', subject: resetQuota });
+  app.post('/forgot-password', { preHandler: forgotLimits }, async (request, reply) => {
     const account = await currentAccount(deps);
     const email = trimmedField(formOf(request), 'email');
     if (!email || email.length > 320) {
       return renderPage(request, reply, 'forgot-password', { email, error: 'Enter the email address you sign in with.' }, { title: 'Forgot password', status: 400, deskName: account?.name });
     }
-    const limited = (await limitReached(request, reply, 'forgotPasswordPerIp', request.ip)) ?? (await limitReached(request, reply, 'forgotPasswordPerEmail', normalizeEmail(email)));
-    if (limited) return limited;
     if (account) await requestPasswordReset(deps, account, { email, context: requestContext(request, 'portal') });
     // The same answer whatever the address: known, unknown or deactivated.
     return reply.redirect('/forgot-password/sent', 303);
@@ -76,11 +84,10 @@ export const resetPages: FastifyPluginAsync = async (app) => {
     );
   }
 
-  app.get<TokenParams>('/reset-password/:token', async (request, reply) => (await limitReached(request, reply, 'resetLinkPerIp', request.ip)) ?? showResetPage(request, reply));
+  const linkLimit = pageLimits(app, perIp('resetLinkPerIp'));
+  app.get<TokenParams>('/reset-password/:token', { preHandler: linkLimit }, async (request, reply) => showResetPage(request, reply));
 
-  app.post<TokenParams>('/reset-password/:token', async (request, reply) => {
-    const limited = await limitReached(request, reply, 'resetLinkPerIp', request.ip);
-    if (limited) return limited;
+  app.post<TokenParams>('/reset-password/:token', { preHandler: linkLimit }, async (request, reply) => {
     const form = formOf(request);
     const newPassword = field(form, 'newPassword');
     if (!newPassword) return showResetPage(request, reply, { error: 'Enter a new password.' }, 400);

@@ -3,13 +3,14 @@ import { currentAccount } from '../../flows/account.js';
 import { signIn } from '../../flows/login.js';
 import { createHelpDesk } from '../../flows/setup.js';
 import { DEFAULT_SETTINGS } from '../../domain/account-settings.js';
+import { isValidEmail } from '../../domain/email.js';
 import { requestContext } from '../request-context.js';
 import { setSessionCookie } from '../session-cookie.js';
 import { field, formOf, trimmedField } from './forms.js';
 import { describeFailure, passwordProblems } from './messages.js';
 import { passwordHints } from './policy-hints.js';
 import { redirectWith, renderMessage, renderPage } from './render.js';
-import { limitReached } from './limits.js';
+import { pageGuard, pageLimits, perIp } from './limits.js';
 
 type TokenParams = { Params: { token: string } };
 
@@ -19,8 +20,6 @@ interface SetupForm {
   adminEmail: string;
 }
 
-const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-
 /**
  * First run: the one-time link the server prints at start opens this page, where the
  * operator names the help desk and creates the Account Administrator with a password.
@@ -28,26 +27,23 @@ const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 export const setupPages: FastifyPluginAsync = async (app) => {
   const { deps, setupLink } = app.deskpass;
 
-  /** Why the link cannot be used, if it cannot. */
-  async function deadSetupLink(request: FastifyRequest<TokenParams>, reply: FastifyReply): Promise<FastifyReply | null> {
-    reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store');
-    const limited = await limitReached(request, reply, 'resetLinkPerIp', request.ip);
-    if (limited) return limited;
-    if (await currentAccount(deps)) {
-      return renderMessage(request, reply, 410, 'This help desk is already set up', 'The setup link works only once, before the help desk exists. Sign in instead.', { href: '/login', label: 'Go to sign in' });
-    }
-    if (!setupLink.isValid(request.params.token)) {
-      return renderMessage(
-        request,
-        reply,
-        410,
-        'This setup link is no longer valid',
-        'A setup link works once and only while the server that printed it is running. Restart the server to print a new link, or run "npx deskpass init" on the server.',
-      );
-    }
-    return null;
-  }
-
+  /** Before either handler: the request limit, then why the link cannot be used, if it cannot. */
+  const setupLinkGuards = [
+    pageLimits(app, perIp('resetLinkPerIp')),
+    pageGuard<FastifyRequest<TokenParams>>(async (request) => {
+      if (await currentAccount(deps)) {
+        return { status: 410, title: 'This help desk is already set up', message: 'The setup link works only once, before the help desk exists. Sign in instead.', link: { href: '/login', label: 'Go to sign in' } };
+      }
+      if (!setupLink.isValid(request.params.token)) {
+        return {
+          status: 410,
+          title: 'This setup link is no longer valid',
+          message: 'A setup link works once and only while the server that printed it is running. Restart the server to print a new link, or run "npx deskpass init" on the server.',
+        };
+      }
+      return null;
+    }),
+  ];
   function showForm(request: FastifyRequest<TokenParams>, reply: FastifyReply, form: SetupForm, extra: { error?: string; problems?: string[] } = {}, status = 200) {
     return renderPage(
       request,
@@ -58,22 +54,18 @@ export const setupPages: FastifyPluginAsync = async (app) => {
     );
   }
 
-  app.get<TokenParams>('/setup/:token', async (request, reply) => {
-    const dead = await deadSetupLink(request, reply);
-    if (dead) return dead;
+  app.get<TokenParams>('/setup/:token', { preHandler: setupLinkGuards }, async (request, reply) => {
     return showForm(request, reply, { accountName: '', adminName: '', adminEmail: '' });
   });
 
-  app.post<TokenParams>('/setup/:token', async (request, reply) => {
-    const dead = await deadSetupLink(request, reply);
-    if (dead) return dead;
+  app.post<TokenParams>('/setup/:token', { preHandler: setupLinkGuards }, async (request, reply) => {
     const body = formOf(request);
     const form: SetupForm = { accountName: trimmedField(body, 'accountName'), adminName: trimmedField(body, 'adminName'), adminEmail: trimmedField(body, 'adminEmail') };
     const password = field(body, 'password');
     const missing = !form.accountName || !form.adminName || !form.adminEmail || !password;
     if (missing) return showForm(request, reply, form, { error: 'Fill in every field.' }, 400);
     if (form.accountName.length > 200 || form.adminName.length > 200) return showForm(request, reply, form, { error: 'Names can be at most 200 characters long.' }, 400);
-    if (!EMAIL_SHAPE.test(form.adminEmail) || form.adminEmail.length > 320) return showForm(request, reply, form, { error: 'Enter a valid email address, like ada@example.com.' }, 400);
+    if (!isValidEmail(form.adminEmail)) return showForm(request, reply, form, { error: 'Enter a valid email address, like ada@example.com.' }, 400);
     if (password !== field(body, 'confirmPassword')) return showForm(request, reply, form, { error: 'The two passwords do not match. Type the same password twice.' }, 422);
 
     const context = requestContext(request, 'portal');

@@ -10,7 +10,8 @@ import { describeWait } from './messages.js';
 import { homeFor } from './nav.js';
 import { REQUIRED_CHANGE_PATH } from './page-auth.js';
 import { renderPage } from './render.js';
-import { countFailedSignIn, signInBlocked } from './limits.js';
+import { pageLimits, perIp } from './limits.js';
+import { deviceTokensOf, setDeviceCookie } from '../device-cookie.js';
 
 interface LoginView {
   email: string;
@@ -39,7 +40,8 @@ export const signInPages: FastifyPluginAsync = async (app) => {
     return renderLogin(request, reply, account.name, { email: '', next, error: null });
   });
 
-  app.post('/login', async (request, reply) => {
+  // Per IP, only failures count; the slot is reserved before the password is verified.
+  app.post('/login', { preHandler: pageLimits(app, perIp('failedSignInsPerIp', 'failures')) }, async (request, reply) => {
     const account = await currentAccount(deps);
     if (!account) return renderNotSetUp(request, reply);
     const form = formOf(request);
@@ -50,11 +52,8 @@ export const signInPages: FastifyPluginAsync = async (app) => {
       return renderLogin(request, reply, account.name, { email, next, error: 'Enter your email address and your password.' }, 400);
     }
 
-    const blocked = await signInBlocked(request, reply);
-    if (blocked) return blocked;
-    const result = await signIn(deps, account, { email, password, context: requestContext(request, 'portal') });
+    const result = await signIn(deps, account, { email, password, deviceTokens: deviceTokensOf(request), context: requestContext(request, 'portal') });
     if (!result.ok) {
-      await countFailedSignIn(request);
       if (result.retryAfterSeconds !== undefined) reply.header('retry-after', String(result.retryAfterSeconds));
       const status = ERRORS[result.code].status;
       const error =
@@ -64,6 +63,8 @@ export const signInPages: FastifyPluginAsync = async (app) => {
       return renderLogin(request, reply, account.name, { email, next, error }, status);
     }
 
+    await app.rateLimits.releaseFailures(request);
+    setDeviceCookie(app, request, reply, result.deviceToken);
     // The browser's previous session, if any, ends: every sign-in starts a new one.
     const previous = request.cookies?.[cookieName];
     const old = previous ? await authenticateSession(deps, previous) : undefined;

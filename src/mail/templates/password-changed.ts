@@ -14,7 +14,7 @@ export const passwordChanged = defineMail('password_changed', {
       // a self-change keeps the session it was made from; a reset signs out everywhere
       sessions: how === 'self_change' ? 'All your other sessions were signed out.' : 'All your sessions were signed out.',
       ip: read.optionalText('ip'),
-      userAgent: read.optionalText('userAgent'),
+      userAgent: read.client('userAgent'),
     };
   },
   subject: (view) => `Your password for the ${view.accountName} help desk was changed`,

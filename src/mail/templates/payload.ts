@@ -1,4 +1,5 @@
 import { formatTime } from './format.js';
+import { describeClient } from '../describe-client.js';
 
 /** A payload that cannot become an email: unknown template, missing or malformed field, or a secret. */
 export class MailRenderError extends Error {
@@ -43,6 +44,11 @@ export class PayloadReader {
     if (typeof value !== 'string') this.fail(`field "${field}" is not a string or null`);
     const line = oneLine(value);
     return line === '' ? null : line;
+  }
+
+  /** A User-Agent, as a short description from a fixed vocabulary ("Firefox 133 on Linux"): never the client's own text. */
+  client(field: string): string | null {
+    return describeClient(this.optionalText(field));
   }
 
   /** An ISO time, returned formatted for people ("27 November 2026, 14:05 UTC"). */

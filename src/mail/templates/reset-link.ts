@@ -1,7 +1,7 @@
 import { defineMail, P, SMALL } from './engine.js';
 import { formatHours } from './format.js';
 
-const PURPOSES = ['self_service', 'admin', 'operator_recovery'] as const;
+const PURPOSES = ['self_service', 'admin', 'permissions_grew', 'operator_recovery'] as const;
 
 /** A reset link, worded by who asked for it: the agent, an administrator, or the server operator. */
 export const resetLink = defineMail('reset_link', {
@@ -17,7 +17,7 @@ export const resetLink = defineMail('reset_link', {
     };
   },
   subject: (view) => `Reset your password for the ${view.accountName} help desk`,
-  text: `<% if (it.purpose === 'self_service') { %>Someone asked to reset the password of your <%= it.accountName %> help desk account. If it was not you, ignore this email: your password stays as it is.<% } else if (it.purpose === 'admin') { %><%= it.sentByName || 'An administrator' %> (an administrator of the <%= it.accountName %> help desk) sent you this link to choose a new password.<% } else { %>The server operator issued a recovery link so you can choose a new password for your <%= it.accountName %> help desk account.<% } %>
+  text: `<% if (it.purpose === 'self_service') { %>Someone asked to reset the password of your <%= it.accountName %> help desk account. If it was not you, ignore this email: your password stays as it is.<% } else if (it.purpose === 'admin') { %><%= it.sentByName || 'An administrator' %> (an administrator of the <%= it.accountName %> help desk) sent you this link to choose a new password.<% } else if (it.purpose === 'permissions_grew') { %><%= it.sentByName || 'An administrator' %> gave your <%= it.accountName %> help desk account more permissions. The password an administrator had set for you no longer works: choose your own, which only you know.<% } else { %>The server operator issued a recovery link so you can choose a new password for your <%= it.accountName %> help desk account.<% } %>
 
 Choose a new password:
 
@@ -29,6 +29,7 @@ If you weren't expecting this email, contact your administrator.
 <% } %>`,
   html: `<% if (it.purpose === 'self_service') { %><p ${P}>Someone asked to reset the password of your <strong><%= it.accountName %></strong> help desk account.</p>
 <% } else if (it.purpose === 'admin') { %><p ${P}><strong><%= it.sentByName || 'An administrator' %></strong> (an administrator of the <strong><%= it.accountName %></strong> help desk) sent you this link to choose a new password.</p>
+<% } else if (it.purpose === 'permissions_grew') { %><p ${P}><strong><%= it.sentByName || 'An administrator' %></strong> gave your <strong><%= it.accountName %></strong> help desk account more permissions. The password an administrator had set for you no longer works: choose your own, which only you know.</p>
 <% } else { %><p ${P}>The server operator issued a recovery link so you can choose a new password for your <strong><%= it.accountName %></strong> help desk account.</p>
 <% } %><%~ include('@button', { url: it.link, label: 'Choose a new password' }) %>
 <p ${P}>This link is valid for <%= it.lifetime %>, until <%= it.expiresAt %>, and works once. When you choose a new password, you are signed out everywhere.</p>
