@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyContextConfig, type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import type { DestinationStream, Logger } from 'pino';
@@ -31,8 +31,16 @@ declare module 'fastify' {
       setupLink: SetupLink;
       mailWorker: OutboxWorker;
       cookieName: string;
+      /** every route as it was added, with its config (which gate it is behind, what it allows) */
+      routes: RouteRecord[];
     };
   }
+}
+
+export interface RouteRecord {
+  method: string;
+  url: string;
+  config: FastifyContextConfig;
 }
 
 export interface AppOptions {
@@ -94,7 +102,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // The API takes JSON only: without this, Fastify's built-in text/plain parser would hand a
   // string to the body schema (400) where the contract says 415 unsupported_media_type.
   app.removeContentTypeParser('text/plain');
-  app.decorate('deskpass', { deps, config, setupLink: new SetupLink(), mailWorker, cookieName: secure ? '__Host-deskpass_session' : 'deskpass_session' });
+  const routes: RouteRecord[] = [];
+  app.decorate('deskpass', { deps, config, setupLink: new SetupLink(), mailWorker, cookieName: secure ? '__Host-deskpass_session' : 'deskpass_session', routes });
+  // Read after every plugin's own onRoute hooks (the gates mark their routes), at ready.
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url, get config() { return (route.config ?? {}) as FastifyContextConfig; } });
+  });
 
   installErrorHandlers(app);
   const counters = config.redisUrl ? redisCounters(config.redisUrl) : databaseCounters(db, clock);

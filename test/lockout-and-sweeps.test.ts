@@ -32,7 +32,7 @@ after(async () => {
 });
 
 describe('wrong current passwords count toward the lockout', () => {
-  test('five wrong re-authentications lock the address: sign-in and re-authentication answer 423 even with the right password', async () => {
+  test("five wrong re-authentications lock that session's re-authentication (423 even with the right password), not the agent's sign-in, and email the agent", async () => {
     const agent = await newAgent();
     for (let i = 0; i < 4; i += 1) {
       const wrong = await t.post('/api/v1/auth/reauthenticate', { password: `Wrong-Guess-Number-${i}` }, agent.token);
@@ -46,10 +46,15 @@ describe('wrong current passwords count toward the lockout', () => {
 
     const right = await t.post('/api/v1/auth/reauthenticate', { password: agent.password }, agent.token);
     assert.equal(right.status, 423);
+    const change = await t.post('/api/v1/me/password', { currentPassword: agent.password, newPassword: 'Brand-New-Lantern-88' }, agent.token);
+    assert.equal(change.status, 423, 'the same door guards the password change in this session');
+    // A stolen session's guesses must not lock the owner out (issue 8, finding 5): sign-in still works.
     const login = await t.post('/api/v1/auth/login', { email: agent.email, password: agent.password });
-    assert.equal(login.status, 423);
+    assert.equal(login.status, 200);
+    assert.equal((await t.post('/api/v1/auth/reauthenticate', { password: agent.password }, login.body.token)).status, 204, 'another session re-authenticates');
     const lockMail = await t.mailTo(agent.email, /lock/i);
     assert.ok(!lockMail.raw.includes(agent.password));
+    assert.match(lockMail.text, /in one signed-in session/);
   });
 
   test('wrong current passwords on change-password count toward the same lockout, each audited', async () => {

@@ -48,12 +48,14 @@ after(async () => {
 });
 
 describe('signing in', () => {
-  test('a successful login answers token, expiresAt, the agent without any hash, and passwordChangeRequired', async () => {
+  test('a successful login answers token, expiresAt, the agent without any hash, passwordChangeRequired and a device token', async () => {
     const agent = await newAgent();
     const answer = await t.post(LOGIN, { email: agent.email, password: agent.password });
     assert.equal(answer.status, 200);
-    assert.deepEqual(Object.keys(answer.body).sort(), ['agent', 'expiresAt', 'passwordChangeRequired', 'token']);
+    // deviceToken: the client's proof of a successful sign-in, for the lockout's device doors (issue 8)
+    assert.deepEqual(Object.keys(answer.body).sort(), ['agent', 'deviceToken', 'expiresAt', 'passwordChangeRequired', 'token']);
     assert.match(answer.body.token, /^[A-Za-z0-9_-]{43,}$/);
+    assert.match(answer.body.deviceToken, /^d1\.[A-Za-z0-9_-]{22}\.\d+\.[A-Za-z0-9_-]{43}$/);
     assert.equal(new Date(answer.body.expiresAt).toISOString(), answer.body.expiresAt);
     assert.equal(answer.body.passwordChangeRequired, false);
     assert.equal(answer.body.agent.id, agent.id);

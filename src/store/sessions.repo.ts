@@ -1,6 +1,6 @@
 import { UNKNOWN_DEVICES } from './login-attempts.repo.js';
 import type { Account, Agent, Session } from '../domain/models.js';
-import type { CompiledQuery, InferResult } from 'kysely';
+import { sql, type CompiledQuery, type InferResult } from 'kysely';
 import type { Executor } from './db.js';
 import { dialectOf } from './dialect.js';
 import type { SessionRow } from './schema.js';
@@ -74,7 +74,7 @@ function buildSessionHolderQuery(db: Executor, tokenHash: string) {
     .innerJoin('accounts as acc', 'acc.id', 's.account_id')
     .innerJoin('agents', (join) => join.onRef('agents.id', '=', 's.agent_id').onRef('agents.account_id', '=', 's.account_id'))
     .innerJoin('roles as r', 'r.id', 'agents.role_id')
-    .leftJoin('login_attempts as la', (join) => join.onRef('la.account_id', '=', 'agents.account_id').onRef('la.email_normalized', '=', 'agents.email_normalized').on('la.client', '=', UNKNOWN_DEVICES))
+    .leftJoin('login_attempts as la', (join) => join.onRef('la.account_id', '=', 'agents.account_id').onRef('la.email_normalized', '=', 'agents.email_normalized').on('la.client', '=', sql.lit(UNKNOWN_DEVICES))) // a literal: this query is compiled once and run with the token hash alone
     .selectAll('agents')
     .select([
       's.id as s_id', 's.account_id as s_account_id', 's.agent_id as s_agent_id', 's.token_hash as s_token_hash', 's.created_at as s_created_at',

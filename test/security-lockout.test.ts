@@ -1,0 +1,238 @@
+// Security review of main 0f46340 (issue 8), findings 3, 5, 6 and 8: the lockout reserves before
+// it verifies (on every dialect and across instances), strangers cannot keep the owner out,
+// the lock email quotes no client text, and forgot-password wakes no work tied to the address.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { OWNER, TestApp } from './support/harness.js';
+import { Browserish } from './support/browserish.js';
+import { DEFAULT_SETTINGS } from '../src/domain/account-settings.js';
+import { describeClient, UNRECOGNISED_CLIENT } from '../src/mail/describe-client.js';
+import { issueDeviceToken } from '../src/security/device-tokens.js';
+
+const THRESHOLD = DEFAULT_SETTINGS.lockoutThreshold;
+const AGENT = { email: 'sam@acme.test', name: 'Sam Rivera', password: 'Juniper-Cobalt-Harbor-58' };
+
+function freshIp(): string {
+  const b = randomBytes(3);
+  return `10.${b[0]}.${b[1]}.${b[2]}`;
+}
+
+async function lockEvents(t: TestApp, email: string): Promise<number> {
+  const db = t.app.deskpass.deps.db;
+  const agent = await db.selectFrom('agents').select('id').where('email_normalized', '=', email).executeTakeFirst();
+  const rows = await db.selectFrom('audit_events').select('id').where('type', '=', 'account.locked').where('target_agent_id', '=', agent?.id ?? '').execute();
+  return rows.length;
+}
+
+function login(t: TestApp, email: string, password: string, extra: { deviceToken?: string; ip?: string; userAgent?: string } = {}) {
+  return t.request('POST', '/api/v1/auth/login', {
+    body: { email, password, ...(extra.deviceToken ? { deviceToken: extra.deviceToken } : {}) },
+    ip: extra.ip ?? freshIp(),
+    headers: extra.userAgent ? { 'user-agent': extra.userAgent } : {},
+  });
+}
+
+describe('the lockout reserves each attempt before verifying it', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await TestApp.start();
+    const { ownerToken, agentRoleId } = await t.setup();
+    await t.addAgent(ownerToken, { ...AGENT, roleId: agentRoleId });
+  });
+  after(async () => t?.close());
+
+  test(`30 parallel wrong passwords for one address verify exactly ${THRESHOLD}, lock it once and email the agent once`, async () => {
+    const since = t.smtp.messages.length;
+    const verifiesBefore = t.hasher.calls.verify;
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => login(t, AGENT.email, `wrong guess number ${i}`)));
+    assert.equal(t.hasher.calls.verify - verifiesBefore, THRESHOLD, 'verifications in the burst');
+    assert.equal(answers.filter((a) => a.status === 401).length, THRESHOLD - 1);
+    assert.equal(answers.filter((a) => a.status === 423).length, 30 - (THRESHOLD - 1));
+    assert.equal(await lockEvents(t, AGENT.email), 1, 'one lock');
+
+    // The right password right after the burst, from a device that never signed in: locked, not verified.
+    const verifies = t.hasher.calls.verify;
+    const right = await login(t, AGENT.email, AGENT.password);
+    assert.equal(right.status, 423);
+    assert.equal(t.hasher.calls.verify, verifies, 'a locked door verifies nothing');
+
+    await t.mailTo(AGENT.email, /locked/i, since);
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // two more worker rounds: no second notice
+    assert.equal(t.smtp.messages.slice(since).filter((m) => m.to.includes(AGENT.email) && /locked/i.test(m.subject)).length, 1, 'one lock email');
+  });
+
+  test('the right password inside a burst of wrong ones signs in only if it was among the reserved attempts', async () => {
+    const email = OWNER.email;
+    const verifiesBefore = t.hasher.calls.verify;
+    const guesses = Array.from({ length: 20 }, (_, i) => (i === 12 ? OWNER.password : `wrong guess ${i}`));
+    const answers = await Promise.all(guesses.map((password) => login(t, email, password)));
+    const verified = t.hasher.calls.verify - verifiesBefore;
+    const signedIn = answers.filter((a) => a.status === 200).length;
+    // A success clears the count and the next attempts reserve again, so the limit is "threshold
+    // failures in a row": never more wrong passwords verified than threshold per success.
+    assert.ok(verified <= THRESHOLD * (signedIn + 1), `verified ${verified} with ${signedIn} success(es)`);
+    assert.ok(signedIn <= 1);
+  });
+});
+
+describe('two instances on one store count as one', () => {
+  let a: TestApp;
+  let b: TestApp;
+  before(async () => {
+    a = await TestApp.start();
+    b = await TestApp.start({ databaseUrl: a.config.databaseUrl, secretKey: a.config.secretKey });
+    const { ownerToken, agentRoleId } = await a.setup();
+    await a.addAgent(ownerToken, { ...AGENT, roleId: agentRoleId });
+  });
+  after(async () => {
+    await b?.app.close();
+    await b?.smtp.stop();
+    await a?.close();
+  });
+
+  test(`parallel wrong passwords split across two instances verify exactly ${THRESHOLD} in all`, async () => {
+    const before = a.hasher.calls.verify + b.hasher.calls.verify;
+    await Promise.all(Array.from({ length: 40 }, (_, i) => login(i % 2 ? a : b, AGENT.email, `wrong guess ${i}`)));
+    assert.equal(a.hasher.calls.verify + b.hasher.calls.verify - before, THRESHOLD);
+    assert.equal(await lockEvents(a, AGENT.email), 1);
+  });
+});
+
+describe('strangers cannot keep the owner out (device doors, OWASP)', () => {
+  let t: TestApp;
+  let deviceToken: string;
+  before(async () => {
+    t = await TestApp.start();
+    await t.setup();
+    const first = await login(t, OWNER.email, OWNER.password);
+    assert.equal(first.status, 200);
+    deviceToken = first.body.deviceToken;
+    assert.match(deviceToken, /^d1\./);
+  });
+  after(async () => t?.close());
+
+  test('after strangers lock the Account Administrator, their own client still signs in; a stranger with the right password does not', async () => {
+    for (let i = 0; i < THRESHOLD; i += 1) await login(t, OWNER.email, `stranger guess ${i}`);
+    assert.equal((await login(t, OWNER.email, OWNER.password)).status, 423, 'unknown devices are locked out');
+    const own = await login(t, OWNER.email, OWNER.password, { deviceToken });
+    assert.equal(own.status, 200, 'the owner signs in from the client that signed in before');
+    assert.equal((await login(t, OWNER.email, OWNER.password)).status, 423, "the owner's success does not reopen the door for strangers");
+  });
+
+  test("a device's own wrong passwords lock that device only", async () => {
+    for (let i = 0; i < THRESHOLD; i += 1) await login(t, OWNER.email, `typo ${i}`, { deviceToken });
+    assert.equal((await login(t, OWNER.email, OWNER.password, { deviceToken })).status, 423);
+    const another = issueDeviceToken(t.config.secretKey, (await t.app.deskpass.deps.db.selectFrom('accounts').select('id').executeTakeFirstOrThrow()).id, OWNER.email, 'AAAAAAAAAAAAAAAAAAAAAA', t.clock.now());
+    assert.equal((await login(t, OWNER.email, OWNER.password, { deviceToken: another })).status, 200, 'another trusted device still signs in');
+  });
+
+  test('a device token is bound to its address and to SECRET_KEY: a forged or borrowed one is a stranger', async () => {
+    const ghost = (await login(t, OWNER.email, OWNER.password, { deviceToken: `${deviceToken.slice(0, -3)}abc` })).status;
+    assert.equal(ghost, 423, 'a tampered token is no trusted device');
+  });
+
+  test('the browser keeps its device cookie: after strangers lock the address, the portal still signs the owner in', async () => {
+    const fresh = await TestApp.start();
+    try {
+      await fresh.setup();
+      const browser = new Browserish(fresh, { ip: freshIp() });
+      assert.equal((await browser.submit('/login', { email: OWNER.email, password: OWNER.password })).statusCode, 303);
+      assert.ok(browser.cookies.has('deskpass_device'), 'the device cookie is set');
+      assert.equal((await browser.post('/logout', { _csrf: Browserish.csrfOf((await browser.get('/my-settings/password')).body) })).statusCode, 303);
+      for (let i = 0; i < THRESHOLD; i += 1) await new Browserish(fresh, { ip: freshIp() }).submit('/login', { email: OWNER.email, password: `stranger ${i}` });
+      assert.equal((await new Browserish(fresh, { ip: freshIp() }).submit('/login', { email: OWNER.email, password: OWNER.password })).statusCode, 423);
+      const again = await browser.submit('/login', { email: OWNER.email, password: OWNER.password });
+      assert.equal(again.statusCode, 303, 'the owner signs in');
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  test('a redeemed reset link always works while locked, and clears every door', async () => {
+    for (let i = 0; i < THRESHOLD; i += 1) await login(t, OWNER.email, `stranger again ${i}`);
+    const since = t.smtp.messages.length;
+    assert.equal((await t.request('POST', '/api/v1/auth/forgot-password', { body: { email: OWNER.email, deviceToken }, ip: freshIp() })).status, 202);
+    const token = t.linkToken(await t.mailTo(OWNER.email, /reset/i, since));
+    const newPassword = 'Lighthouse-Ember-Walnut-31';
+    t.secrets.add(newPassword);
+    assert.equal((await t.post('/api/v1/auth/reset-password', { token, newPassword })).status, 204);
+    assert.equal((await login(t, OWNER.email, newPassword)).status, 200, 'unlocked for every device');
+  });
+
+  test("strangers cannot use up the owner's reset quota: the owner's own client still gets its email", async () => {
+    const email = OWNER.email;
+    const max = DEFAULT_SETTINGS.rateLimits.forgotPasswordPerEmail;
+    // Reset to a fresh quota window first.
+    t.clock.advanceSeconds(3600);
+    for (let i = 0; i < max; i += 1) assert.equal((await t.request('POST', '/api/v1/auth/forgot-password', { body: { email }, ip: freshIp() })).status, 202);
+    assert.equal((await t.request('POST', '/api/v1/auth/forgot-password', { body: { email }, ip: freshIp() })).status, 429, 'strangers are limited');
+    const since = t.smtp.messages.length;
+    const own = await t.request('POST', '/api/v1/auth/forgot-password', { body: { email, deviceToken }, ip: freshIp() });
+    assert.equal(own.status, 202, "the owner's device has a quota of its own");
+    await t.mailTo(email, /reset/i, since);
+  });
+});
+
+describe('the lock email describes the client and never quotes it', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await TestApp.start();
+    await t.setup();
+  });
+  after(async () => t?.close());
+
+  test('a User-Agent with a URL and instructions is shown as "an unrecognised browser or app", never verbatim', async () => {
+    const since = t.smtp.messages.length;
+    const userAgent = 'Visit https://evil.example/unlock to restore access now/1.0 (call +1-555-0100)';
+    for (let i = 0; i < THRESHOLD; i += 1) await login(t, OWNER.email, `wrong ${i}`, { userAgent });
+    const mail = await t.mailTo(OWNER.email, /locked/i, since);
+    for (const part of [mail.text, mail.html ?? '']) {
+      assert.doesNotMatch(part, /evil\.example|Visit|restore access|555-0100/);
+      assert.match(part, new RegExp(UNRECOGNISED_CLIENT));
+    }
+    assert.match(mail.text, /Where you have signed in before, you can still sign in/);
+  });
+
+  test('known browsers are named with their major version and system, from a fixed vocabulary', () => {
+    assert.equal(describeClient('Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'), 'Chrome 131 on Windows');
+    assert.equal(describeClient('Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0'), 'Firefox 133 on Linux');
+    assert.equal(describeClient('Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1'), 'Safari 17 on iOS');
+    assert.equal(describeClient('curl/8.5.0'), UNRECOGNISED_CLIENT);
+    assert.equal(describeClient('<script>alert(1)</script>/9'), UNRECOGNISED_CLIENT);
+    assert.equal(describeClient(null), null);
+  });
+});
+
+describe('forgot-password wakes no work tied to the address (follow-up latency)', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await TestApp.start();
+    const { ownerToken, agentRoleId } = await t.setup();
+    await t.addAgent(ownerToken, { ...AGENT, roleId: agentRoleId });
+  });
+  after(async () => t?.close());
+
+  test('a request for a real address and one for an unknown address wake the mail worker alike (never), and the real one still gets its email', async () => {
+    const worker = t.app.deskpass.mailWorker;
+    let kicks = 0;
+    const original = worker.kick.bind(worker);
+    worker.kick = () => {
+      kicks += 1;
+      original();
+    };
+    try {
+      const since = t.smtp.messages.length;
+      for (const email of [AGENT.email, 'nobody-here@acme.test']) {
+        assert.equal((await t.request('POST', '/api/v1/auth/forgot-password', { body: { email }, ip: freshIp() })).status, 202);
+        assert.equal((await new Browserish(t, { ip: freshIp() }).submit('/forgot-password', { email })).statusCode, 303);
+      }
+      for (let i = 0; i < THRESHOLD; i += 1) await login(t, AGENT.email, `wrong ${i}`);
+      assert.equal(kicks, 0, 'no request woke the worker: it takes these at its own rounds');
+      await t.mailTo(AGENT.email, /reset/i, since);
+      await t.mailTo(AGENT.email, /locked/i, since);
+    } finally {
+      worker.kick = original;
+    }
+  });
+});
