@@ -9,6 +9,7 @@ import { Browserish } from './support/browserish.js';
 import { DEFAULT_SETTINGS } from '../src/domain/account-settings.js';
 import { describeClient, UNRECOGNISED_CLIENT } from '../src/mail/describe-client.js';
 import { issueDeviceToken } from '../src/security/device-tokens.js';
+import { sweepExpiredRecords } from '../src/flows/maintenance.js';
 
 const THRESHOLD = DEFAULT_SETTINGS.lockoutThreshold;
 const AGENT = { email: 'sam@acme.test', name: 'Sam Rivera', password: 'Juniper-Cobalt-Harbor-58' };
@@ -73,6 +74,27 @@ describe('the lockout reserves each attempt before verifying it', () => {
     // failures in a row": never more wrong passwords verified than threshold per success.
     assert.ok(verified <= THRESHOLD * (signedIn + 1), `verified ${verified} with ${signedIn} success(es)`);
     assert.ok(signedIn <= 1);
+  });
+});
+
+describe('re-authentication doors', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await TestApp.start();
+    await t.setup();
+  });
+  after(async () => t?.close());
+
+  test("a session's door for wrong re-authentications is swept once the session has ended", async () => {
+    const token = await t.login(OWNER.email, OWNER.password);
+    assert.equal((await t.post('/api/v1/auth/reauthenticate', { password: 'not it at all' }, token)).status, 400);
+    const doors = () => t.app.deskpass.deps.db.selectFrom('login_attempts').select('client').where('client', 'like', 'session:%').execute();
+    assert.equal((await doors()).length, 1);
+    await sweepExpiredRecords(t.app.deskpass.deps);
+    assert.equal((await doors()).length, 1, 'kept while the session lives');
+    assert.equal((await t.post('/api/v1/auth/logout', undefined, token)).status, 204);
+    await sweepExpiredRecords(t.app.deskpass.deps);
+    assert.equal((await doors()).length, 0);
   });
 });
 

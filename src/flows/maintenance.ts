@@ -2,6 +2,7 @@ import { addMs, MS_PER_DAY, MS_PER_HOUR } from '../domain/clock.js';
 import { findOnlyAccount } from '../store/accounts.repo.js';
 import { sweepResetTokens } from '../store/reset-tokens.repo.js';
 import { sweepCounters } from '../store/rate-limit-counters.repo.js';
+import { sweepEndedSessionDoors } from '../store/login-attempts.repo.js';
 import { sweepIdleSessions, sweepSessions } from '../store/sessions.repo.js';
 import type { FlowDeps } from './deps.js';
 
@@ -10,7 +11,7 @@ export const DEAD_LINK_RETENTION_MS = 7 * MS_PER_DAY;
 
 /**
  * Deletes, in batches, links dead for more than 7 days and sessions past their absolute
- * lifetime or idle timeout. Returns what it removed; safe to run on every instance at once.
+ * lifetime or idle timeout, and the re-authentication lockout doors of ended sessions. Returns what it removed; safe to run on every instance at once.
  */
 export async function sweepExpiredRecords(deps: Pick<FlowDeps, 'db' | 'clock'>, batchSize = 1000): Promise<{ links: number; sessions: number }> {
   const now = deps.clock.now();
@@ -30,5 +31,6 @@ export async function sweepExpiredRecords(deps: Pick<FlowDeps, 'db' | 'clock'>, 
       swept = await sweepIdleSessions(deps.db, account.id, idleSince, batchSize);
     }
   }
+  await sweepEndedSessionDoors(deps.db);
   return { links, sessions };
 }

@@ -55,7 +55,8 @@ export async function reserveLoginAttempt(
     .executeTakeFirst();
   if (row) {
     const count = Number(row.failed_count);
-    return { reserved: true, count, locks: count === limits.threshold, lockedUntil: row.locked_until ? new Date(row.locked_until) : null };
+    // A locked door takes no reservation, so a row that comes back locked was locked by this one.
+    return { reserved: true, count, locks: row.locked_until !== null, lockedUntil: row.locked_until ? new Date(row.locked_until) : null };
   }
   const current = await findLoginAttempts(db, key.accountId, key.email, key.client);
   return { reserved: false, lockedUntil: current.lockedUntil ?? limits.lockUntil };
@@ -94,4 +95,14 @@ export async function lockedAddresses(db: Executor, accountId: string, emailsNor
     .where('locked_until', '>', iso(now))
     .execute();
   return new Set(rows.map((r) => r.email_normalized));
+}
+
+/** Re-authentication doors of sessions that have ended (a door per session would otherwise outlive it). */
+export async function sweepEndedSessionDoors(db: Executor): Promise<number> {
+  const result = await db
+    .deleteFrom('login_attempts')
+    .where('client', 'like', 'session:%')
+    .where(({ not, exists, selectFrom }) => not(exists(selectFrom('sessions').select('sessions.id').where(sql<boolean>`'session:' || sessions.id = login_attempts.client`))))
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
 }

@@ -49,6 +49,7 @@ export const signInPages: FastifyPluginAsync = async (app) => {
     const password = field(form, 'password');
     const next = safeNext(field(form, 'next'));
     if (!email || !password) {
+      await app.rateLimits.releaseFailures(request); // no password was tried
       return renderLogin(request, reply, account.name, { email, next, error: 'Enter your email address and your password.' }, 400);
     }
 
