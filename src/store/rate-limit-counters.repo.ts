@@ -12,42 +12,31 @@ export interface CounterState {
  * has ended; one atomic upsert, so concurrent requests (and instances) never lose a count.
  */
 export async function incrementCounter(db: Executor, key: string, windowMs: number, now: Date): Promise<CounterState> {
-  const nowIso = iso(now);
-  const resetIso = iso(new Date(now.getTime() + windowMs));
-  const row = await db
-    .insertInto('rate_limit_counters')
-    .values({ key, count: 1, reset_at: resetIso })
-    .onConflict((oc) =>
-      oc.column('key').doUpdateSet({
-        count: sql<number>`case when rate_limit_counters.reset_at <= ${nowIso} then 1 else rate_limit_counters.count + 1 end`,
-        reset_at: sql<string>`case when rate_limit_counters.reset_at <= ${nowIso} then ${resetIso} else rate_limit_counters.reset_at end`,
-      }),
-    )
-    .returning(['count', 'reset_at'])
-    .executeTakeFirstOrThrow();
-  return { count: Number(row.count), resetAt: new Date(row.reset_at) };
+  return (await upsertCount(db, key, windowMs, now, null))!;
 }
 
 /**
  * Counts one more event only while the window's count is below `max` (or the window has ended),
- * in one atomic upsert; undefined when the limit is reached. For limits that must hold before
- * slow work (the per-IP sign-in failures): N parallel requests never get more than `max` slots.
+ * in the same atomic upsert; undefined when the limit is reached. For limits that must hold
+ * before slow work (the per-IP sign-in failures): N parallel requests never get more than `max` slots.
  */
-export async function reserveCounterSlot(db: Executor, key: string, windowMs: number, max: number, now: Date): Promise<CounterState | undefined> {
+export function reserveCounterSlot(db: Executor, key: string, windowMs: number, max: number, now: Date): Promise<CounterState | undefined> {
+  return upsertCount(db, key, windowMs, now, max);
+}
+
+async function upsertCount(db: Executor, key: string, windowMs: number, now: Date, max: number | null): Promise<CounterState | undefined> {
   const nowIso = iso(now);
   const resetIso = iso(new Date(now.getTime() + windowMs));
   const row = await db
     .insertInto('rate_limit_counters')
     .values({ key, count: 1, reset_at: resetIso })
-    .onConflict((oc) =>
-      oc
-        .column('key')
-        .doUpdateSet({
-          count: sql<number>`case when rate_limit_counters.reset_at <= ${nowIso} then 1 else rate_limit_counters.count + 1 end`,
-          reset_at: sql<string>`case when rate_limit_counters.reset_at <= ${nowIso} then ${resetIso} else rate_limit_counters.reset_at end`,
-        })
-        .where(sql<boolean>`rate_limit_counters.reset_at <= ${nowIso} or rate_limit_counters.count < ${max}`),
-    )
+    .onConflict((oc) => {
+      const update = oc.column('key').doUpdateSet({
+        count: sql<number>`case when rate_limit_counters.reset_at <= ${nowIso} then 1 else rate_limit_counters.count + 1 end`,
+        reset_at: sql<string>`case when rate_limit_counters.reset_at <= ${nowIso} then ${resetIso} else rate_limit_counters.reset_at end`,
+      });
+      return max === null ? update : update.where(sql<boolean>`rate_limit_counters.reset_at <= ${nowIso} or rate_limit_counters.count < ${max}`);
+    })
     .returning(['count', 'reset_at'])
     .executeTakeFirst();
   return row && { count: Number(row.count), resetAt: new Date(row.reset_at) };
