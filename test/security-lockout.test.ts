@@ -145,13 +145,40 @@ describe('strangers cannot keep the owner out (device doors, OWASP)', () => {
   test("a device's own wrong passwords lock that device only", async () => {
     for (let i = 0; i < THRESHOLD; i += 1) await login(t, OWNER.email, `typo ${i}`, { deviceToken });
     assert.equal((await login(t, OWNER.email, OWNER.password, { deviceToken })).status, 423);
-    const another = issueDeviceToken(t.config.secretKey, (await t.app.deskpass.deps.db.selectFrom('accounts').select('id').executeTakeFirstOrThrow()).id, OWNER.email, 'AAAAAAAAAAAAAAAAAAAAAA', t.clock.now());
+    const db = t.app.deskpass.deps.db;
+    const accountId = (await db.selectFrom('accounts').select('id').executeTakeFirstOrThrow()).id;
+    const { password_hash: passwordHash } = await db.selectFrom('agents').select('password_hash').where('email_normalized', '=', OWNER.email).executeTakeFirstOrThrow();
+    const another = issueDeviceToken(t.config.secretKey, { accountId, emailNormalized: OWNER.email, passwordHash }, 'AAAAAAAAAAAAAAAAAAAAAA', t.clock.now());
     assert.equal((await login(t, OWNER.email, OWNER.password, { deviceToken: another })).status, 200, 'another trusted device still signs in');
   });
 
   test('a device token is bound to its address and to SECRET_KEY: a forged or borrowed one is a stranger', async () => {
     const ghost = (await login(t, OWNER.email, OWNER.password, { deviceToken: `${deviceToken.slice(0, -3)}abc` })).status;
     assert.equal(ghost, 423, 'a tampered token is no trusted device');
+  });
+
+  test('a device token dies with the password it was earned with: one minted with a one-time password is a stranger after the change', async () => {
+    const fresh = await TestApp.start();
+    try {
+      const { ownerToken, agentRoleId } = await fresh.setup();
+      const { id } = await fresh.addAgent(ownerToken, { ...AGENT, roleId: agentRoleId });
+      const oneTime = 'Someone-Else-Knows-This-42';
+      fresh.secrets.add(oneTime);
+      assert.equal((await fresh.put(`/api/v1/agents/${id}/password`, { password: oneTime, requireChangeAtNextLogin: true }, ownerToken)).status, 204);
+      const minted = await Promise.all(Array.from({ length: 3 }, () => login(fresh, AGENT.email, oneTime)));
+      const stale = minted.map((answer) => answer.body.deviceToken as string);
+      const own = 'Quiet-Harbor-Lantern-2026';
+      fresh.secrets.add(own);
+      assert.equal((await fresh.post('/api/v1/me/password', { currentPassword: oneTime, newPassword: own }, minted[0].body.token)).status, 204);
+      const verifies = fresh.hasher.calls.verify;
+      let answers = 0;
+      for (const deviceToken of stale) for (let i = 0; i < THRESHOLD; i += 1, answers += 1) await login(fresh, AGENT.email, `guess ${i}`, { deviceToken });
+      assert.equal(fresh.hasher.calls.verify - verifies, THRESHOLD, 'all the stale tokens share the one door of unknown devices');
+      assert.equal((await login(fresh, AGENT.email, own, { deviceToken: stale[0] })).status, 423);
+      assert.ok(answers > THRESHOLD);
+    } finally {
+      await fresh.close();
+    }
   });
 
   test('the browser keeps its device cookie: after strangers lock the address, the portal still signs the owner in', async () => {
@@ -179,7 +206,11 @@ describe('strangers cannot keep the owner out (device doors, OWASP)', () => {
     const newPassword = 'Lighthouse-Ember-Walnut-31';
     t.secrets.add(newPassword);
     assert.equal((await t.post('/api/v1/auth/reset-password', { token, newPassword })).status, 204);
-    assert.equal((await login(t, OWNER.email, newPassword)).status, 200, 'unlocked for every device');
+    const signedIn = await login(t, OWNER.email, newPassword);
+    assert.equal(signedIn.status, 200, 'unlocked for every device');
+    // The old device token died with the old password; the client keeps the one this sign-in gave.
+    assert.equal((await login(t, OWNER.email, 'a wrong one', { deviceToken })).status, 401);
+    deviceToken = signedIn.body.deviceToken;
   });
 
   test("strangers cannot use up the owner's reset quota: the owner's own client still gets its email", async () => {

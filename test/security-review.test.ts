@@ -66,6 +66,22 @@ describe('a password someone else chose stops working when the agent gains permi
     assert.equal(events.body.events.length, 1);
   });
 
+  test("a Team lead's password set racing the agent's promotion never leaves the Team lead's password on an Administrator", async () => {
+    for (let trial = 0; trial < 4; trial += 1) {
+      const email = `race-${trial}@acme.test`;
+      const { id } = await t.addAgent(ownerToken, { email, name: `Race ${trial}`, roleId: agentRoleId, password: SAM.password });
+      const [put, patch] = await Promise.all([
+        t.put(`/api/v1/agents/${id}/password`, { password: KNOWN_TO_LEAD, requireChangeAtNextLogin: false }, leadToken),
+        t.patch(`/api/v1/agents/${id}`, { roleId: adminRoleId }, ownerToken),
+      ]);
+      assert.equal(patch.status, 200);
+      assert.ok([204, 403].includes(put.status), `trial ${trial}: PUT ${put.status} ${put.raw}`);
+      const signIn = await t.post('/api/v1/auth/login', { email, password: KNOWN_TO_LEAD });
+      const role = (await t.get(`/api/v1/agents/${id}`, ownerToken)).body.role.name;
+      assert.ok(!(signIn.status === 200 && role === 'Administrator'), `trial ${trial}: the Team lead's password signs in to an Administrator`);
+    }
+  });
+
   test('the same when the role itself gains a permission', async () => {
     const email = 'robin@acme.test';
     const helpers = await t.role(ownerToken, 'Helpers', []);
@@ -187,5 +203,61 @@ describe('DATABASE_URL credentials never reach the console', () => {
       );
     }
     assert.equal(redactCredentials('postgres://u:p@h/db?password=x&sslmode=require'), 'postgres://u:***@h/db?password=***&sslmode=require');
+  });
+});
+
+describe('second outside review (the fixes attacked)', () => {
+  let t: TestApp;
+  let ownerToken: string;
+  let adminRoleId: string;
+  let agentRoleId: string;
+  before(async () => {
+    t = await TestApp.start();
+    ({ ownerToken, adminRoleId, agentRoleId } = await t.setup());
+  });
+  after(async () => t?.close());
+
+  test("a refused admin-set password never says whether it is the agent's current or an earlier one", async () => {
+    const { id } = await t.addAgent(ownerToken, { ...SAM, roleId: agentRoleId });
+    const admin = await t.addAgent(ownerToken, { email: 'ada@acme.test', name: 'Ada Admin', roleId: adminRoleId, password: 'Ledger-Granite-Osprey-73' });
+    assert.equal((await t.patch('/api/v1/account', { passwordPolicy: { minLength: 64 } }, admin.token)).status, 200);
+    const verifies = t.hasher.calls.verify;
+    const answer = await t.put(`/api/v1/agents/${id}/password`, { password: SAM.password, requireChangeAtNextLogin: false }, admin.token);
+    assert.equal(answer.status, 422);
+    assert.deepEqual(answer.body.error.details.map((d: { rule: string }) => d.rule), ['min_length']);
+    assert.equal(t.hasher.calls.verify, verifies, 'no stored hash was compared');
+    assert.equal((await t.patch('/api/v1/account', { passwordPolicy: { minLength: 12 } }, admin.token)).status, 200);
+  });
+
+  test('a cursor holding a NUL is 400 invalid_request, never a 500', async () => {
+    const cursor = Buffer.from(JSON.stringify(['\u0000', 'x'])).toString('base64url');
+    const answer = await t.get(`/api/v1/agents?cursor=${cursor}`, ownerToken);
+    assert.equal(answer.status, 400);
+  });
+
+  test('router-level errors carry no-store and nosniff too', async () => {
+    for (const url of ['/api/v1/agents/%E0%A4%A', `/api/v1/agents/${'x'.repeat(200)}`]) {
+      const answer = await t.get(url, ownerToken);
+      assert.equal(answer.status, 400, url);
+      assert.equal(answer.headers['cache-control'], 'no-store', url);
+      assert.equal(answer.headers['x-content-type-options'], 'nosniff', url);
+    }
+  });
+
+  test('a password typed into the email field is not kept in the audit log', async () => {
+    const typed = 'My-Secret-Passw0rd!';
+    t.secrets.add(typed.toLowerCase());
+    await t.request('POST', '/api/v1/auth/login', { body: { email: typed, password: 'whatever it is' }, ip: freshIp() });
+    await t.request('POST', '/api/v1/auth/forgot-password', { body: { email: typed }, ip: freshIp() });
+    await new Promise((resolve) => setTimeout(resolve, 1200)); // the worker resolves the request
+    const rows = await t.app.deskpass.deps.db.selectFrom('audit_events').select(['target_email', 'details']).execute();
+    assert.deepEqual(t.leakedSecrets(JSON.stringify(rows)), []);
+  });
+
+  test('a token-shaped string in an unrouted URL is redacted in the log', async () => {
+    const token = randomBytes(32).toString('base64url');
+    t.secrets.add(token);
+    for (const url of [`//reset-password/${token}`, `/Reset-password/${token}`, `/reset-password;/${token}`, `/x?next=${token}`]) await t.get(url);
+    assert.deepEqual(t.leakedSecrets(t.logs.join('\n')), []);
   });
 });

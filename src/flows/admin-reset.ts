@@ -3,7 +3,7 @@ import { fail, forbidden, type Failure, type Result } from '../domain/errors.js'
 import type { Account, Agent, RequestContext } from '../domain/models.js';
 import { PASSWORD_ADMIN_PERMISSIONS } from '../domain/permissions.js';
 import { planHasFeature } from '../domain/plans.js';
-import { findAccountAdministrator, findAgentById } from '../store/agents.repo.js';
+import { findAccountAdministrator, findAgentById, lockAgentForChange } from '../store/agents.repo.js';
 import { applyPasswordChange, audit, issueResetLink, queueMail } from './consequences.js';
 import type { FlowDeps } from './deps.js';
 import { checkNewPassword } from './password-rules.js';
@@ -90,8 +90,16 @@ export async function setAgentPasswordByAdmin(
   const passwordHash = await deps.hasher.hash(input.password);
   const contact = await contactFor(deps, account, actor);
 
-  await deps.db.transaction().execute(async (trx) => {
+  const outcome = await deps.db.transaction().execute(async (trx) => {
     const now = deps.clock.now();
+    // Checked again on the rows as they are now: a role change of the target (or the actor) that
+    // committed while we were hashing must not let a password the actor knows land on an account
+    // the actor may no longer act on (issue 8 review: the promotion race).
+    const current = await lockAgentForChange(trx, account.id, target.id);
+    const currentActor = await findAgentById(trx, account.id, actor.id);
+    if (!current || !currentActor || current.status === 'deactivated') return fail('agent_deactivated');
+    const still = checkActOnAgent(toPrincipalPermissions(currentActor), toPrincipalPermissions(current));
+    if (!still.allowed || !checkPermissions(toPrincipalPermissions(currentActor), PASSWORD_ADMIN_PERMISSIONS).allowed) return forbidden(still.allowed ? 'missing_permission' : still.reason);
     const temporaryUntil = input.requireChangeAtNextLogin ? addMs(now, account.settings.temporaryPasswordLifetimeHours * MS_PER_HOUR) : null;
     await applyPasswordChange(trx, { agent: target, passwordHash, now, temporaryUntil, keepSessionId: target.id === actor.id ? session.id : undefined, setByAgentId: actor.id });
     const type = temporaryUntil ? 'password.temporary_set_by_admin' : 'password.set_by_admin';
@@ -110,7 +118,9 @@ export async function setAgentPasswordByAdmin(
     } else {
       await queueMail(trx, account.id, target.email, 'password_set_by_admin', common, now);
     }
+    return null;
   });
+  if (outcome) return outcome;
   deps.notifyMailQueued();
   return { ok: true };
 }

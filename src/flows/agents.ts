@@ -2,7 +2,7 @@ import { INVALID_EMAIL, isValidEmail } from '../domain/email.js';
 import { INVITATION_LIFETIME_HOURS } from '../domain/account-settings.js';
 import { fail, forbidden, type Result } from '../domain/errors.js';
 import { normalizeEmail, type Account, type Agent, type AgentStatus, type RequestContext, type Role } from '../domain/models.js';
-import { findAgentByEmail, findAgentById, insertAgent, listAgents as listAgentRows, renameFields, updateAgent, type AgentListQuery } from '../store/agents.repo.js';
+import { findAgentByEmail, findAgentById, insertAgent, lockAgentForChange, listAgents as listAgentRows, renameFields, updateAgent, type AgentListQuery } from '../store/agents.repo.js';
 import { findRoleById } from '../store/roles.repo.js';
 import { revokeAgentResetTokens } from '../store/reset-tokens.repo.js';
 import { deleteAgentSessions } from '../store/sessions.repo.js';
@@ -162,9 +162,12 @@ export async function updateAgentProfile(deps: FlowDeps, actor: Agent, account: 
       changed.push('name');
     }
     if (newRole) {
+      // The row as it is now (and held on PostgreSQL): an admin's password set that committed
+      // meanwhile must be seen and retired, not missed in a snapshot from before it.
+      const current = (await lockAgentForChange(trx, account.id, target.id)) ?? target;
       await updateAgent(trx, account.id, target.id, { role_id: newRole.id }, now);
       changed.push('role');
-      if (await retireOthersPasswordOnGrowth(trx, { account, agent: target, actor, before: target.role.permissions, after: newRole.permissions, now, secretKey: deps.secretKey, context })) mailQueued = true;
+      if (await retireOthersPasswordOnGrowth(trx, { account, agent: current, actor, before: current.role.permissions, after: newRole.permissions, now, secretKey: deps.secretKey, context })) mailQueued = true;
     }
     if (changes.status !== undefined && changes.status !== statusKind(target.status)) {
       const status: AgentStatus = changes.status === 'deactivated' ? 'deactivated' : target.passwordHash ? 'active' : 'invited';

@@ -1,3 +1,4 @@
+import { auditableEmail } from './login.js';
 import { normalizeEmail, type Account, type RequestContext } from '../domain/models.js';
 import { findAccountById } from '../store/accounts.repo.js';
 import { findAgentByEmail } from '../store/agents.repo.js';
@@ -28,9 +29,12 @@ export async function requestPasswordReset(deps: FlowDeps, account: Account, inp
  * that signed in to this address before (a valid device token), that device's own. So strangers
  * can use up the first and the agent's own browser still gets its email.
  */
-export function resetQuotaSubject(deps: Pick<FlowDeps, 'secretKey' | 'clock'>, account: Account, email: string, deviceTokens: readonly string[]): string {
+export async function resetQuotaSubject(deps: Pick<FlowDeps, 'db' | 'secretKey' | 'clock'>, account: Account, email: string, deviceTokens: readonly string[]): Promise<string> {
   const normalized = normalizeEmail(email);
-  const deviceId = trustedDeviceId(deps.secretKey, account.id, normalized, deviceTokens, deps.clock.now());
+  // Only with a device token to check: a request without one does no lookup (the same work for every address).
+  const agent = deviceTokens.length > 0 ? await findAgentByEmail(deps.db, account.id, normalized) : undefined;
+  const binding = { accountId: account.id, emailNormalized: normalized, passwordHash: agent?.passwordHash ?? null };
+  const deviceId = trustedDeviceId(deps.secretKey, binding, deviceTokens, deps.clock.now());
   return deviceId ? `${normalized}#device:${deviceId}` : normalized;
 }
 
@@ -64,7 +68,7 @@ export function resetRequestPreparer(deps: FlowDeps): MailPreparer {
         type: 'password.reset_requested',
         actorAgentId: null,
         targetAgentId: agent?.id ?? null,
-        targetEmail: agent ? null : payload.email,
+        targetEmail: agent ? null : auditableEmail(payload.email),
         context,
         details: { sent: false, reason: agent ? agent.status : 'unknown_email' },
         at: now,

@@ -1,3 +1,4 @@
+import { isValidEmail } from '../domain/email.js';
 import { addMs, MS_PER_MINUTE } from '../domain/clock.js';
 import { checkPasswordAtSignIn, passwordExpired } from '../domain/password-policy.js';
 import { fail, type Failure, type Result } from '../domain/errors.js';
@@ -33,12 +34,12 @@ export async function signIn(deps: FlowDeps, account: Account, input: { email: s
   const { db, clock, hasher } = deps;
   const email = normalizeEmail(input.email);
   const now = clock.now();
-  const deviceId = trustedDeviceId(deps.secretKey, account.id, email, input.deviceTokens ?? [], now);
-  const door: Door = { email, client: deviceId ?? UNKNOWN_DEVICES };
-
   // The same statements and (while unlocked) one verification on every path: known, unknown, deactivated.
-  const reservation = await reserveAttempt(deps, account, door, now);
   const agent = await findAgentByEmail(db, account.id, email);
+  const binding = { accountId: account.id, emailNormalized: email, passwordHash: agent?.passwordHash ?? null };
+  const deviceId = trustedDeviceId(deps.secretKey, binding, input.deviceTokens ?? [], now);
+  const door: Door = { email, client: deviceId ?? UNKNOWN_DEVICES };
+  const reservation = await reserveAttempt(deps, account, door, now);
   if (!reservation.reserved) return fail('account_locked', undefined, secondsUntil(reservation.lockedUntil, now));
   const passwordMatches = await hasher.verify(agent?.passwordHash ?? (await hasher.dummyHash()), input.password);
 
@@ -76,7 +77,8 @@ export async function signIn(deps: FlowDeps, account: Account, input: { email: s
   });
   if (!started) return fail('invalid_credentials');
   const passwordChangeRequired = agent.passwordChangeRequired || changeReason !== null;
-  const deviceToken = issueDeviceToken(deps.secretKey, account.id, email, deviceId ?? newDeviceId(), now);
+  // Bound to the hash now stored (an upgraded one if this sign-in rehashed).
+  const deviceToken = issueDeviceToken(deps.secretKey, { ...binding, passwordHash: upgradedHash ?? agent.passwordHash }, deviceId ?? newDeviceId(), now);
   return { ok: true, token: started.token, session: started.session, agent: { ...agent, passwordChangeRequired }, passwordChangeRequired, deviceToken };
 }
 
@@ -119,7 +121,7 @@ async function countPasswordFailure(
   now: Date,
   event: { type: string; reason: string },
 ): Promise<Date | null> {
-  const target = { targetAgentId: agent?.id ?? null, targetEmail: agent ? null : door.email };
+  const target = { targetAgentId: agent?.id ?? null, targetEmail: agent ? null : auditableEmail(door.email) };
   const lockedUntil = reservation.locks ? reservation.lockedUntil : null;
   const doorName = door.client === UNKNOWN_DEVICES ? 'unknown_devices' : door.client.startsWith(SESSION_DOOR) ? 'session' : 'device';
   await deps.db.transaction().execute(async (trx) => {
@@ -156,6 +158,14 @@ export async function proveOwnPassword(deps: FlowDeps, auth: Authenticated, pass
   }
   const lockedUntil = await countPasswordFailure(deps, account, door, reservation, agent, context, now, { type: failedEventType, reason: 'current_password_incorrect' });
   return lockedUntil ? fail('account_locked', undefined, secondsUntil(lockedUntil, now)) : fail('current_password_incorrect');
+}
+
+/**
+ * What the audit log keeps of an address no agent has: the address, if it is one. People type
+ * their password into the email field; that text is not an address and is not kept.
+ */
+export function auditableEmail(typed: string): string | null {
+  return isValidEmail(typed) ? typed : null;
 }
 
 function secondsUntil(at: Date, now: Date): number {

@@ -17,7 +17,11 @@ export async function checkNewPassword(
 ): Promise<PolicyViolation[]> {
   const policy = account.settings.passwordPolicy;
   const violations = checkPasswordRules(newPassword, policy, { email: agent.email, name: agent.name, accountName: account.name });
-  if (violations.some((v) => v.rule === 'max_length')) return violations; // do not hash a 10 KiB string
+  // Stored hashes are compared only for a candidate every other rule accepts: otherwise a refused
+  // candidate would tell whoever typed it (an administrator, a link holder) whether it is the
+  // agent's current or an earlier password, at no cost and with nothing changed (issue 8 review).
+  // Such a candidate, when it is no old password, is then set, and the agent emailed.
+  if (violations.length > 0) return violations;
   const candidate = normalizePassword(newPassword);
   let sameAsCurrent = false;
   if (knownCurrentPassword !== undefined) {

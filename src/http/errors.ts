@@ -50,6 +50,8 @@ export function installErrorHandlers(app: FastifyInstance): void {
  * the path, which may hold a link token. Passed as Fastify's `frameworkErrors` option.
  */
 export function answerFrameworkError(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  // Sent before any route's hooks run: the headers every answer carries (plugins/response-headers.ts).
+  reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff');
   if (error.code === 'FST_ERR_BAD_URL' || error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
     return sendError(reply, 'invalid_request', [{ field: 'url', message: 'The URL is not valid.' }]);
   }

@@ -4,6 +4,9 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 /** Path segments that carry a secret token: logged as [redacted]. */
 const TOKEN_IN_PATH = /\/(reset-password|setup)\/[^/?#]+/g;
 const SECRET_IN_QUERY = /([?&](?:token|password|code)=)[^&#]*/gi;
+// Whatever the path around it (`//reset-password/T`, `/Reset-password/T`, `?next=T`, unrouted
+// URLs): anything shaped like a token (40+ base64url characters; ids are 36) is redacted too.
+const TOKEN_SHAPED = /[A-Za-z0-9_-]{40,}/g;
 
 export function redactUrl(url: string): string {
   // The router decodes the path before matching (`reset%2Dpassword` is `reset-password`), so the
@@ -14,7 +17,7 @@ export function redactUrl(url: string): string {
   } catch {
     /* malformed escapes: the router refuses such a URL; redact what is there */
   }
-  return decoded.replace(TOKEN_IN_PATH, '/$1/[redacted]').replace(SECRET_IN_QUERY, '$1[redacted]');
+  return decoded.replace(TOKEN_IN_PATH, '/$1/[redacted]').replace(SECRET_IN_QUERY, '$1[redacted]').replace(TOKEN_SHAPED, '[redacted]');
 }
 
 /**

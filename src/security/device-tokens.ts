@@ -8,6 +8,9 @@ import { MS_PER_DAY } from '../domain/clock.js';
  * stranger's guesses can lock out unknown devices but never the owner's own browser.
  *
  * Shape: `d1.<device id>.<issued at, seconds>.<HMAC-SHA256>`; nothing secret inside but the MAC.
+ * The MAC also covers the agent's current password hash (salted: new at every change): a token
+ * dies with the password it was earned with, so whoever once knew an old (or one-time)
+ * password cannot keep minting doors against the new one.
  */
 export const DEVICE_TOKEN_LIFETIME_DAYS = 180;
 /** the device cookie keeps the tokens of this many addresses (a shared front-desk browser) */
@@ -15,21 +18,30 @@ export const MAX_DEVICE_TOKENS = 5;
 
 const SHAPE = /^d1\.([A-Za-z0-9_-]{22})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$/;
 
-function mac(secretKey: Buffer, accountId: string, emailNormalized: string, deviceId: string, issuedAtSeconds: number): Buffer {
-  return createHmac('sha256', secretKey).update(`deskpass/device/v1:${accountId}:${emailNormalized}:${deviceId}:${issuedAtSeconds}`).digest();
+/** What a device token is bound to: the address, and the password it was earned with. */
+export interface DeviceBinding {
+  accountId: string;
+  emailNormalized: string;
+  /** the agent's current password hash (never leaves the server); null without one: no token is valid */
+  passwordHash: string | null;
+}
+
+function mac(secretKey: Buffer, binding: DeviceBinding, deviceId: string, issuedAtSeconds: number): Buffer {
+  return createHmac('sha256', secretKey).update(`deskpass/device/v1:${binding.accountId}:${binding.emailNormalized}:${binding.passwordHash ?? 'none'}:${deviceId}:${issuedAtSeconds}`).digest();
 }
 
 export function newDeviceId(): string {
   return randomBytes(16).toString('base64url');
 }
 
-export function issueDeviceToken(secretKey: Buffer, accountId: string, emailNormalized: string, deviceId: string, now: Date): string {
+export function issueDeviceToken(secretKey: Buffer, binding: DeviceBinding, deviceId: string, now: Date): string {
   const issuedAt = Math.floor(now.getTime() / 1000);
-  return `d1.${deviceId}.${issuedAt}.${mac(secretKey, accountId, emailNormalized, deviceId, issuedAt).toString('base64url')}`;
+  return `d1.${deviceId}.${issuedAt}.${mac(secretKey, binding, deviceId, issuedAt).toString('base64url')}`;
 }
 
-/** The device id of the first token that is signed for this address and not older than its lifetime, else null. */
-export function trustedDeviceId(secretKey: Buffer, accountId: string, emailNormalized: string, tokens: readonly string[], now: Date): string | null {
+/** The device id of the first token that is signed for this address and password and not older than its lifetime, else null. */
+export function trustedDeviceId(secretKey: Buffer, binding: DeviceBinding, tokens: readonly string[], now: Date): string | null {
+  if (binding.passwordHash === null) return null;
   for (const token of tokens.slice(0, MAX_DEVICE_TOKENS)) {
     const match = SHAPE.exec(token);
     if (!match) continue;
@@ -37,7 +49,7 @@ export function trustedDeviceId(secretKey: Buffer, accountId: string, emailNorma
     const issuedAt = Number(issuedRaw);
     const ageMs = now.getTime() - issuedAt * 1000;
     if (ageMs < -60_000 || ageMs > DEVICE_TOKEN_LIFETIME_DAYS * MS_PER_DAY) continue;
-    const expected = mac(secretKey, accountId, emailNormalized, deviceId, issuedAt);
+    const expected = mac(secretKey, binding, deviceId, issuedAt);
     const given = Buffer.from(macRaw, 'base64url');
     if (given.length === expected.length && timingSafeEqual(given, expected)) return deviceId;
   }

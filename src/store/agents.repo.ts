@@ -271,6 +271,25 @@ export async function lockAgentCredentials(trx: Executor, accountId: string, age
   return row && { passwordHash: row.password_hash, status: row.status };
 }
 
+/**
+ * The agent as it is now, inside a transaction, holding its row on PostgreSQL (FOR UPDATE) until
+ * the transaction ends: a change that depends on the agent's role or password (an admin set, a
+ * role change) then sees the other's commit, or makes it wait. SQLite runs one write at a time.
+ */
+export async function lockAgentForChange(trx: Executor, accountId: string, agentId: string): Promise<Agent | undefined> {
+  if (dialectOf(trx) === 'postgres') {
+    // One table per lock: FOR UPDATE over the join would recheck the join against the old role
+    // row after a concurrent role change and return nothing. The agent row first (its role id
+    // cannot change while held), then the role row (an edit of its permissions waits, or is
+    // waited for); then a fresh read sees whatever committed before.
+    const row = await trx.selectFrom('agents').select('role_id').where('account_id', '=', accountId).where('id', '=', agentId).forUpdate().executeTakeFirst();
+    if (!row) return undefined;
+    await trx.selectFrom('roles').select('id').where('id', '=', row.role_id).forUpdate().execute();
+  }
+  const fresh = await selectAgents(trx).where('agents.account_id', '=', accountId).where('agents.id', '=', agentId).executeTakeFirst();
+  return fresh && toAgent(fresh as AgentWithRoleRow);
+}
+
 /** An invited agent who now has a password is active; any other status is left as the row has it. */
 export async function activateIfInvited(db: Executor, accountId: string, agentId: string): Promise<void> {
   await db.updateTable('agents').set({ status: 'active' }).where('account_id', '=', accountId).where('id', '=', agentId).where('status', '=', 'invited').execute();

@@ -25,7 +25,9 @@ export function decodeCursor(cursor: string | undefined, arity: number): (string
   if (!cursor) return null;
   try {
     const values = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (!Array.isArray(values) || values.length !== arity || !values.every((v) => typeof v === 'string' || typeof v === 'number')) {
+    // No NUL: PostgreSQL text cannot hold one (a 500 otherwise).
+    const plain = (v: unknown) => typeof v === 'number' || (typeof v === 'string' && !v.includes('\u0000'));
+    if (!Array.isArray(values) || values.length !== arity || !values.every(plain)) {
       return 'invalid';
     }
     return values;
