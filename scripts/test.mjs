@@ -5,6 +5,15 @@
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 
+// npm scripts run on the project's own Node.js (node_modules/.bin/node, see README); the suite
+// is only meaningful there, not on whatever older node started this file by hand.
+const REQUIRED_MAJOR = 24;
+process.stdout.write(`# node ${process.version} (${process.execPath})\n`);
+if (Number(process.versions.node.split('.')[0]) < REQUIRED_MAJOR) {
+  process.stdout.write(`Bail out! the suite needs Node.js ${REQUIRED_MAJOR} or newer: run it with \`npm test\`.\n`);
+  process.exit(1);
+}
+
 const dialects = (process.env.DIALECTS ?? 'sqlite,postgres').split(',').map((d) => d.trim()).filter(Boolean);
 const filter = process.argv.slice(2); // optional file names to run
 const all = readdirSync('test').filter((f) => f.endsWith('.test.ts')).sort();
