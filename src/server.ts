@@ -10,7 +10,7 @@ import { currentAccount } from './flows/account.js';
  */
 export async function startServer(config: Config): Promise<FastifyInstance> {
   const app = await buildApp({ config });
-  await app.listen({ port: config.port, host: config.host });
+  await app.listen({ port: config.port, host: config.host, listenTextResolver: (address) => `Server listening at ${address} on Node.js ${process.version}` });
 
   if (!(await currentAccount(app.deskpass.deps))) {
     const token = app.deskpass.setupLink.issue();

@@ -89,8 +89,8 @@ class Served {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly child: ChildProcess;
 
-  constructor(cwd: string, env: NodeJS.ProcessEnv) {
-    this.child = spawn(process.execPath, [BIN, 'serve'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(cwd: string, env: NodeJS.ProcessEnv, node = process.execPath) {
+    this.child = spawn(node, [BIN, 'serve'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (chunk) => (this.stdout += String(chunk)));
     this.child.stderr!.on('data', (chunk) => (this.stderr += String(chunk)));
     this.exited = new Promise((resolvePromise) => this.child.once('exit', (code, signal) => resolvePromise({ code, signal })));
@@ -312,6 +312,41 @@ describe('deskpass serve', () => {
       assert.ok(logLines.some((line) => line.includes('/api/v1/setup/[redacted]')), 'the setup GET is logged, redacted');
       assert.ok(!logLines.some((line) => line.includes(token) || line.includes(body.password)));
       assert.ok(!served.stderr.includes(token));
+    } catch (error) {
+      served.kill();
+      throw error;
+    }
+    const ended = await served.stop();
+    assert.equal(ended.code, 0, `exit ${ended.code} ${ended.signal}: ${served.stderr}`);
+    assert.match(served.stdout, /shutting down/);
+  });
+});
+
+/** The first `node` on PATH outside node_modules that is older than the project's runtime, if any. */
+function olderSystemNode(): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    const node = join(dir, 'node');
+    if (!dir || dir.includes('node_modules') || !existsSync(node)) continue;
+    const major = Number(execFileSync(node, ['-p', 'process.versions.node.split(".")[0]'], { encoding: 'utf8' }).trim());
+    return major < 24 ? node : undefined;
+  }
+  return undefined;
+}
+
+describe('deskpass on the project runtime', () => {
+  test('the suite itself runs on Node.js 24 or newer', () => {
+    assert.ok(Number(process.versions.node.split('.')[0]) >= 24, process.version);
+  });
+
+  const older = olderSystemNode();
+  test('bin/deskpass.js started by an older node serves on the project\'s Node.js 24; SIGTERM reaches it and exits 0', { skip: older ? false : 'no node older than 24 on PATH' }, async () => {
+    const cwd = tempDir();
+    const port = await freePort();
+    const served = new Served(cwd, cliEnv({ PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: `http://127.0.0.1:${port}` }), older);
+    try {
+      const [, version] = await served.waitFor(/Server listening at \S+ on Node\.js (v[0-9.]+)/);
+      assert.ok(Number(version.slice(1).split('.')[0]) >= 24, `served on ${version}, started by ${older}`);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
     } catch (error) {
       served.kill();
       throw error;
