@@ -4,16 +4,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { OWNER, TestApp } from './support/harness.js';
+import { OWNER, TestApp, freshIp } from './support/harness.js';
 import { Browserish } from './support/browserish.js';
 import { DEFAULT_SETTINGS } from '../src/domain/account-settings.js';
 
 const LIMITS = DEFAULT_SETTINGS.rateLimits;
-
-function freshIp(): string {
-  const b = randomBytes(3);
-  return `10.${b[0]}.${b[1]}.${b[2]}`;
-}
 
 async function outboxCount(t: TestApp): Promise<number> {
   const row = await t.app.deskpass.deps.db.selectFrom('mail_outbox').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();

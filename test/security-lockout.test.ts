@@ -3,8 +3,7 @@
 // the lock email quotes no client text, and forgot-password wakes no work tied to the address.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { OWNER, TestApp } from './support/harness.js';
+import { OWNER, TestApp, freshIp } from './support/harness.js';
 import { Browserish } from './support/browserish.js';
 import { DEFAULT_SETTINGS } from '../src/domain/account-settings.js';
 import { describeClient, UNRECOGNISED_CLIENT } from '../src/mail/describe-client.js';
@@ -13,11 +12,6 @@ import { sweepExpiredRecords } from '../src/flows/maintenance.js';
 
 const THRESHOLD = DEFAULT_SETTINGS.lockoutThreshold;
 const AGENT = { email: 'sam@acme.test', name: 'Sam Rivera', password: 'Juniper-Cobalt-Harbor-58' };
-
-function freshIp(): string {
-  const b = randomBytes(3);
-  return `10.${b[0]}.${b[1]}.${b[2]}`;
-}
 
 async function lockEvents(t: TestApp, email: string): Promise<number> {
   const db = t.app.deskpass.deps.db;

@@ -5,18 +5,13 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { OWNER, TestApp } from './support/harness.js';
+import { OWNER, TestApp, freshIp } from './support/harness.js';
 import { Browserish } from './support/browserish.js';
 import { ConfigError, loadConfig, redactCredentials } from '../src/config.js';
 
 const LEAD = { email: 'lee@acme.test', name: 'Lee Lead', password: 'Saffron-Glacier-Pylon-47' };
 const SAM = { email: 'sam@acme.test', name: 'Sam Rivera', password: 'Juniper-Cobalt-Harbor-58' };
 const KNOWN_TO_LEAD = 'Lead-Knows-This-Password-19';
-
-function freshIp(): string {
-  const b = randomBytes(3);
-  return `10.${b[0]}.${b[1]}.${b[2]}`;
-}
 
 describe('a password someone else chose stops working when the agent gains permissions', () => {
   let t: TestApp;

@@ -260,6 +260,12 @@ export class TestApp {
   }
 }
 
+/** A client address of its own (10.x.y.z), so per-IP counters never mix between tests. */
+export function freshIp(): string {
+  const b = randomBytes(3);
+  return `10.${b[0]}.${b[1]}.${b[2]}`;
+}
+
 /** Which store the suite runs on: DIALECT=sqlite (default) or DIALECT=postgres (see scripts/test.mjs). */
 export const DIALECT = (process.env.DIALECT ?? 'sqlite') as 'sqlite' | 'postgres';
 const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
