@@ -1,8 +1,5 @@
-import type { FastifyRequest } from 'fastify';
-import type { LimitRefusal, LimitSpec } from '../plugins/rate-limits.js';
+import type { LimitRefusal } from '../plugins/rate-limits.js';
 import { sendError } from '../errors.js';
 
 /** The API's answer over a limit: 429 rate_limited with Retry-After. */
 export const refuseWithJson: LimitRefusal = (_request, reply, waitSeconds) => sendError(reply, 'rate_limited', undefined, waitSeconds);
-
-export const perIp = (name: LimitSpec['name'], counts: LimitSpec['counts'] = 'requests'): LimitSpec => ({ name, subject: (request: FastifyRequest) => request.ip, counts });

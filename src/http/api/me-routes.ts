@@ -9,7 +9,8 @@ import { AgentSchema, PasswordField, SessionSchema, agentJson, errorResponses, s
 import { clearSessionCookie } from '../session-cookie.js';
 
 import { security } from '../schemas.js';
-import { perIp, refuseWithJson } from './limits.js';
+import { refuseWithJson } from './limits.js';
+import { perIp } from '../plugins/rate-limits.js';
 
 /** The signed-in agent's own things: profile, password, sessions, sign-out. */
 export const meRoutes: FastifyPluginAsyncTypebox = async (app) => {

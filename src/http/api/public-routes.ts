@@ -11,7 +11,8 @@ import { requestContext } from '../request-context.js';
 import { AccountSchema, AgentSchema, EmailField, NameField, PasswordField, accountJson, agentJson, errorResponses } from '../schemas.js';
 import { setSessionCookie } from '../session-cookie.js';
 import { deviceTokensOf, setDeviceCookie } from '../device-cookie.js';
-import { perIp, refuseWithJson } from './limits.js';
+import { refuseWithJson } from './limits.js';
+import { perIp } from '../plugins/rate-limits.js';
 import type { FastifyRequest } from 'fastify';
 
 const DeviceTokenField = Type.String({ minLength: 1, maxLength: 200 });

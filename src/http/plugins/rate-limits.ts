@@ -18,6 +18,9 @@ export interface LimitSpec {
   counts?: 'requests' | 'failures';
 }
 
+/** A limit counted per client address. */
+export const perIp = (name: LimitName, counts: LimitSpec['counts'] = 'requests'): LimitSpec => ({ name, subject: (request) => request.ip, counts });
+
 /** Answers a request over a limit (JSON 429 for the API, a page for the portal). */
 export type LimitRefusal = (request: FastifyRequest, reply: FastifyReply, waitSeconds: number) => unknown;
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { LimitRefusal, LimitSpec } from '../plugins/rate-limits.js';
+export { perIp } from '../plugins/rate-limits.js';
 import { describeWait } from './messages.js';
 import { renderMessage } from './render.js';
 
@@ -14,8 +15,6 @@ export const refuseWithPage: LimitRefusal = (request, reply, waitSeconds) =>
 export function pageLimits(app: FastifyInstance, ...limits: LimitSpec[]): preHandlerAsyncHookHandler {
   return app.rateLimits.guard(limits, refuseWithPage);
 }
-
-export const perIp = (name: LimitSpec['name'], counts: LimitSpec['counts'] = 'requests'): LimitSpec => ({ name, subject: (request) => request.ip, counts });
 
 /** Why a page cannot be used, as data (never a reply): the guard renders it and ends the request. */
 export interface PageRefusal {
