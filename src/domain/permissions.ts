@@ -5,6 +5,7 @@ export const PERMISSIONS = {
   manage_roles: 'Create roles and choose their permissions.',
   manage_account_settings: 'Change the help desk settings: link lifetimes and the password policy.',
   view_audit_log: 'Read the audit log of sign-ins and password changes.',
+  manage_apps: 'Connect help desks that sign agents in through Deskpass (OpenID Connect): add, edit and remove apps and their secrets.',
 } as const;
 
 export type Permission = keyof typeof PERMISSIONS;

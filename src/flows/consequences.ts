@@ -36,7 +36,7 @@ export async function applyPasswordChange(
   await activateIfInvited(trx, agent.accountId, agent.id);
   await addPasswordHistory(trx, agent.accountId, agent.id, passwordHash, now);
   await revokeAgentResetTokens(trx, agent.id, now);
-  await deleteAgentSessions(trx, agent.id, args.keepSessionId);
+  await deleteAgentSessions(trx, agent.id, now, args.keepSessionId);
   await clearLoginAttempts(trx, agent.accountId, normalizeEmail(agent.email));
 }
 
@@ -82,7 +82,7 @@ export async function retireOthersPasswordOnGrowth(
   const grows = args.after.some((p) => !args.before.includes(p));
   if (!grows || agent.passwordSetByAgentId === null || agent.passwordHash === null) return false;
   await updateAgent(trx, account.id, agent.id, { password_hash: null, password_change_required: 0, temporary_password_expires_at: null, password_set_by_agent_id: null }, now);
-  await deleteAgentSessions(trx, agent.id);
+  await deleteAgentSessions(trx, agent.id, now);
   const lifetimeHours = account.settings.resetLinkLifetimeHours;
   const link = await issueResetLink(trx, { agent, purpose: 'admin', createdByAgentId: actor.id, lifetimeHours, now, secretKey: args.secretKey });
   await queueMail(trx, account.id, agent.email, 'reset_link', {

@@ -21,14 +21,14 @@ export async function sweepExpiredRecords(deps: Pick<FlowDeps, 'db' | 'clock'>, 
     swept = await sweepResetTokens(deps.db, addMs(now, -DEAD_LINK_RETENTION_MS), batchSize);
   }
   for (let swept = batchSize; swept === batchSize; sessions += swept) {
-    swept = await sweepSessions(deps.db, now, batchSize);
+    swept = await deps.db.transaction().execute((trx) => sweepSessions(trx, now, batchSize));
   }
   for (let swept = batchSize; swept === batchSize; ) swept = await sweepCounters(deps.db, now, batchSize);
   const account = await findOnlyAccount(deps.db);
   if (account) {
     const idleSince = addMs(now, -account.settings.sessionIdleHours * MS_PER_HOUR);
     for (let swept = batchSize; swept === batchSize; sessions += swept) {
-      swept = await sweepIdleSessions(deps.db, account.id, idleSince, batchSize);
+      swept = await deps.db.transaction().execute((trx) => sweepIdleSessions(trx, account.id, idleSince, now, batchSize));
     }
   }
   await sweepEndedSessionDoors(deps.db);

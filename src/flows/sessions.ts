@@ -50,7 +50,7 @@ export async function authenticateSession(deps: FlowDeps, token: string): Promis
   const now = clock.now();
   const idleDeadline = addMs(session.lastSeenAt, account.settings.sessionIdleHours * MS_PER_HOUR);
   if (session.expiresAt <= now || idleDeadline <= now) {
-    await deleteSession(db, session.agentId, session.id);
+    await db.transaction().execute((trx) => deleteSession(trx, session.agentId, session.id, now));
     return undefined;
   }
   if (agent.status === 'deactivated') return undefined;
@@ -72,7 +72,8 @@ export function isTemporaryPasswordExpired(agent: Agent, now: Date): boolean {
 }
 
 export async function signOut(deps: FlowDeps, auth: Authenticated): Promise<void> {
-  await deleteSession(deps.db, auth.agent.id, auth.session.id);
+  const now = deps.clock.now();
+  await deps.db.transaction().execute((trx) => deleteSession(trx, auth.agent.id, auth.session.id, now));
 }
 
 export async function listOwnSessions(deps: FlowDeps, auth: Authenticated): Promise<{ sessions: (Session & { current: boolean })[] }> {
@@ -87,7 +88,7 @@ export async function listOwnSessions(deps: FlowDeps, auth: Authenticated): Prom
 export async function endOwnSession(deps: FlowDeps, auth: Authenticated, sessionId: string, context: RequestContext): Promise<Result<object, 'not_found'>> {
   const now = deps.clock.now();
   const ended = await deps.db.transaction().execute(async (trx) => {
-    const count = await deleteSession(trx, auth.agent.id, sessionId);
+    const count = await deleteSession(trx, auth.agent.id, sessionId, now);
     if (count === 0) return false;
     await audit(trx, { accountId: auth.account.id, type: 'session.revoked', actorAgentId: auth.agent.id, targetAgentId: auth.agent.id, context, details: { scope: 'one' }, at: now });
     return true;
@@ -105,7 +106,7 @@ export async function revokeAgentSessions(deps: FlowDeps, actor: Agent, targetId
   if (!decision.allowed) return forbidden(decision.reason);
   const now = deps.clock.now();
   await deps.db.transaction().execute(async (trx) => {
-    const count = await deleteAgentSessions(trx, target.id);
+    const count = await deleteAgentSessions(trx, target.id, now);
     await audit(trx, { accountId: actor.accountId, type: 'session.revoked', actorAgentId: actor.id, targetAgentId: target.id, context, details: { scope: 'all', count }, at: now });
   });
   return { ok: true };

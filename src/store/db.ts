@@ -10,6 +10,7 @@ import * as initial from './migrations/001-initial.js';
 import * as rateLimits from './migrations/002-rate-limits.js';
 import * as agentSearch from './migrations/003-agent-search.js';
 import * as deviceLockout from './migrations/004-device-lockout.js';
+import * as appsAndProvider from './migrations/005-apps-and-provider.js';
 
 export type Db = Kysely<Database>;
 /** What every repository takes first: the database or an open transaction, so the caller owns the transaction. */
@@ -97,6 +98,7 @@ const migrations: Record<string, Migration> = {
   '002-rate-limits': rateLimits,
   '003-agent-search': agentSearch,
   '004-device-lockout': deviceLockout,
+  '005-apps-and-provider': appsAndProvider,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -17,6 +17,10 @@ export interface Database {
   mail_outbox: MailOutboxTable;
   rate_limit_counters: RateLimitCountersTable;
   agent_search_terms: AgentSearchTermsTable;
+  apps: AppsTable;
+  oidc_payloads: OidcPayloadsTable;
+  app_sign_ins: AppSignInsTable;
+  signing_keys: SigningKeysTable;
 }
 
 type Flag = number;
@@ -166,6 +170,64 @@ export interface RateLimitCountersTable {
   reset_at: string;
 }
 
+/** A help desk that signs agents in through Deskpass: an OpenID Connect client. */
+export interface AppsTable {
+  id: string;
+  account_id: string;
+  /** what the help desk is configured with */
+  client_id: string;
+  name: string;
+  type: 'public' | 'confidential';
+  /** SHA-256 of a confidential app's secret, hex; null for a public app */
+  secret_hash: string | null;
+  /** JSON arrays of absolute URIs */
+  redirect_uris: Json;
+  post_logout_redirect_uris: Json;
+  backchannel_logout_uri: string | null;
+  /** where Your apps opens the help desk (its sign-in start page); null: the origin of the first redirect URI */
+  launch_url: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** What oidc-provider persists, by model (AuthorizationCode, AccessToken, RefreshToken, Grant, Session, Interaction, …). */
+export interface OidcPayloadsTable {
+  model: string;
+  id: string;
+  /** the provider's JSON payload */
+  payload: Json;
+  grant_id: string | null;
+  /** a provider Session's uid */
+  uid: string | null;
+  /** null: does not expire */
+  expires_at: string | null;
+  consumed_at: string | null;
+  /** a provider Session: the Deskpass session it carries (the two end together) */
+  deskpass_session_id: string | null;
+}
+
+/** An app signed in through a Deskpass session: what ends with the session. */
+export interface AppSignInsTable {
+  session_id: string;
+  app_id: string;
+  account_id: string;
+  agent_id: string;
+  /** the provider grant its codes and tokens hang from */
+  grant_id: string;
+  created_at: string;
+}
+
+/** The provider's signing keys; the private JWK is AES-256-GCM under a key derived from SECRET_KEY. */
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  encrypted_jwk: string;
+  created_at: string;
+  /** set when a newer key took over signing; the key stays published a while after */
+  retired_at: string | null;
+}
+
+export type AppRow = Selectable<AppsTable>;
 export type AccountRow = Selectable<AccountsTable>;
 export type RoleRow = Selectable<RolesTable>;
 export type AgentRow = Selectable<AgentsTable>;

@@ -5,6 +5,7 @@ import type { Executor } from './db.js';
 import { dialectOf } from './dialect.js';
 import type { SessionRow } from './schema.js';
 import { iso } from './convert.js';
+import { endAppSignIns } from './app-sign-ins.repo.js';
 import { toAccount } from './accounts.repo.js';
 import { toAgent, type AgentWithRoleRow } from './agents.repo.js';
 
@@ -122,29 +123,42 @@ export async function listAgentSessions(db: Executor, agentId: string, now: Date
   return rows.map(toSession);
 }
 
-export async function deleteSession(db: Executor, agentId: string, id: string): Promise<number> {
-  const result = await db.deleteFrom('sessions').where('agent_id', '=', agentId).where('id', '=', id).executeTakeFirst();
-  return Number(result.numDeletedRows);
+/**
+ * Every way a session ends goes through here (one, all of an agent's, the sweeps), so that the
+ * apps signed in through it are logged out and their grants revoked in the same transaction
+ * (see endAppSignIns). Pass the caller's transaction when the end is part of a change.
+ */
+async function endSessions(db: Executor, ids: readonly string[], now: Date): Promise<number> {
+  if (ids.length === 0) return 0;
+  await endAppSignIns(db, ids, now);
+  return ids.length;
+}
+
+export async function deleteSession(db: Executor, agentId: string, id: string, now: Date): Promise<number> {
+  const rows = await db.deleteFrom('sessions').where('agent_id', '=', agentId).where('id', '=', id).returning('id').execute();
+  return endSessions(db, rows.map((r) => r.id), now);
 }
 
 /** Ends the agent's sessions, all or all but one (a self-change keeps the current session). */
-export async function deleteAgentSessions(db: Executor, agentId: string, exceptId?: string): Promise<number> {
+export async function deleteAgentSessions(db: Executor, agentId: string, now: Date, exceptId?: string): Promise<number> {
   let q = db.deleteFrom('sessions').where('agent_id', '=', agentId);
   if (exceptId) q = q.where('id', '!=', exceptId);
-  const result = await q.executeTakeFirst();
-  return Number(result.numDeletedRows);
+  const rows = await q.returning('id').execute();
+  return endSessions(db, rows.map((r) => r.id), now);
 }
 
 export async function sweepSessions(db: Executor, now: Date, batchSize = 1000): Promise<number> {
   const ids = await db.selectFrom('sessions').select('id').where('expires_at', '<=', iso(now)).limit(batchSize).execute();
   if (ids.length === 0) return 0;
-  await db.deleteFrom('sessions').where('id', 'in', ids.map((r) => r.id)).execute();
+  const rows = await db.deleteFrom('sessions').where('id', 'in', ids.map((r) => r.id)).returning('id').execute();
+  await endSessions(db, rows.map((r) => r.id), now);
   return ids.length;
 }
 
-export async function sweepIdleSessions(db: Executor, accountId: string, idleSince: Date, batchSize = 1000): Promise<number> {
+export async function sweepIdleSessions(db: Executor, accountId: string, idleSince: Date, now: Date, batchSize = 1000): Promise<number> {
   const ids = await db.selectFrom('sessions').select('id').where('account_id', '=', accountId).where('last_seen_at', '<=', iso(idleSince)).limit(batchSize).execute();
   if (ids.length === 0) return 0;
-  await db.deleteFrom('sessions').where('id', 'in', ids.map((r) => r.id)).execute();
+  const rows = await db.deleteFrom('sessions').where('id', 'in', ids.map((r) => r.id)).returning('id').execute();
+  await endSessions(db, rows.map((r) => r.id), now);
   return ids.length;
 }

@@ -13,6 +13,7 @@ export const PERMISSION_LABELS: Record<Permission, string> = {
   manage_roles: 'Manage Roles',
   manage_account_settings: 'Manage Account Settings',
   view_audit_log: 'View Audit Log',
+  manage_apps: 'Manage Apps',
 };
 
 function permissionsOf(values: string[]): Permission[] {
