@@ -9,7 +9,7 @@ import { SetupLink } from './flows/setup.js';
 import { sweepExpiredRecords } from './flows/maintenance.js';
 import { createArgon2Hasher, type PasswordHasher } from './security/password-hasher.js';
 import { migrateToLatest, openDatabase, type Db, type QueryObserver } from './store/db.js';
-import { OutboxWorker, type MailPreparer } from './mail/outbox-worker.js';
+import { OutboxWorker, type Deliverer, type MailPreparer } from './mail/outbox-worker.js';
 import { RESET_REQUEST, resetRequestPreparer } from './flows/forgot-password.js';
 import { LOCK_NOTICE_REQUEST, lockNoticePreparer } from './flows/login.js';
 import { createMailTransport, type MailTransport } from './mail/transport.js';
@@ -22,6 +22,10 @@ import { createLogger, OneLinePerRequest } from './http/logging.js';
 import { healthRoutes } from './http/api/health-routes.js';
 import { publicRoutes } from './http/api/public-routes.js';
 import { authenticatedRoutes } from './http/api/authenticated-routes.js';
+import { ProviderHost } from './oidc/host.js';
+import { providerMount } from './oidc/mount.js';
+import { backchannelLogoutDeliverer } from './oidc/logout-delivery.js';
+import { BACKCHANNEL_LOGOUT } from './store/app-sign-ins.repo.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -33,6 +37,8 @@ declare module 'fastify' {
       cookieName: string;
       /** every route as it was added, with its config (which gate it is behind, what it allows) */
       routes: RouteRecord[];
+      /** the OpenID Connect provider apps sign agents in through */
+      oidc: ProviderHost;
     };
   }
 }
@@ -58,6 +64,8 @@ export interface AppOptions {
   observeQuery?: QueryObserver;
   /** how often expired links and sessions are swept; default hourly, 0 turns it off */
   sweepIntervalMs?: number;
+  /** how often the provider looks for rotated signing keys; default 30 s, 0 turns it off */
+  keysPollIntervalMs?: number;
 }
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -76,7 +84,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock;
   const transport = options.mailTransport ?? createMailTransport({ smtpUrl: config.smtpUrl, mailDir: config.mailDir });
   const preparers: Record<string, MailPreparer> = {};
-  const mailWorker = new OutboxWorker({ db, transport, clock, secretKey: config.secretKey, publicUrl: config.publicUrl, mailFrom: config.mailFrom, logger: logger.child({ component: 'outbox' }), preparers });
+  const deliverers: Record<string, Deliverer> = {};
+  const mailWorker = new OutboxWorker({ db, transport, clock, secretKey: config.secretKey, publicUrl: config.publicUrl, mailFrom: config.mailFrom, logger: logger.child({ component: 'outbox' }), preparers, deliverers });
   // A hasher the app made is the app's to close (its hashing threads); one a test passes is not.
   const ownHasher = options.hasher ? undefined : createArgon2Hasher(config.argon2);
   const deps: FlowDeps = {
@@ -90,6 +99,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   preparers[RESET_REQUEST] = resetRequestPreparer(deps);
   preparers[LOCK_NOTICE_REQUEST] = lockNoticePreparer(deps);
   const secure = config.publicUrl.startsWith('https:');
+  const cookieName = secure ? '__Host-deskpass_session' : 'deskpass_session';
+  const oidc = await ProviderHost.start({ deps, issuer: config.publicUrl, cookieName, logger: logger.child({ component: 'oidc' }) as Logger });
+  deliverers[BACKCHANNEL_LOGOUT] = backchannelLogoutDeliverer(deps, oidc);
 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -103,7 +115,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // string to the body schema (400) where the contract says 415 unsupported_media_type.
   app.removeContentTypeParser('text/plain');
   const routes: RouteRecord[] = [];
-  app.decorate('deskpass', { deps, config, setupLink: new SetupLink(), mailWorker, cookieName: secure ? '__Host-deskpass_session' : 'deskpass_session', routes });
+  app.decorate('deskpass', { deps, config, setupLink: new SetupLink(), mailWorker, cookieName, routes, oidc });
   // Read after every plugin's own onRoute hooks (the gates mark their routes), at ready.
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) routes.push({ method, url: route.url, get config() { return (route.config ?? {}) as FastifyContextConfig; } });
@@ -126,6 +138,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(publicRoutes, { prefix: '/api/v1' });
   await app.register(authenticatedRoutes, { prefix: '/api/v1' });
   await app.register(import('./http/web/index.js')); // the agent portal: pages on the same flows
+  await app.register(providerMount(oidc, config.publicUrl)); // OpenID Connect: discovery and /oidc/*
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   if (options.startMailWorker !== false) {
@@ -141,8 +154,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       void sweep();
     });
   }
+  if (options.keysPollIntervalMs !== 0) oidc.pollKeys(options.keysPollIntervalMs ?? 30_000);
   app.addHook('onClose', async () => {
     clearInterval(sweeper);
+    oidc.stop();
     await mailWorker.stop();
     await transport.close();
     await counters.close();

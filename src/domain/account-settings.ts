@@ -28,6 +28,8 @@ export interface RateLimitSettings {
   resetLinkPerIp: number;
   /** re-authentications and password changes per IP per 15 minutes */
   passwordProofsPerIp: number;
+  /** requests to the OpenID Connect token endpoint per app (client id) per 15 minutes */
+  tokenRequestsPerClient: number;
 }
 
 export const RATE_LIMIT_WINDOWS_MS: Record<keyof RateLimitSettings, number> = {
@@ -36,6 +38,7 @@ export const RATE_LIMIT_WINDOWS_MS: Record<keyof RateLimitSettings, number> = {
   forgotPasswordPerIp: 15 * 60_000,
   resetLinkPerIp: 15 * 60_000,
   passwordProofsPerIp: 15 * 60_000,
+  tokenRequestsPerClient: 15 * 60_000,
 };
 
 export interface PasswordPolicySettings {
@@ -83,7 +86,7 @@ export const DEFAULT_SETTINGS: AccountSettings = {
   lockoutMinutes: 60,
   sessionIdleHours: 8,
   sessionAbsoluteHours: 7 * 24,
-  rateLimits: { failedSignInsPerIp: 100, forgotPasswordPerEmail: 5, forgotPasswordPerIp: 30, resetLinkPerIp: 60, passwordProofsPerIp: 60 },
+  rateLimits: { failedSignInsPerIp: 100, forgotPasswordPerEmail: 5, forgotPasswordPerIp: 30, resetLinkPerIp: 60, passwordProofsPerIp: 60, tokenRequestsPerClient: 3000 },
 };
 
 export const SETTING_LIMITS = {

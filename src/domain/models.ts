@@ -53,7 +53,7 @@ export interface Session {
 
 /** Who did something and from where, for the audit log. */
 export interface RequestContext {
-  method: 'api' | 'portal' | 'cli';
+  method: 'api' | 'portal' | 'cli' | 'oidc';
   ip: string | null;
   userAgent: string | null;
 }

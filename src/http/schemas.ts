@@ -78,6 +78,7 @@ export const AccountSchema = Type.Object({
       forgotPasswordPerIp: Type.Integer(),
       resetLinkPerIp: Type.Integer(),
       passwordProofsPerIp: Type.Integer(),
+      tokenRequestsPerClient: Type.Integer(),
     }),
   }),
 });

@@ -21,7 +21,16 @@ export interface OutboxWorkerOptions {
   leaseMs?: number;
   /** turn a queued request into a concrete email at send time (see MailPreparer), by template */
   preparers?: Record<string, MailPreparer>;
+  /** rows that are not emails (a back-channel logout to an app), delivered by their own code, by template */
+  deliverers?: Record<string, Deliverer>;
 }
+
+/**
+ * Delivers a row that is not an email, with the outbox's guarantees (at least once, retried with
+ * backoff, in order per recipient): resolves 'sent' or 'skipped' (nothing left to deliver to),
+ * throws to be retried.
+ */
+export type Deliverer = (message: OutboxMessage) => Promise<'sent' | 'skipped'>;
 
 /**
  * Some rows are requests rather than emails ("email this address a reset link if it belongs to
@@ -155,6 +164,15 @@ export class OutboxWorker {
     const attempt = message.attempts + 1;
     const context = { outboxId: message.id, template: message.template, attempt };
     try {
+      const deliverer = this.o.deliverers?.[message.template];
+      if (deliverer) {
+        if ((await deliverer(message)) === 'skipped') {
+          await markMailSkipped(this.o.db, message.id, this.o.clock.now());
+          this.o.logger.info(context, 'outbox delivery resolved to nothing to send');
+          return false;
+        }
+        return await this.recordSent(message, context);
+      }
       let { recipient, template, payload } = message;
       const prepare = this.o.preparers?.[message.template];
       if (prepare) {
@@ -182,6 +200,10 @@ export class OutboxWorker {
       await this.recordFailure(message, attempt, nextAttemptAt, err);
       return false;
     }
+    return this.recordSent(message, context);
+  }
+
+  private async recordSent(message: OutboxMessage, context: Record<string, unknown>): Promise<boolean> {
     try {
       await markMailSent(this.o.db, message.id, this.o.clock.now());
     } catch (err) {

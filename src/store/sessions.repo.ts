@@ -162,3 +162,13 @@ export async function sweepIdleSessions(db: Executor, accountId: string, idleSin
   await endSessions(db, rows.map((r) => r.id), now);
   return ids.length;
 }
+
+/**
+ * The session row, locked until the caller's transaction ends (PostgreSQL: FOR UPDATE; SQLite
+ * has one writer at a time), when it is still live; false when it has ended.
+ */
+export async function lockLiveSession(db: Executor, id: string, now: Date): Promise<boolean> {
+  let q = db.selectFrom('sessions').select('id').where('id', '=', id).where('expires_at', '>', iso(now));
+  if (dialectOf(db) === 'postgres') q = q.forUpdate();
+  return !!(await q.executeTakeFirst());
+}

@@ -53,6 +53,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox = async (app) => {
               forgotPasswordPerIp: Type.Optional(Type.Integer(range(SETTING_LIMITS.rateLimit))),
               resetLinkPerIp: Type.Optional(Type.Integer(range(SETTING_LIMITS.rateLimit))),
               passwordProofsPerIp: Type.Optional(Type.Integer(range(SETTING_LIMITS.rateLimit))),
+              tokenRequestsPerClient: Type.Optional(Type.Integer(range(SETTING_LIMITS.rateLimit))),
             }),
           ),
         }),

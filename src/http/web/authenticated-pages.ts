@@ -12,6 +12,7 @@ import { agentPasswordPages } from './agent-password-pages.js';
 import { rolesPages } from './roles-pages.js';
 import { auditPages } from './audit-pages.js';
 import { accountSettingsPages } from './account-settings-pages.js';
+import { interactionPages } from './interaction-pages.js';
 
 /** Every page behind the sign-in gate. */
 export const authenticatedPages: FastifyPluginAsync = async (app) => {
@@ -39,4 +40,5 @@ export const authenticatedPages: FastifyPluginAsync = async (app) => {
   await app.register(rolesPages);
   await app.register(auditPages);
   await app.register(accountSettingsPages);
+  await app.register(interactionPages);
 };

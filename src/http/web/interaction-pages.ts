@@ -1,0 +1,100 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { InteractionResults } from 'oidc-provider';
+import { reauthenticate } from '../../flows/login.js';
+import type { Authenticated } from '../../flows/sessions.js';
+import { findAppByClientId } from '../../store/apps.repo.js';
+import { INTERACTION_PATH } from '../../oidc/endpoints.js';
+import type { DeskpassInteractionResult } from '../../oidc/provider.js';
+import { requestContext } from '../request-context.js';
+import { field, formOf } from './forms.js';
+import { describeWait } from './messages.js';
+import { renderMessage, renderPage } from './render.js';
+import { pageLimits, perIp } from './limits.js';
+
+type UidParams = { Params: { uid: string } };
+
+const EXPIRED = 'This sign-in request has expired or was already used. Go back to the help desk and sign in again.';
+
+/**
+ * Where the provider sends a browser that must sign in to reach an app: a portal page behind
+ * the portal's session gate, so an agent without a session signs in on the portal's own page
+ * (lockout, rate limits, the required password change) and comes back here. With a session the
+ * agent goes straight on to the app (single sign-on); `prompt=login` or an exceeded `max_age`
+ * asks for the password again first. Apps are first-party: there is no consent page.
+ */
+export const interactionPages: FastifyPluginAsync = async (app) => {
+  const { deps, oidc } = app.deskpass;
+
+  async function detailsOf(request: FastifyRequest, reply: FastifyReply) {
+    try {
+      return await oidc.provider.interactionDetails(request.raw, reply.raw);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Must the agent prove the password again before this app gets a code? */
+  function needsFreshSignIn(details: { prompt: { reasons: string[] }; params: Record<string, unknown> }, auth: Authenticated): boolean {
+    if (details.prompt.reasons.includes('login_prompt')) return true;
+    const maxAge = details.params.max_age;
+    if (maxAge === undefined) return false;
+    const ageSeconds = (deps.clock.now().getTime() - auth.session.authenticatedAt.getTime()) / 1000;
+    return ageSeconds > Number(maxAge);
+  }
+
+  async function finish(request: FastifyRequest, reply: FastifyReply, auth: Authenticated, authenticatedAt: Date) {
+    const deskpass: DeskpassInteractionResult = { sessionId: auth.session.id };
+    const result: InteractionResults & { deskpass: DeskpassInteractionResult } = {
+      login: { accountId: auth.agent.id, ts: Math.floor(authenticatedAt.getTime() / 1000), amr: ['pwd'], remember: true },
+      consent: {},
+      deskpass,
+    };
+    try {
+      const to = await oidc.provider.interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
+      return reply.redirect(to, 303);
+    } catch {
+      return renderMessage(request, reply, 400, 'Sign-in expired', EXPIRED);
+    }
+  }
+
+  async function appNameOf(clientId: unknown): Promise<string> {
+    const found = typeof clientId === 'string' ? await findAppByClientId(deps.db, clientId) : undefined;
+    return found?.app.name ?? 'the help desk';
+  }
+
+  function showConfirm(request: FastifyRequest<UidParams>, reply: FastifyReply, appName: string, error: string | null, status = 200) {
+    return renderPage(request, reply, 'interaction-confirm', { uid: request.params.uid, appName, error }, { title: 'Confirm it is you', status, shape: 'narrow' });
+  }
+
+  app.get<UidParams>(`${INTERACTION_PATH}/:uid`, async (request, reply) => {
+    const details = await detailsOf(request, reply);
+    if (!details || details.uid !== request.params.uid) return renderMessage(request, reply, 400, 'Sign-in expired', EXPIRED);
+    const auth = request.portalAuth!;
+    if (needsFreshSignIn(details as never, auth)) return showConfirm(request, reply, await appNameOf(details.params.client_id), null);
+    return finish(request, reply, auth, auth.session.authenticatedAt);
+  });
+
+  app.post<UidParams>(`${INTERACTION_PATH}/:uid/confirm`, { preHandler: pageLimits(app, perIp('passwordProofsPerIp')) }, async (request, reply) => {
+    const details = await detailsOf(request, reply);
+    if (!details || details.uid !== request.params.uid) return renderMessage(request, reply, 400, 'Sign-in expired', EXPIRED);
+    const auth = request.portalAuth!;
+    const appName = await appNameOf(details.params.client_id);
+    const password = field(formOf(request), 'password');
+    if (!password) return showConfirm(request, reply, appName, 'Enter your password.', 400);
+    const proof = await reauthenticate(deps, auth, password, requestContext(request, 'portal'));
+    if (!proof.ok) {
+      const error = proof.code === 'account_locked' ? `Too many wrong passwords. Try again in ${describeWait(proof.retryAfterSeconds ?? 3600)}.` : 'That password is not correct.';
+      return showConfirm(request, reply, appName, error, proof.code === 'account_locked' ? 423 : 400);
+    }
+    return finish(request, reply, auth, deps.clock.now());
+  });
+
+  app.post<UidParams>(`${INTERACTION_PATH}/:uid/cancel`, async (request, reply) => {
+    try {
+      const to = await oidc.provider.interactionResult(request.raw, reply.raw, { error: 'access_denied', error_description: 'The agent cancelled the sign-in.' }, { mergeWithLastSubmission: false });
+      return reply.redirect(to, 303);
+    } catch {
+      return renderMessage(request, reply, 400, 'Sign-in expired', EXPIRED);
+    }
+  });
+};

@@ -1,0 +1,86 @@
+import { IncomingMessage } from 'node:http';
+import { parse as parseQuery } from 'node:querystring';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { LimitRefusal } from '../http/plugins/rate-limits.js';
+import type { ProviderHost } from './host.js';
+import { DISCOVERY_PATH, OIDC_ROUTES } from './endpoints.js';
+
+/** The provider reads at most this much of a body (oidc-provider's own limit is 56 KiB). */
+const BODY_LIMIT_BYTES = 56 * 1024;
+
+/**
+ * A copy of the request whose body stream is `body` again: the token endpoint's body is read
+ * here first (its client id keys the rate limit), and the provider then reads it as usual.
+ */
+function replayRequest(raw: IncomingMessage, body: Buffer): IncomingMessage {
+  const copy = new IncomingMessage(raw.socket);
+  copy.method = raw.method;
+  copy.url = raw.url;
+  copy.httpVersion = raw.httpVersion;
+  copy.httpVersionMajor = raw.httpVersionMajor;
+  copy.httpVersionMinor = raw.httpVersionMinor;
+  const headers = { ...raw.headers, 'content-length': String(body.length) };
+  delete headers['transfer-encoding'];
+  copy.headers = headers;
+  copy.push(body);
+  copy.push(null);
+  // complete: without it, the copy's end would destroy the socket it shares with the original
+  copy.complete = true;
+  return copy;
+}
+
+/** The client a token request names: HTTP Basic (client_secret_basic) or the body's client_id. */
+function tokenClientId(request: FastifyRequest): string | null {
+  const authorization = request.headers.authorization;
+  if (authorization?.toLowerCase().startsWith('basic ')) {
+    const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon > 0) {
+      try {
+        return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, '%20')).slice(0, 200);
+      } catch {
+        return null;
+      }
+    }
+  }
+  if (Buffer.isBuffer(request.body)) {
+    const clientId = parseQuery(request.body.toString('utf8')).client_id;
+    if (typeof clientId === 'string' && clientId) return clientId.slice(0, 200);
+  }
+  return null;
+}
+
+/** OAuth's own error shape over the limit (RFC 6749 §5.2 clients read `error`), with Retry-After. */
+const refuseTokenRequest: LimitRefusal = (_request, reply, waitSeconds) =>
+  reply.code(429).send({ error: 'temporarily_unavailable', error_description: `Too many token requests for this client. Retry after ${waitSeconds} seconds.` });
+
+/**
+ * Mounts the provider (a Koa app) in Fastify: `/oidc/*` and discovery go to it untouched, with
+ * Host and X-Forwarded-* set from PUBLIC_URL, so every URL it prints (discovery, redirects,
+ * the `iss` of its tokens) is the issuer's whatever Host a client sent.
+ */
+export function providerMount(host: ProviderHost, publicUrl: string): FastifyPluginAsync {
+  const base = new URL(publicUrl);
+  const basePath = base.pathname.replace(/\/+$/, '');
+  return async (app) => {
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: BODY_LIMIT_BYTES }, (_request, body, done) => done(null, body));
+
+    const forward = async (request: FastifyRequest, reply: FastifyReply) => {
+      const raw = Buffer.isBuffer(request.body) ? replayRequest(request.raw, request.body) : request.raw;
+      raw.headers.host = base.host;
+      raw.headers['x-forwarded-host'] = base.host;
+      raw.headers['x-forwarded-proto'] = base.protocol.replace(':', '');
+      raw.headers['x-forwarded-for'] = request.ip;
+      (raw as IncomingMessage & { originalUrl?: string }).originalUrl = basePath + (raw.url ?? '/');
+      reply.hijack();
+      reply.raw.setHeader('x-content-type-options', 'nosniff');
+      await host.handle(raw, reply.raw);
+    };
+
+    const tokenLimit = app.rateLimits.guard([{ name: 'tokenRequestsPerClient', subject: tokenClientId }], refuseTokenRequest);
+    app.post(OIDC_ROUTES.token, { preHandler: tokenLimit, schema: { hide: true } }, forward);
+    app.route({ method: ['GET', 'POST', 'OPTIONS'], url: '/oidc/*', schema: { hide: true }, handler: forward });
+    app.get(DISCOVERY_PATH, { schema: { hide: true } }, forward);
+  };
+}

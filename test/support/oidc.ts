@@ -1,0 +1,201 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as client from 'openid-client';
+import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import type { Page } from 'playwright-core';
+import type { TestApp } from './harness.js';
+import { insertApp } from '../../src/store/apps.repo.js';
+import { hashToken, newId, newRandomToken } from '../../src/security/tokens.js';
+import type { AppType } from '../../src/domain/apps.js';
+
+/** An HTTP server of the test's: a relying party's callback and back-channel logout receiver. */
+export class RelyingPartyServer {
+  /** logout tokens received, in order */
+  readonly logoutTokens: string[] = [];
+  /** answer this status to logout POSTs (503: the receiver is "down") */
+  logoutStatus = 200;
+  private waiters: (() => void)[] = [];
+
+  private constructor(private readonly server: Server, readonly origin: string) {}
+
+  static async start(): Promise<RelyingPartyServer> {
+    let self: RelyingPartyServer | undefined;
+    const server = createServer((req, res) => {
+      if (req.method === 'POST' && req.url === '/backchannel_logout') {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          const token = new URLSearchParams(Buffer.concat(chunks).toString('utf8')).get('logout_token');
+          if (self!.logoutStatus === 200 && token) {
+            self!.logoutTokens.push(token);
+            for (const wake of self!.waiters.splice(0)) wake();
+          }
+          res.writeHead(self!.logoutStatus === 200 ? 200 : self!.logoutStatus).end();
+        });
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>Help desk</title><h1>Help desk</h1>');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    self = new RelyingPartyServer(server, `http://127.0.0.1:${port}`);
+    return self;
+  }
+
+  get callback(): string {
+    return `${this.origin}/callback`;
+  }
+
+  get logoutUri(): string {
+    return `${this.origin}/backchannel_logout`;
+  }
+
+  /** Resolves once `count` logout tokens have arrived in all (fails after `ms`). */
+  async waitForLogouts(count: number, ms = 10_000): Promise<string[]> {
+    const deadline = Date.now() + ms;
+    while (this.logoutTokens.length < count) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`expected ${count} logout tokens, got ${this.logoutTokens.length}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 200));
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return this.logoutTokens.slice(0, count);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+export interface RegisteredApp {
+  id: string;
+  clientId: string;
+  clientSecret?: string;
+}
+
+/** Registers an app straight in the store (the Apps API has its own tests). */
+export async function registerApp(
+  t: TestApp,
+  rp: RelyingPartyServer,
+  options: { name?: string; type?: AppType; backchannel?: boolean; redirectUris?: string[] } = {},
+): Promise<RegisteredApp> {
+  const type = options.type ?? 'public';
+  const id = newId();
+  const clientId = newRandomToken().slice(0, 32);
+  const clientSecret = type === 'confidential' ? newRandomToken() : undefined;
+  const account = await t.app.deskpass.deps.db.selectFrom('accounts').select('id').executeTakeFirstOrThrow();
+  const now = t.clock.now();
+  await insertApp(
+    t.app.deskpass.deps.db,
+    {
+      id,
+      accountId: account.id,
+      clientId,
+      name: options.name ?? 'Zammad',
+      type,
+      redirectUris: options.redirectUris ?? [rp.callback],
+      postLogoutRedirectUris: [`${rp.origin}/signed-out`],
+      backchannelLogoutUri: options.backchannel === false ? null : rp.logoutUri,
+      launchUrl: null,
+      createdAt: now,
+      updatedAt: now,
+    },
+    clientSecret ? hashToken(clientSecret) : null,
+  );
+  if (clientSecret) t.secrets.add(clientSecret);
+  return { id, clientId, clientSecret };
+}
+
+/** openid-client's configuration for an app, from the server's discovery (http is allowed on loopback). */
+export async function relyingParty(issuer: string, app: RegisteredApp, auth: 'none' | 'basic' | 'post' = app.clientSecret ? 'basic' : 'none'): Promise<client.Configuration> {
+  const clientAuth = auth === 'none' ? client.None() : auth === 'basic' ? client.ClientSecretBasic(app.clientSecret!) : client.ClientSecretPost(app.clientSecret!);
+  return client.discovery(new URL(issuer), app.clientId, undefined, clientAuth, { execute: [client.allowInsecureRequests] });
+}
+
+export interface AuthorizationRequest {
+  url: URL;
+  verifier: string;
+  state: string;
+  nonce: string;
+}
+
+export async function authorizationRequest(config: client.Configuration, redirectUri: string, extra: Record<string, string> = {}): Promise<AuthorizationRequest> {
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    scope: 'openid email profile groups',
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+    ...extra,
+  });
+  return { url, verifier, state, nonce };
+}
+
+export function redeem(config: client.Configuration, request: AuthorizationRequest, callbackUrl: string) {
+  return client.authorizationCodeGrant(config, new URL(callbackUrl), { pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce });
+}
+
+/**
+ * A browser without a browser, for the many tests that need an agent signed in to an app but
+ * no page: follows the authorization redirects with the agent's Deskpass session as the portal
+ * cookie, keeping the provider's cookies, and returns the callback URL (with the code).
+ */
+export async function authorizeWithSession(origin: string, sessionToken: string, url: URL, callbackPrefix: string): Promise<string> {
+  const jar = new Map<string, string>([['deskpass_session', sessionToken]]);
+  let next = url.href;
+  for (let hop = 0; hop < 10; hop += 1) {
+    if (next.startsWith(callbackPrefix)) return next;
+    const response = await fetch(next, { redirect: 'manual', headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } });
+    for (const set of response.headers.getSetCookie()) {
+      const [pair] = set.split(';');
+      const eq = pair!.indexOf('=');
+      const name = pair!.slice(0, eq).trim();
+      const value = pair!.slice(eq + 1).trim();
+      if (/expires=Thu, 01 Jan 1970/i.test(set) || value === '') jar.delete(name);
+      else jar.set(name, value);
+    }
+    const location = response.headers.get('location');
+    if (!location) throw new Error(`authorization stopped at ${next}: ${response.status} ${(await response.text()).slice(0, 300)}`);
+    next = new URL(location, next).href;
+  }
+  throw new Error('too many redirects');
+}
+
+/** Signs in through the real sign-in page (when asked) and returns where the browser landed on the app. */
+export async function authorizeInBrowser(page: Page, url: URL, callback: string, credentials?: { email: string; password: string }): Promise<string> {
+  await page.goto(url.href);
+  if (credentials && page.url().includes('/login')) {
+    await page.getByLabel('Email').fill(credentials.email);
+    await page.getByLabel('Password', { exact: true }).fill(credentials.password);
+    await Promise.all([page.waitForURL((u) => u.href.startsWith(callback)), page.getByRole('button', { name: 'Sign in' }).click()]);
+  } else if (!page.url().startsWith(callback)) {
+    await page.waitForURL((u) => u.href.startsWith(callback));
+  }
+  return page.url();
+}
+
+/**
+ * A back-channel logout token checked as a relying party must (OIDC Back-Channel Logout 1.0
+ * §2.6): signature against the JWKS of discovery, iss, aud, iat, the logout event, sid, sub,
+ * and no nonce.
+ */
+export async function verifyLogoutToken(issuer: string, clientId: string, token: string): Promise<JWTPayload & { sid?: string; events?: Record<string, unknown> }> {
+  const jwks = createRemoteJWKSet(new URL(`${issuer}/oidc/jwks`));
+  const { payload, protectedHeader } = await jwtVerify(token, jwks, { issuer, audience: clientId, maxTokenAge: '5 minutes' });
+  if (protectedHeader.alg !== 'RS256') throw new Error(`logout token alg ${protectedHeader.alg}`);
+  if (protectedHeader.typ !== 'logout+jwt') throw new Error(`logout token typ ${protectedHeader.typ}`);
+  const events = payload.events as Record<string, unknown> | undefined;
+  if (!events || typeof events['http://schemas.openid.net/event/backchannel-logout'] !== 'object') throw new Error('no back-channel logout event');
+  if ('nonce' in payload) throw new Error('a logout token must not carry a nonce');
+  if (typeof payload.iat !== 'number' || typeof payload.jti !== 'string') throw new Error('iat and jti are required');
+  return payload;
+}
