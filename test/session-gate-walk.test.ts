@@ -35,6 +35,14 @@ const PUBLIC_ROUTES = [
   'POST /reset-password/:token',
   'GET /setup/:token',
   'POST /setup/:token',
+  // OpenID Connect: protocol endpoints with their own authentication (client secrets, PKCE,
+  // bearer access tokens); the authorization endpoint reaches a session only through the
+  // portal's interaction page, which is behind this gate (see oidc-gate.test.ts).
+  'GET /.well-known/openid-configuration',
+  'GET /oidc/*',
+  'POST /oidc/*',
+  'OPTIONS /oidc/*',
+  'POST /oidc/token',
 ].sort();
 
 function concreteUrl(route: RouteRecord, ids: { agentId: string; roleId: string; sessionId: string }): string {

@@ -190,6 +190,13 @@ export function createProvider(options: ProviderOptions): Provider {
       if (token && (!sid || !(await sessionIsLive(deps, sid, agent.id)))) return undefined;
       return { accountId: agent.id, claims: async () => claimsOf(agent) };
     },
+    // The only requests the provider makes are back-channel logouts, to URIs an administrator
+    // registered (manage_apps; there is no dynamic registration). Self-hosted help desks live on
+    // private networks and loopback, which the library's SSRF guard refuses: it is lifted here.
+    fetch: (url, options) => {
+      const { dispatcher: _ssrfGuard, ...rest } = options as RequestInit & { dispatcher?: unknown };
+      return globalThis.fetch(url, rest);
+    },
     clientBasedCORS: (_ctx, origin, client) => client.redirectUris?.some((uri) => new URL(uri).origin === origin) ?? false,
     renderError: async (ctx, out) => {
       ctx.type = 'html';
