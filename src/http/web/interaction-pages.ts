@@ -8,7 +8,7 @@ import type { DeskpassInteractionResult } from '../../oidc/provider.js';
 import { requestContext } from '../request-context.js';
 import { field, formOf } from './forms.js';
 import { describeWait } from './messages.js';
-import { renderMessage, renderPage } from './render.js';
+import { continueTo, renderMessage, renderPage } from './render.js';
 import { pageLimits, perIp } from './limits.js';
 
 type UidParams = { Params: { uid: string } };
@@ -42,7 +42,8 @@ export const interactionPages: FastifyPluginAsync = async (app) => {
     return ageSeconds > Number(maxAge);
   }
 
-  async function finish(request: FastifyRequest, reply: FastifyReply, auth: Authenticated, authenticatedAt: Date) {
+  /** Hands the result to the provider and moves on to it: a redirect, or after a form the continue page (see continueTo). */
+  async function finish(request: FastifyRequest, reply: FastifyReply, auth: Authenticated, authenticatedAt: Date, afterForm?: string) {
     const deskpass: DeskpassInteractionResult = { sessionId: auth.session.id };
     const result: InteractionResults & { deskpass: DeskpassInteractionResult } = {
       login: { accountId: auth.agent.id, ts: Math.floor(authenticatedAt.getTime() / 1000), amr: ['pwd'], remember: true },
@@ -51,7 +52,7 @@ export const interactionPages: FastifyPluginAsync = async (app) => {
     };
     try {
       const to = await oidc.provider.interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
-      return reply.redirect(to, 303);
+      return afterForm ? continueTo(reply, to, afterForm) : reply.redirect(to, 303);
     } catch {
       return renderMessage(request, reply, 400, 'Sign-in expired', EXPIRED);
     }
@@ -86,13 +87,13 @@ export const interactionPages: FastifyPluginAsync = async (app) => {
       const error = proof.code === 'account_locked' ? `Too many wrong passwords. Try again in ${describeWait(proof.retryAfterSeconds ?? 3600)}.` : 'That password is not correct.';
       return showConfirm(request, reply, appName, error, proof.code === 'account_locked' ? 423 : 400);
     }
-    return finish(request, reply, auth, deps.clock.now());
+    return finish(request, reply, auth, deps.clock.now(), appName);
   });
 
   app.post<UidParams>(`${INTERACTION_PATH}/:uid/cancel`, async (request, reply) => {
     try {
       const to = await oidc.provider.interactionResult(request.raw, reply.raw, { error: 'access_denied', error_description: 'The agent cancelled the sign-in.' }, { mergeWithLastSubmission: false });
-      return reply.redirect(to, 303);
+      return continueTo(reply, to, await appNameOf(undefined));
     } catch {
       return renderMessage(request, reply, 400, 'Sign-in expired', EXPIRED);
     }

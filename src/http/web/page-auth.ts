@@ -35,8 +35,11 @@ export const pageAuthPlugin = fp(async (app) => {
         await signOut(deps, outcome.auth);
         clearSessionCookie(app, reply);
         return reply.setFlash('error', ERRORS.temporary_password_expired.message).redirect('/login', 303);
-      case 'password_change_required':
-        return reply.redirect(REQUIRED_CHANGE_PATH, 303);
+      case 'password_change_required': {
+        // an app's sign-in (or any page) the agent was on its way to continues after the change
+        const next = request.method === 'GET' && request.url !== REQUIRED_CHANGE_PATH && request.url !== '/' ? `?next=${encodeURIComponent(request.url)}` : '';
+        return reply.redirect(`${REQUIRED_CHANGE_PATH}${next}`, 303);
+      }
     }
   });
 });

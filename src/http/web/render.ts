@@ -80,3 +80,18 @@ export function redirectWith(reply: FastifyReply, to: string, kind: 'success' | 
   const hash = to.indexOf('#');
   return reply.setFlash(kind, text, hash >= 0 ? to.slice(hash + 1) : undefined).redirect(to, 303);
 }
+
+/**
+ * After a form on the way to an app (sign-in, the required change, "confirm it is you"): a page
+ * that moves on by itself, instead of a redirect. A browser applies the submitting page's CSP
+ * `form-action 'self'` to every redirect that follows a form, and the chain ends at the app's
+ * own address; a navigation started by this page is not a form submission.
+ */
+export function continueTo(reply: FastifyReply, to: string, appName: string): FastifyReply {
+  return reply.code(200).view('continue', { to, appName });
+}
+
+/** Is this a step of an app's sign-in (the provider's interaction pages)? */
+export function isAppSignInStep(path: string | null): path is string {
+  return path !== null && path.startsWith('/interaction/');
+}

@@ -1,12 +1,12 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { changeOwnPassword } from '../../flows/change-password.js';
 import { requestContext } from '../request-context.js';
-import { field, formOf } from './forms.js';
+import { field, formOf, queryParam, safeNext } from './forms.js';
 import { describeFailure, describeWait, passwordProblems } from './messages.js';
 import { homeFor } from './nav.js';
 import { passwordHints } from './policy-hints.js';
 import { REQUIRED_CHANGE_PATH } from './page-auth.js';
-import { redirectWith, renderPage } from './render.js';
+import { continueTo, isAppSignInStep, redirectWith, renderPage } from './render.js';
 import { pageLimits, perIp } from './limits.js';
 
 const ALLOWED = { config: { allowedDuringPasswordChange: true } };
@@ -18,37 +18,40 @@ const ALLOWED = { config: { allowedDuringPasswordChange: true } };
 export const requiredChangePages: FastifyPluginAsync = async (app) => {
   const { deps } = app.deskpass;
 
-  function show(request: FastifyRequest, reply: FastifyReply, extra: { error?: string; problems?: string[] } = {}, status = 200) {
+  function show(request: FastifyRequest, reply: FastifyReply, next: string | null, extra: { error?: string; problems?: string[] } = {}, status = 200) {
     const { agent, account } = request.portalAuth!;
     return renderPage(
       request,
       reply,
       'password-required',
-      { expiresAt: agent.temporaryPasswordExpiresAt, hints: passwordHints(account.settings.passwordPolicy), oneTime: agent.temporaryPasswordExpiresAt !== null, error: extra.error ?? null, problems: extra.problems ?? [] },
+      { expiresAt: agent.temporaryPasswordExpiresAt, hints: passwordHints(account.settings.passwordPolicy), oneTime: agent.temporaryPasswordExpiresAt !== null, next, error: extra.error ?? null, problems: extra.problems ?? [] },
       { title: 'Choose a new password', status, shape: 'narrow' },
     );
   }
 
   app.get(REQUIRED_CHANGE_PATH, ALLOWED, async (request, reply) => {
-    if (!request.portalAuth!.agent.passwordChangeRequired) return reply.redirect(homeFor(request.portalAuth!.agent), 303);
-    return show(request, reply);
+    const next = safeNext(queryParam(request, 'next'));
+    if (!request.portalAuth!.agent.passwordChangeRequired) return reply.redirect(next ?? homeFor(request.portalAuth!.agent), 303);
+    return show(request, reply, next);
   });
 
   app.post(REQUIRED_CHANGE_PATH, { ...ALLOWED, preHandler: pageLimits(app, perIp('passwordProofsPerIp')) }, async (request, reply) => {
     const auth = request.portalAuth!;
-    if (!auth.agent.passwordChangeRequired) return reply.redirect(homeFor(auth.agent), 303);
     const form = formOf(request);
+    const next = safeNext(field(form, 'next'));
+    if (!auth.agent.passwordChangeRequired) return reply.redirect(next ?? homeFor(auth.agent), 303);
     const currentPassword = field(form, 'currentPassword');
     const newPassword = field(form, 'newPassword');
-    if (!currentPassword || !newPassword) return show(request, reply, { error: 'Enter your current (one-time) password and a new password.' }, 400);
-    if (newPassword !== field(form, 'confirmPassword')) return show(request, reply, { error: 'The two new passwords do not match. Type the same password twice.' }, 422);
+    if (!currentPassword || !newPassword) return show(request, reply, next, { error: 'Enter your current (one-time) password and a new password.' }, 400);
+    if (newPassword !== field(form, 'confirmPassword')) return show(request, reply, next, { error: 'The two new passwords do not match. Type the same password twice.' }, 422);
     const result = await changeOwnPassword(deps, auth, { currentPassword, newPassword, context: requestContext(request, 'portal') });
     if (!result.ok) {
-      if (result.code === 'password_rejected') return show(request, reply, { error: 'Choose a different password.', problems: passwordProblems(result) }, 422);
-      if (result.code === 'current_password_incorrect') return show(request, reply, { error: auth.agent.temporaryPasswordExpiresAt ? 'The one-time password is not correct.' : 'Your current password is not correct.' }, 400);
-      if (result.code === 'account_locked') return show(request, reply, { error: `Too many wrong passwords. Try again in ${describeWait(result.retryAfterSeconds ?? 3600)}.` }, 423);
-      return show(request, reply, { error: describeFailure(result) }, 400);
+      if (result.code === 'password_rejected') return show(request, reply, next, { error: 'Choose a different password.', problems: passwordProblems(result) }, 422);
+      if (result.code === 'current_password_incorrect') return show(request, reply, next, { error: auth.agent.temporaryPasswordExpiresAt ? 'The one-time password is not correct.' : 'Your current password is not correct.' }, 400);
+      if (result.code === 'account_locked') return show(request, reply, next, { error: `Too many wrong passwords. Try again in ${describeWait(result.retryAfterSeconds ?? 3600)}.` }, 423);
+      return show(request, reply, next, { error: describeFailure(result) }, 400);
     }
-    return redirectWith(reply, homeFor(auth.agent), 'success', 'Your new password is set. Use it from now on.');
+    if (isAppSignInStep(next)) return continueTo(reply, next, 'the help desk');
+    return redirectWith(reply, next ?? homeFor(auth.agent), 'success', 'Your new password is set. Use it from now on.');
   });
 };
