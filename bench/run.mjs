@@ -19,6 +19,7 @@ import { REPO_ROOT, startCeiling, startDeskpass, startHello, stopProcess } from 
 import { openPostgresStore, openSqliteStore, withPostgresSchema } from './lib/store.mjs';
 import { ADMIN, AGENT_PASSWORD, seedAgents, seedAuditEvents, setUpHelpDesk } from './lib/seed.mjs';
 import { backgroundLoad, fixedRate, interleaved, percentile, sequential, throughput } from './lib/load.mjs';
+import { exchangeCodes, mintCodes, providerBrowser, registerBenchApp } from './lib/oidc.mjs';
 
 const ARGON2ID = 'm=19456,t=2,p=1'; // the production default (OWASP minimum)
 const settings = {
@@ -193,7 +194,73 @@ async function benchDialect(dialect) {
       const auditAgent = (await sequential({ urls: [`${baseUrl}/api/v1/audit-events?limit=50&agentId=${seeded.adminId}`], headers: { authorization: `Bearer ${adminToken}` }, rounds: 200 })).map((s) => s.ms);
       figures.auditAgentPageMs = { p50: round(percentile(auditAgent, 50)), p99: round(percentile(auditAgent, 99)) };
 
-      // 6. Forgot password: no hashing on that path (the outbox worker does the rest later). Last,
+      // 6. OpenID Connect: code exchanges at the token endpoint (a confidential app, client_secret_basic,
+      // codes minted beforehand between windows: each is single-use) and GET userinfo with a Bearer
+      // access token, each in alternating windows with the hello-world.
+      log(`${dialect}: OpenID Connect token exchanges and userinfo vs the hello-world`);
+      const oidcStore = dialect === 'sqlite' ? openSqliteStore(join(dir, 'deskpass.sqlite')) : await openPostgresStore(settings.pgUrl, schema);
+      let benchApp;
+      try {
+        benchApp = await registerBenchApp(oidcStore, seeded.accountId);
+      } finally {
+        await oidcStore.close();
+      }
+      const providerSession = await providerBrowser(baseUrl, adminToken, benchApp);
+      const oidcHello = await startHello({ dir });
+      try {
+        const helloLoad = { url: `${oidcHello.baseUrl}/`, connections: settings.readConnections };
+        let accessToken;
+        figures.tokenFailures = 0;
+        let ranOut = false;
+        // warm-up, which also sizes the pool of codes minted before each window (1.5 × what it can use)
+        const warm = await exchangeCodes(baseUrl, benchApp, await mintCodes(providerSession, 300), 1000);
+        const codesPerWindow = Math.max(300, Math.ceil((warm.count / warm.seconds) * settings.windowSeconds * 1.5));
+        const exchanges = await interleaved({
+          rounds: settings.rounds,
+          windowSeconds: settings.windowSeconds,
+          pauseMs: 100,
+          a: async (ms) => {
+            const r = await throughput({ ...helloLoad, seconds: ms / 1000, warmupSeconds: 0 });
+            return { count: r.ok, seconds: r.seconds };
+          },
+          b: async (ms) => {
+            const codes = await mintCodes(providerSession, codesPerWindow);
+            const r = await exchangeCodes(baseUrl, benchApp, codes, ms);
+            figures.tokenFailures += r.failures;
+            if (r.firstFailure) log(`${dialect}: a token exchange failed: ${r.firstFailure}; server log: ${readFileSync(server.logFile, 'utf8').split('\n').filter((l) => l.includes('oidc')).slice(-3).join(' | ')}`);
+            accessToken ??= r.accessToken;
+            ranOut ||= r.ranOut;
+            return { count: r.count, seconds: r.seconds };
+          },
+        });
+        figures.tokenExchangesPerSecond = round(exchanges.b, 0);
+        figures.tokenHelloRequestsPerSecond = round(exchanges.a, 0);
+        figures.tokenExchangeRatio = round(exchanges.b / exchanges.a, 3);
+        figures.tokenCodesRanOut = ranOut;
+        const userinfoLoad = { url: `${baseUrl}/oidc/userinfo`, headers: { authorization: `Bearer ${accessToken}` }, connections: settings.readConnections };
+        await throughput({ ...userinfoLoad, seconds: 2, warmupSeconds: 0 });
+        const userinfo = await interleaved({
+          rounds: settings.rounds,
+          windowSeconds: settings.windowSeconds,
+          pauseMs: 100,
+          a: async (ms) => {
+            const r = await throughput({ ...helloLoad, seconds: ms / 1000, warmupSeconds: 0 });
+            return { count: r.ok, seconds: r.seconds };
+          },
+          b: async (ms) => {
+            const r = await throughput({ ...userinfoLoad, seconds: ms / 1000, warmupSeconds: 0 });
+            figures.userinfoNon2xx = (figures.userinfoNon2xx ?? 0) + r.non2xx + r.errors;
+            return { count: r.ok, seconds: r.seconds };
+          },
+        });
+        figures.userinfoPerSecond = round(userinfo.b, 0);
+        figures.userinfoHelloRequestsPerSecond = round(userinfo.a, 0);
+        figures.userinfoRatio = round(userinfo.b / userinfo.a, 3);
+      } finally {
+        await stopProcess(oidcHello.child);
+      }
+
+      // 7. Forgot password: no hashing on that path (the outbox worker does the rest later). Last,
       // because the worker goes on draining what this queued.
       log(`${dialect}: forgot-password load (${settings.readConnections} connections, ${settings.seconds} s)`);
       const forgotBodies = seeded.loginEmails.flatMap((email, i) => [JSON.stringify({ email }), JSON.stringify({ email: `nobody${i}@bench.example` })]);
@@ -226,6 +293,10 @@ function printTable(results) {
     ['GET /me p50 ms at 40/s under sign-in load', (f) => f.meUnderLoadMs.p50, ''],
     ['GET /me p99 ms at 40/s under sign-in load', (f) => f.meUnderLoadMs.p99, `≤ ${GOALS.meP99UnderLoadMs}`],
     ['forgot-password, req/s', (f) => f.forgotPasswordPerSecond, ''],
+    ['OIDC code exchanges/s (token endpoint, 10 clients)', (f) => f.tokenExchangesPerSecond, ''],
+    ['token exchange ratio = exchanges/s ÷ hello-world', (f) => f.tokenExchangeRatio, ''],
+    ['OIDC userinfo (Bearer), req/s', (f) => f.userinfoPerSecond, ''],
+    ['userinfo ratio = userinfo ÷ hello-world', (f) => f.userinfoRatio, ''],
     [`agent search p50 / p99 ms (${results.settings.agents} agents)`, (f) => `${f.agentSearchMs.p50} / ${f.agentSearchMs.p99}`, 'a few ms'],
     [`audit log first page p50 / p99 ms (${results.settings.auditEvents} events)`, (f) => `${f.auditFirstPageMs.p50} / ${f.auditFirstPageMs.p99}`, 'a few ms'],
     ["one agent's audit events p50 / p99 ms", (f) => `${f.auditAgentPageMs.p50} / ${f.auditAgentPageMs.p99}`, ''],

@@ -138,6 +138,22 @@ describe('every end of a Deskpass session logs its apps out', () => {
     await assertLoggedOut(agent.id, held, before);
   });
 
+  test('an app without a back-channel logout URI: its ID token still names the session, and its tokens die with it', async () => {
+    const quiet = await registerApp(t, rp, { name: 'osTicket', type: 'confidential', backchannel: false });
+    const quietConfig = await relyingParty(origin, quiet);
+    const agent = await newAgent();
+    const request = await authorizationRequest(quietConfig, rp.callback, { scope: 'openid email offline_access', prompt: 'consent' });
+    const tokens = await redeem(quietConfig, request, await authorizeWithSession(origin, agent.token, request.url, rp.callback));
+    assert.ok(tokens.claims()!.sid);
+    const before = rp.logoutTokens.length;
+    assert.equal((await t.post('/api/v1/auth/logout', undefined, agent.token)).status, 204);
+    await assert.rejects(client.refreshTokenGrant(quietConfig, tokens.refresh_token!), (e: Error & { error?: string }) => e.error === 'invalid_grant');
+    await assert.rejects(client.fetchUserInfo(quietConfig, tokens.access_token, agent.id));
+    const queued = await t.app.deskpass.deps.db.selectFrom('mail_outbox').select('id').where('template', '=', 'backchannel_logout').where('payload', 'like', `%${quiet.clientId}%`).execute();
+    assert.equal(queued.length, 0, 'nothing to send to an app without a logout URI');
+    assert.equal(rp.logoutTokens.length, before);
+  });
+
   test('absolute lifetime, at the next sweep', async () => {
     const agent = await newAgent();
     const held = await signInToApp(agent.token);

@@ -66,8 +66,13 @@ export async function ensureAppGrant(deps: FlowDeps, ctx: KoaContextWithOIDC, au
   return grant;
 }
 
-/** Is the Deskpass session (a token's sid) still there for this agent? */
-export async function sessionIsLive(deps: FlowDeps, sessionId: string, agentId: string): Promise<boolean> {
-  const row = await deps.db.selectFrom('sessions').select(['agent_id', 'expires_at']).where('id', '=', sessionId).executeTakeFirst();
+/** Is the Deskpass session a grant was issued through still there, for this agent? */
+export async function grantSessionIsLive(deps: FlowDeps, grantId: string, agentId: string): Promise<boolean> {
+  const row = await deps.db
+    .selectFrom('app_sign_ins as a')
+    .innerJoin('sessions as s', 's.id', 'a.session_id')
+    .select(['s.agent_id', 's.expires_at'])
+    .where('a.grant_id', '=', grantId)
+    .executeTakeFirst();
   return !!row && row.agent_id === agentId && new Date(row.expires_at) > deps.clock.now();
 }

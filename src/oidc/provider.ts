@@ -10,7 +10,7 @@ import { findAgentById } from '../store/agents.repo.js';
 import { hashToken, secretsEqual } from '../security/tokens.js';
 import { kyselyAdapter } from './adapter.js';
 import { INTERACTION_PATH, OIDC_ROUTES } from './endpoints.js';
-import { ensureAppGrant, sessionIsLive } from './grants.js';
+import { ensureAppGrant, grantSessionIsLive } from './grants.js';
 import { errorPage, logoutPage, loggedOutPage } from './pages.js';
 
 const { Check, base: basePolicy } = interactionPolicy;
@@ -185,9 +185,9 @@ export function createProvider(options: ProviderOptions): Provider {
       const agent = account && (await findAgentById(deps.db, account.id, sub));
       // Deactivated and invited agents get no code, no token and no userinfo.
       if (!agent || agent.status !== 'active') return undefined;
-      // Codes and tokens die with the Deskpass session they were issued through.
-      const sid = (token as { sid?: string } | undefined)?.sid;
-      if (token && (!sid || !(await sessionIsLive(deps, sid, agent.id)))) return undefined;
+      // Codes and tokens die with the Deskpass session they were issued through (their grant's).
+      const grantId = (token as { grantId?: string } | undefined)?.grantId;
+      if (token && (!grantId || !(await grantSessionIsLive(deps, grantId, agent.id)))) return undefined;
       return { accountId: agent.id, claims: async () => claimsOf(agent) };
     },
     // The only requests the provider makes are back-channel logouts, to URIs an administrator
@@ -209,7 +209,9 @@ export function createProvider(options: ProviderOptions): Provider {
   provider.proxy = true;
 
   // A confidential app's secret is stored as its SHA-256 (clients.ts): compare hashes, in constant time.
-  const Client = provider.Client as unknown as { prototype: { clientSecret?: string; compareClientSecret(actual: string): boolean } };
+  const Client = provider.Client as unknown as { prototype: { clientSecret?: string; compareClientSecret(actual: string): boolean; includeSid(): boolean } };
+  // Every ID token carries sid, the Deskpass session (API.md), with or without back-channel logout.
+  Client.prototype.includeSid = () => true;
   Client.prototype.compareClientSecret = function compareClientSecret(actual: string) {
     return typeof this.clientSecret === 'string' && typeof actual === 'string' && secretsEqual(this.clientSecret, hashToken(actual));
   };
@@ -222,7 +224,7 @@ export function createProvider(options: ProviderOptions): Provider {
   proto.backchannelLogout = async () => undefined;
 
   provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc provider error'));
-  provider.on('authorization.error', (_ctx, error) => logger.info({ err: (error as Error).message }, 'oidc authorization refused'));
-  provider.on('grant.error', (_ctx, error) => logger.info({ err: (error as Error).message }, 'oidc token request refused'));
+  provider.on('grant.error', (_ctx, error) => logger.info({ err: (error as Error).message, detail: (error as { error_detail?: string }).error_detail }, 'oidc token request refused'));
+  provider.on('authorization.error', (_ctx, error) => logger.info({ err: (error as Error).message, detail: (error as { error_detail?: string }).error_detail }, 'oidc authorization refused'));
   return provider;
 }
