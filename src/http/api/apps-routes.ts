@@ -7,7 +7,8 @@ import { AppSchema, IdParam, appJson, errorResponses, security } from '../schema
 // The shapes only; every URI rule (absolute, no fragment, https but on loopback) is the flow's,
 // so the CLI and the portal get the same answers, with every problem listed in `details`.
 const Uri = Type.String({ minLength: 1, maxLength: MAX_APP_URI_LENGTH });
-const Name = Type.String({ minLength: 1, maxLength: MAX_APP_NAME_LENGTH, pattern: '\\S' });
+// Trimmed, the name is 1 to MAX_APP_NAME_LENGTH characters (the flow's rule); the wire allows the spaces around it.
+const Name = Type.String({ minLength: 1, maxLength: 2 * MAX_APP_NAME_LENGTH, pattern: '\\S' });
 const RedirectUris = Type.Array(Uri, { minItems: 1, maxItems: MAX_APP_URIS });
 const PostLogoutRedirectUris = Type.Array(Uri, { maxItems: MAX_APP_URIS });
 const OptionalUri = Type.Optional(Type.Union([Uri, Type.Null()]));
