@@ -43,8 +43,8 @@ async function register(page: Page) {
 
 /** The values page as a map: label → value. */
 async function values(page: Page): Promise<Record<string, string>> {
-  const dts = await page.locator('dl.values > dt').allInnerTexts();
-  const dds = await page.locator('dl.values > dd').allInnerTexts();
+  const dts = await page.locator('dl.values > div > dt').allInnerTexts();
+  const dds = await page.locator('dl.values > div > dd').allInnerTexts();
   return Object.fromEntries(dts.map((dt, i) => [dt.trim(), dds[i].replace(/\s*Copy\s*$/, '').trim()]));
 }
 

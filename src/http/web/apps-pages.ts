@@ -12,6 +12,14 @@ import { redirectWith, renderMessage, renderPage } from './render.js';
 
 type IdParams = { Params: { id: string } };
 
+function hostOf(uri: string | undefined): string {
+  try {
+    return uri ? new URL(uri).host : '';
+  } catch {
+    return '';
+  }
+}
+
 /** The registration and edit form as typed: URI lists one per line. */
 interface AppForm {
   preset: string;
@@ -91,7 +99,7 @@ export const appsPages: FastifyPluginAsync = async (app) => {
   app.get('/manage/apps', guarded, async (request, reply) => {
     const listed = await listApps(deps, request.portalAuth!.agent);
     if (!listed.ok) return renderMessage(request, reply, 403, 'Manage › Apps', describeFailure(listed));
-    const apps = listed.apps.map((a) => ({ id: a.id, name: a.name, type: a.type, clientId: a.clientId, redirectUris: a.redirectUris, backchannel: Boolean(a.backchannelLogoutUri), preset: presetForApp(a).label }));
+    const apps = listed.apps.map((a) => ({ id: a.id, name: a.name, type: a.type, clientId: a.clientId, redirectUris: a.redirectUris, backchannel: Boolean(a.backchannelLogoutUri), host: hostOf(a.redirectUris[0]) }));
     return renderPage(request, reply, 'apps', { apps }, { title: 'Apps', section: 'apps' });
   });
 
