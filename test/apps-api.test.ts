@@ -2,6 +2,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { TestApp, type Answer } from './support/harness.js';
+import { newClientId } from '../src/flows/apps.js';
 
 // The /api/v1/apps contract (API.md, second round, "Apps"): every status and error code, the
 // permission, the URI rules, the secret shown once and stored hashed, and deletion revoking grants.
@@ -251,6 +252,12 @@ describe('removing an app', () => {
     const [event] = await auditEvents('app.deleted');
     assert.deepEqual(event.details, { appId: app.id, clientId: app.clientId, name: 'Zammad to remove' });
   });
+});
+
+test('a client id is 32 URL-safe characters and never starts with "-" or "_" (a CLI argument, a form field)', () => {
+  const ids = new Set(Array.from({ length: 2000 }, () => newClientId()));
+  assert.equal(ids.size, 2000);
+  for (const id of ids) assert.match(id, /^[A-Za-z0-9][A-Za-z0-9_-]{31}$/);
 });
 
 test('the OpenAPI document names every apps route with its schemas', async () => {

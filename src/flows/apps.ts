@@ -64,9 +64,16 @@ function requireManageApps(actor: AppsActor): Failure | null {
   return decision.allowed ? null : forbidden(decision.reason);
 }
 
-/** 24 random bytes, base64url: 32 URL-safe characters, not a secret (the help desk's configuration shows it). */
+/**
+ * 24 random bytes, base64url: 32 URL-safe characters, not a secret (the help desk's configuration
+ * shows it). Drawn again when it would start with "-" or "_": a leading "-" reads as an option to
+ * `deskpass apps remove CLIENT_ID` and to most shells' tools (about 1 draw in 32; ~190 bits remain).
+ */
 export function newClientId(): string {
-  return randomBytes(24).toString('base64url');
+  for (;;) {
+    const id = randomBytes(24).toString('base64url');
+    if (/^[A-Za-z0-9]/.test(id)) return id;
+  }
 }
 
 function uriProblem(field: string, raw: string): FieldProblem | null {
