@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
+import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
@@ -247,6 +248,131 @@ describe('deskpass init, recover-admin and migrate', () => {
     const first = await deskpass(fresh, ['migrate']);
     assert.equal(first.code, 0, first.stderr);
     assert.ok(existsSync(join(fresh, 'data', 'deskpass.sqlite')));
+  });
+});
+
+describe('deskpass apps', () => {
+  let cwd: string;
+  const OSTICKET = ['--name', 'osTicket', '--type', 'confidential', '--redirect-uri', 'https://tickets.acme.test/api/auth/oauth2'];
+  const ZAMMAD = [
+    '--name', 'Zammad', '--type', 'public',
+    '--redirect-uri', 'https://helpdesk.acme.test/auth/openid_connect/callback',
+    '--post-logout-redirect-uri', 'https://helpdesk.acme.test/',
+    '--backchannel-logout-uri', 'https://helpdesk.acme.test/auth/openid_connect/backchannel_logout',
+    '--launch-url', 'https://helpdesk.acme.test/',
+  ];
+  let confidential: { clientId: string; clientSecret: string };
+  let publicApp: { clientId: string };
+  let rotatedSecret: string;
+
+  before(async () => {
+    cwd = tempDir();
+    const init = await deskpass(cwd, ['init', '--admin-email', 'admin@acme.test']);
+    assert.equal(init.code, 0, init.stderr);
+  });
+
+  test('apps add --json prints one JSON object {clientId, clientSecret?} and nothing else on stdout', async () => {
+    const added = await deskpass(cwd, ['apps', 'add', ...OSTICKET, '--json']);
+    assert.equal(added.code, 0, added.stderr);
+    assert.equal(added.stdout.trimEnd().split('\n').length, 1, added.stdout);
+    confidential = JSON.parse(added.stdout);
+    assert.deepEqual(Object.keys(confidential), ['clientId', 'clientSecret']);
+    assert.match(confidential.clientId, /^[A-Za-z0-9_-]{32}$/);
+    assert.match(confidential.clientSecret, /^[A-Za-z0-9_-]{43}$/);
+
+    const pub = await deskpass(cwd, ['apps', 'add', ...ZAMMAD, '--json']);
+    assert.equal(pub.code, 0, pub.stderr);
+    publicApp = JSON.parse(pub.stdout);
+    assert.deepEqual(Object.keys(publicApp), ['clientId'], 'a public app has no secret');
+
+    const human = await deskpass(cwd, ['apps', 'add', '--name', 'Peppermint', '--type', 'public', '--redirect-uri', 'http://localhost:5003/api/v1/auth/oidc/callback']);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /Client id: +[A-Za-z0-9_-]{32}/);
+    assert.match(human.stdout, /no secret/);
+  });
+
+  test('bad input: a clear message naming the option, a non-zero exit, and nothing registered', async () => {
+    const insecure = await deskpass(cwd, ['apps', 'add', '--name', 'Bad', '--type', 'public', '--redirect-uri', 'https://ok.acme.test/cb', '--redirect-uri', 'http://evil.example/cb', '--json']);
+    assert.notEqual(insecure.code, 0);
+    assert.equal(insecure.stdout, '');
+    assert.match(insecure.stderr, /--redirect-uri #2 \(http:\/\/evil\.example\/cb\) must use https:\/\//);
+    const fragment = await deskpass(cwd, ['apps', 'add', '--name', 'Bad', '--type', 'public', '--redirect-uri', 'https://ok.acme.test/cb', '--backchannel-logout-uri', 'https://ok.acme.test/#x']);
+    assert.notEqual(fragment.code, 0);
+    assert.match(fragment.stderr, /--backchannel-logout-uri must not contain a fragment/);
+    const type = await deskpass(cwd, ['apps', 'add', '--name', 'Bad', '--type', 'secret', '--redirect-uri', 'https://ok.acme.test/cb']);
+    assert.notEqual(type.code, 0);
+    assert.match(type.stderr, /public, confidential/);
+    const none = await deskpass(cwd, ['apps', 'add', '--name', 'Bad', '--type', 'public']);
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /--redirect-uri/);
+    const list = JSON.parse((await deskpass(cwd, ['apps', 'list', '--json'])).stdout);
+    assert.deepEqual(list.apps.map((a: { name: string }) => a.name), ['osTicket', 'Zammad', 'Peppermint']);
+  });
+
+  test('apps list shows every app; --json is the API\'s {apps:[…]} without any secret', async () => {
+    const text = await deskpass(cwd, ['apps', 'list']);
+    assert.equal(text.code, 0, text.stderr);
+    for (const id of [confidential.clientId, publicApp.clientId]) assert.ok(text.stdout.includes(id));
+    assert.match(text.stdout, /back-channel logout: https:\/\/helpdesk\.acme\.test\/auth\/openid_connect\/backchannel_logout/);
+    const json = await deskpass(cwd, ['apps', 'list', '--json']);
+    const { apps } = JSON.parse(json.stdout);
+    const zammad = apps.find((a: { clientId: string }) => a.clientId === publicApp.clientId);
+    assert.deepEqual(
+      { type: zammad.type, postLogoutRedirectUris: zammad.postLogoutRedirectUris, launchUrl: zammad.launchUrl },
+      { type: 'public', postLogoutRedirectUris: ['https://helpdesk.acme.test/'], launchUrl: 'https://helpdesk.acme.test/' },
+    );
+    assert.ok(!json.stdout.includes(confidential.clientSecret));
+    assert.ok(!json.stdout.includes('clientSecret'));
+  });
+
+  test('apps rotate-secret prints a new secret once; a public app and an unknown client id are refused', async () => {
+    const rotated = await deskpass(cwd, ['apps', 'rotate-secret', confidential.clientId]);
+    assert.equal(rotated.code, 0, rotated.stderr);
+    rotatedSecret = /^  ([A-Za-z0-9_-]{43})$/m.exec(rotated.stdout)?.[1] ?? '';
+    assert.ok(rotatedSecret, rotated.stdout);
+    assert.notEqual(rotatedSecret, confidential.clientSecret);
+    const json = await deskpass(cwd, ['apps', 'rotate-secret', confidential.clientId, '--json']);
+    assert.equal(json.code, 0, json.stderr);
+    const again = JSON.parse(json.stdout);
+    assert.deepEqual(Object.keys(again), ['clientId', 'clientSecret']);
+    rotatedSecret = again.clientSecret;
+    const pub = await deskpass(cwd, ['apps', 'rotate-secret', publicApp.clientId]);
+    assert.notEqual(pub.code, 0);
+    assert.match(pub.stderr, /public app/);
+    const unknown = await deskpass(cwd, ['apps', 'rotate-secret', 'no-such-client']);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /no app with client id "no-such-client"/);
+  });
+
+  test('apps remove removes by client id; an unknown one exits non-zero', async () => {
+    const removed = await deskpass(cwd, ['apps', 'remove', publicApp.clientId]);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.match(removed.stdout, /Removed "Zammad"/);
+    const list = JSON.parse((await deskpass(cwd, ['apps', 'list', '--json'])).stdout);
+    assert.ok(!list.apps.some((a: { clientId: string }) => a.clientId === publicApp.clientId));
+    const again = await deskpass(cwd, ['apps', 'remove', publicApp.clientId]);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /no app with client id/);
+  });
+
+  test('the store holds only the newest secret\'s SHA-256; every CLI action is audited with method cli, no actor and no secret', async () => {
+    const app = await serverOn(cwd);
+    try {
+      const db = app.deskpass.deps.db;
+      const row = await db.selectFrom('apps').select('secret_hash').where('client_id', '=', confidential.clientId).executeTakeFirstOrThrow();
+      assert.equal(row.secret_hash, createHash('sha256').update(rotatedSecret).digest('hex'));
+      const events = await db.selectFrom('audit_events').selectAll().where('type', 'like', 'app.%').orderBy('id').execute();
+      assert.deepEqual(events.map((e) => e.type), ['app.created', 'app.created', 'app.created', 'app.secret_rotated', 'app.secret_rotated', 'app.deleted']);
+      for (const event of events) {
+        assert.equal(event.method, 'cli');
+        assert.equal(event.actor_agent_id, null);
+      }
+      const all = JSON.stringify(events);
+      assert.ok(!all.includes(confidential.clientSecret) && !all.includes(rotatedSecret), 'no secret in the audit log');
+      assert.ok(all.includes(confidential.clientId), 'the events name the client id');
+    } finally {
+      await app.close();
+    }
   });
 });
 

@@ -44,7 +44,7 @@ describe("agent portal: the three ways to reset another agent's password, and th
     await page.getByLabel('Confirm new password').fill(password);
     await clickAndWait(page, page.getByRole('button', { name: 'Set password' }));
     await signInThroughPage(page, origin, people.bob.email, password);
-    assert.equal(new URL(page.url()).pathname, '/my-settings/password');
+    assert.equal(new URL(page.url()).pathname, '/apps');
     people.bob.password = password;
   });
 
@@ -69,7 +69,7 @@ describe("agent portal: the three ways to reset another agent's password, and th
     const notice = await t.mailTo(people.bob.email, /set a new password/, since);
     assert.ok(!notice.text.includes(generated) && !notice.html.includes(generated), 'the email never contains the password');
     const bob = await signedIn(people.bob.email, generated);
-    assert.equal(new URL(bob.url()).pathname, '/my-settings/password', 'no change is required');
+    assert.equal(new URL(bob.url()).pathname, '/apps', 'no change is required');
     people.bob.password = generated;
   });
 
@@ -119,11 +119,11 @@ describe("agent portal: the three ways to reset another agent's password, and th
     await bob.getByLabel('New password', { exact: true }).fill(chosen);
     await bob.getByLabel('Confirm new password').fill(chosen);
     await clickAndWait(bob, bob.getByRole('button', { name: 'Set password' }));
-    assert.equal(new URL(bob.url()).pathname, '/my-settings/password');
+    assert.equal(new URL(bob.url()).pathname, '/apps');
     assert.match(await alertText(bob), /Your new password is set/);
     people.bob.password = chosen;
     const again = await signedIn(people.bob.email, chosen);
-    assert.equal(new URL(again.url()).pathname, '/my-settings/password');
+    assert.equal(new URL(again.url()).pathname, '/apps');
   });
 
   test("after 10 minutes, the section asks for the acting agent's own password first", async () => {

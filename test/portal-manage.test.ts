@@ -26,7 +26,8 @@ describe('agent portal: Manage › Agents, Roles, Audit log and Account settings
   after(async () => team?.close());
 
   test('Manage › Agents: the list shows each flag, and searches, filters and pages', async () => {
-    assert.equal(new URL(owner.url()).pathname, '/manage/agents', 'an agent manager lands on Manage › Agents');
+    assert.equal(new URL(owner.url()).pathname, '/apps', 'every agent, managers too, lands on Your apps');
+    await owner.goto(`${origin}/manage/agents`);
     const nav = await owner.locator('nav.site-nav').innerText();
     for (const entry of ['My Settings', 'Agents', 'Roles', 'Audit log', 'Account settings']) assert.ok(nav.includes(entry), entry);
     const row = (name: string) => owner.locator('tbody tr', { hasText: name });
@@ -84,7 +85,7 @@ describe('agent portal: Manage › Agents, Roles, Audit log and Account settings
     await page.getByLabel('Confirm new password').fill(password);
     await clickAndWait(page, page.getByRole('button', { name: 'Set password' }));
     await signInThroughPage(page, origin, 'nia@acme.test', password);
-    assert.equal(new URL(page.url()).pathname, '/my-settings/password');
+    assert.equal(new URL(page.url()).pathname, '/apps');
   });
 
   test('profile and access: rename, role, unlock, deactivate and activate, sign out everywhere, resend invitation', async () => {

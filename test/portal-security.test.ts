@@ -75,7 +75,7 @@ describe('agent portal: security of the pages', () => {
 
   test('headers: a strict Content-Security-Policy, no referrer, no caching of pages; no inline script or style anywhere', async () => {
     const b = await signedInBrowser();
-    const pages = ['/manage/agents', '/manage/agents/new', '/manage/roles', '/manage/audit', '/manage/account', '/my-settings/password', '/my-settings/sessions'];
+    const pages = ['/apps', '/manage/agents', '/manage/agents/new', '/manage/roles', '/manage/audit', '/manage/account', '/manage/apps', '/manage/apps/new?preset=zammad&base=https%3A%2F%2Fhelpdesk.acme.test', '/my-settings/password', '/my-settings/sessions'];
     for (const url of pages) {
       const answer = await b.get(url);
       assert.equal(answer.statusCode, 200, url);
@@ -157,9 +157,9 @@ describe('agent portal: security of the pages', () => {
   test('after sign-in, "next" goes only to a page of this site', async () => {
     for (const [next, expected] of [
       ['/manage/roles', '/manage/roles'],
-      ['//evil.example/', '/manage/agents'],
-      ['https://evil.example/', '/manage/agents'],
-      ['/\\evil.example', '/manage/agents'],
+      ['//evil.example/', '/apps'],
+      ['https://evil.example/', '/apps'],
+      ['/\\evil.example', '/apps'],
     ]) {
       const b = new Browserish(t);
       const page = await b.get('/login');

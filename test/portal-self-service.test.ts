@@ -118,7 +118,7 @@ describe('agent portal: setup and self-service', () => {
     assert.match(await alertText(page), /Your password is set/);
 
     await signInThroughPage(page, origin, AGENT.email, newPassword);
-    assert.equal(new URL(page.url()).pathname, '/my-settings/password', 'an agent without Manage permissions lands on My Settings');
+    assert.equal(new URL(page.url()).pathname, '/apps', 'every agent lands on Your apps');
     assert.equal(await page.locator('nav.site-nav').getByRole('link', { name: 'Agents' }).count(), 0, 'no Manage entries without the permissions');
     AGENT.password = newPassword;
 

@@ -13,7 +13,7 @@ const DEFAULT_POLICY = {
   adminSetPasswordDisabled: false,
   enforceOnNextSignIn: false,
 };
-const ALL_PERMISSIONS = ['manage_agents', 'manage_agent_password', 'manage_roles', 'manage_account_settings', 'view_audit_log'];
+const ALL_PERMISSIONS = ['manage_agents', 'manage_agent_password', 'manage_roles', 'manage_account_settings', 'view_audit_log', 'manage_apps'];
 
 let t: TestApp;
 let ownerToken: string;

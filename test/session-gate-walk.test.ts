@@ -45,9 +45,9 @@ const PUBLIC_ROUTES = [
   'POST /oidc/token',
 ].sort();
 
-function concreteUrl(route: RouteRecord, ids: { agentId: string; roleId: string; sessionId: string }): string {
+function concreteUrl(route: RouteRecord, ids: { agentId: string; roleId: string; sessionId: string; appId: string }): string {
   return route.url
-    .replace(':id', route.url.includes('/roles/') ? ids.roleId : route.url.includes('/sessions/') ? ids.sessionId : ids.agentId)
+    .replace(':id', route.url.includes('/roles/') ? ids.roleId : route.url.includes('/sessions/') ? ids.sessionId : route.url.includes('/apps/') ? ids.appId : ids.agentId)
     .replace(':token', randomBytes(32).toString('base64url'))
     .replace('*', 'anything');
 }
@@ -57,7 +57,7 @@ describe('the session gate, walked over every route', () => {
   let samId: string;
   let samToken: string;
   let samBrowser: Browserish;
-  let ids: { agentId: string; roleId: string; sessionId: string };
+  let ids: { agentId: string; roleId: string; sessionId: string; appId: string };
   let gated: RouteRecord[];
 
   before(async () => {
@@ -77,7 +77,11 @@ describe('the session gate, walked over every route', () => {
     samBrowser = new Browserish(t);
     assert.equal((await samBrowser.submit('/login', { email: SAM.email, password: ONE_TIME })).headers.location, REQUIRED_CHANGE_PATH);
     const ownerId = (await t.get('/api/v1/me', ownerToken)).body.id;
-    ids = { agentId: ownerId, roleId: adminRoleId, sessionId: randomBytes(16).toString('hex') };
+    // A confidential app, so that the refused apps routes (update, rotate, delete) have a real target to leave alone.
+    const app = await t.post('/api/v1/apps', { name: 'osTicket', type: 'confidential', redirectUris: ['https://tickets.acme.test/api/auth/oauth2'] }, ownerToken);
+    assert.equal(app.status, 201, app.raw);
+    t.secrets.add(app.body.clientSecret);
+    ids = { agentId: ownerId, roleId: adminRoleId, sessionId: randomBytes(16).toString('hex'), appId: app.body.id };
     gated = t.app.deskpass.routes.filter((r) => r.config.gate && r.method !== 'HEAD');
   });
   after(async () => t?.close());
@@ -86,6 +90,10 @@ describe('the session gate, walked over every route', () => {
     const open = t.app.deskpass.routes.filter((r) => !r.config.gate && r.method !== 'HEAD').map((r) => `${r.method} ${r.url}`).sort();
     assert.deepEqual(open, PUBLIC_ROUTES);
     assert.ok(gated.length >= 40, `${gated.length} gated routes`);
+    const gatedNames = gated.map((r) => `${r.method} ${r.url}`);
+    for (const route of ['GET /api/v1/apps', 'POST /api/v1/apps', 'GET /api/v1/apps/:id', 'PATCH /api/v1/apps/:id', 'DELETE /api/v1/apps/:id', 'POST /api/v1/apps/:id/secret', 'GET /apps', 'GET /manage/apps', 'POST /manage/apps/new', 'POST /manage/apps/:id', 'POST /manage/apps/:id/secret', 'POST /manage/apps/:id/delete']) {
+      assert.ok(gatedNames.includes(route), `${route} is behind the gate`);
+    }
   });
 
   test('while a password change is required, every API route but /me, /me/password and logout answers 403 password_change_required, and nothing changes', async () => {

@@ -10,6 +10,7 @@ import { createArgon2Hasher } from '../security/password-hasher.js';
 import { migrateToLatest, openDatabase, type Db } from '../store/db.js';
 import { startServer } from '../server.js';
 import { ERRORS } from '../domain/errors.js';
+import { appsCommand } from './apps-command.js';
 
 const CLI_CONTEXT = { method: 'cli' as const, ip: null, userAgent: 'deskpass-cli' };
 
@@ -90,6 +91,8 @@ export function buildCli(): Command {
           'Hand it over in person or over a channel you trust. This was written to the audit log.\n',
       );
     });
+
+  program.addCommand(appsCommand({ withDeps, fail, context: CLI_CONTEXT }));
 
   return program;
 }

@@ -18,6 +18,7 @@ export const ERRORS = {
   agent_deactivated: { status: 409, message: 'This agent is deactivated.' },
   role_name_taken: { status: 409, message: 'A role with this name already exists.' },
   role_in_use: { status: 409, message: 'This role is still given to agents.' },
+  app_is_public: { status: 409, message: 'A public app has no client secret to rotate.' },
   setup_already_done: { status: 410, message: 'This help desk is already set up.' },
   setup_link_invalid: { status: 410, message: 'This setup link is no longer valid.' },
   reset_link_invalid: { status: 410, message: 'This password reset link is no longer valid.' },

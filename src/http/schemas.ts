@@ -6,6 +6,7 @@ import type { AgentView } from '../flows/agents.js';
 import type { Role, Session } from '../domain/models.js';
 import type { AuditEvent } from '../store/audit.repo.js';
 import type { Account } from '../domain/models.js';
+import type { App } from '../domain/apps.js';
 import { PLANS, isPlan } from '../domain/plans.js';
 import { MAX_PASSWORD_LENGTH } from '../domain/account-settings.js';
 
@@ -108,6 +109,19 @@ export const AuditEventSchema = Type.Object({
   createdAt: Type.String(),
 });
 
+export const AppSchema = Type.Object({
+  id: Type.String(),
+  clientId: Type.String(),
+  name: Type.String(),
+  type: Type.Union([Type.Literal('public'), Type.Literal('confidential')]),
+  redirectUris: Type.Array(Type.String()),
+  postLogoutRedirectUris: Type.Array(Type.String()),
+  backchannelLogoutUri: Type.Union([Type.String(), Type.Null()]),
+  /** an extension of the contract: where the portal's Your apps opens the app (null: the first redirect URI's origin) */
+  launchUrl: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String(),
+});
+
 /** Passwords: a generous cap on the wire; the policy (256 code points after NFC) answers 422 below it. */
 export const PasswordField = Type.String({ minLength: 1, maxLength: 1024 });
 // The one email rule (domain/email.ts), as a pattern the schema checks.
@@ -165,6 +179,20 @@ export function sessionJson(session: Session & { current: boolean }): Static<typ
 
 export function auditEventJson(event: AuditEvent): Static<typeof AuditEventSchema> {
   return { ...event, createdAt: event.createdAt.toISOString() };
+}
+
+export function appJson(app: App): Static<typeof AppSchema> {
+  return {
+    id: app.id,
+    clientId: app.clientId,
+    name: app.name,
+    type: app.type,
+    redirectUris: app.redirectUris,
+    postLogoutRedirectUris: app.postLogoutRedirectUris,
+    backchannelLogoutUri: app.backchannelLogoutUri,
+    launchUrl: app.launchUrl,
+    createdAt: app.createdAt.toISOString(),
+  };
 }
 
 export function accountJson(account: Account): Static<typeof AccountSchema> {

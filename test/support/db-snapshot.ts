@@ -5,7 +5,7 @@ import { LOCK_NOTICE_REQUEST } from '../../src/flows/login.js';
 
 /**
  * The stored state a refused request must leave alone: accounts and their settings, roles,
- * agents, password history, reset links, sessions and queued mail.
+ * agents, password history, reset links, sessions, queued mail and the registered apps.
  *
  * Left out on purpose, because they legitimately change on some 4xx answers: `audit_events`
  * (failed sign-ins and re-authentications are audited), `login_attempts` (failure counters),
@@ -26,6 +26,7 @@ export async function snapshotState(t: TestApp): Promise<Record<string, unknown[
       .select(['id', 'account_id', 'agent_id', 'token_hash', 'created_at', 'authenticated_at', 'expires_at', 'ip', 'user_agent'])
       .orderBy('id')
       .execute(),
+    apps: await db.selectFrom('apps').selectAll().orderBy('id').execute(),
     mail_outbox: await db
       .selectFrom('mail_outbox')
       .select(['id', 'account_id', 'recipient', 'template', 'created_at'])

@@ -6,6 +6,7 @@ import { agentPasswordRoutes } from './agent-password-routes.js';
 import { rolesRoutes } from './roles-routes.js';
 import { auditRoutes } from './audit-routes.js';
 import { accountRoutes } from './account-routes.js';
+import { appsRoutes } from './apps-routes.js';
 
 /** Everything behind the one authenticate hook. */
 export const authenticatedRoutes: FastifyPluginAsync = async (app) => {
@@ -16,4 +17,5 @@ export const authenticatedRoutes: FastifyPluginAsync = async (app) => {
   await app.register(rolesRoutes);
   await app.register(auditRoutes);
   await app.register(accountRoutes);
+  await app.register(appsRoutes);
 };

@@ -13,6 +13,8 @@ import { rolesPages } from './roles-pages.js';
 import { auditPages } from './audit-pages.js';
 import { accountSettingsPages } from './account-settings-pages.js';
 import { interactionPages } from './interaction-pages.js';
+import { appsPages } from './apps-pages.js';
+import { yourAppsPages } from './your-apps-pages.js';
 
 /** Every page behind the sign-in gate. */
 export const authenticatedPages: FastifyPluginAsync = async (app) => {
@@ -22,7 +24,7 @@ export const authenticatedPages: FastifyPluginAsync = async (app) => {
   app.get('/', async (request, reply) => reply.redirect(homeFor(request.portalAuth!.agent), 303));
   app.get('/manage', async (request, reply) => reply.redirect(homeFor(request.portalAuth!.agent), 303));
   // Unknown pages under the portal's sections answer a page, not the API's JSON 404.
-  for (const path of ['/manage/*', '/my-settings/*']) {
+  for (const path of ['/manage/*', '/my-settings/*', '/apps/*']) {
     app.get(path, async (request, reply) => renderMessage(request, reply, 404, 'Page not found', 'There is no such page. Use the menu at the top.'));
   }
 
@@ -41,4 +43,6 @@ export const authenticatedPages: FastifyPluginAsync = async (app) => {
   await app.register(auditPages);
   await app.register(accountSettingsPages);
   await app.register(interactionPages);
+  await app.register(appsPages);
+  await app.register(yourAppsPages);
 };

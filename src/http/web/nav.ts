@@ -11,6 +11,7 @@ export interface NavItem {
 const MANAGE: (NavItem & { needs: Permission })[] = [
   { key: 'agents', label: 'Agents', href: '/manage/agents', needs: 'manage_agents' },
   { key: 'roles', label: 'Roles', href: '/manage/roles', needs: 'manage_roles' },
+  { key: 'apps', label: 'Apps', href: '/manage/apps', needs: 'manage_apps' },
   { key: 'audit', label: 'Audit log', href: '/manage/audit', needs: 'view_audit_log' },
   { key: 'account', label: 'Account settings', href: '/manage/account', needs: 'manage_account_settings' },
 ];
@@ -19,7 +20,7 @@ export function manageEntriesFor(agent: Agent): NavItem[] {
   return MANAGE.filter((item) => agent.role.permissions.includes(item.needs)).map(({ key, label, href }) => ({ key, label, href }));
 }
 
-/** Where a signed-in agent lands: Manage › Agents for managers, else My Settings. */
-export function homeFor(agent: Agent): string {
-  return agent.role.permissions.includes('manage_agents') ? '/manage/agents' : '/my-settings/password';
+/** Where a signed-in agent lands: Your apps, the launcher of the help desk's apps (every agent may open it). */
+export function homeFor(_agent: Agent): string {
+  return '/apps';
 }

@@ -14,7 +14,7 @@ export interface PageOptions {
   title: string;
   status?: number;
   /** the header entry to mark as current */
-  section?: 'my-settings' | 'agents' | 'roles' | 'audit' | 'account';
+  section?: 'your-apps' | 'my-settings' | 'agents' | 'roles' | 'audit' | 'account' | 'apps';
   /** "narrow": a single centred card (sign-in, reset); "wide": the signed-in layout */
   shape?: 'narrow' | 'wide';
   /** the help desk name, for pages without a signed-in agent */
