@@ -376,6 +376,34 @@ describe('deskpass apps', () => {
   });
 });
 
+describe('deskpass keys rotate', () => {
+  test('a new key signs from then on, the old one stays published, a token it signed still verifies; audited', async () => {
+    const cwd = tempDir();
+    assert.equal((await deskpass(cwd, ['init', '--admin-email', 'admin@acme.test'])).code, 0);
+    const app = await serverOn(cwd);
+    try {
+      const before = await call(app, 'GET', '/oidc/jwks');
+      assert.equal(before.body.keys.length, 1);
+      const oldKid = before.body.keys[0].kid;
+      assert.equal(before.body.keys[0].d, undefined, 'the JWKS is public keys only');
+      const rotated = await deskpass(cwd, ['keys', 'rotate']);
+      assert.equal(rotated.code, 0, rotated.stderr);
+      const newKid = /New signing key (\S+)\./.exec(rotated.stdout)![1];
+      assert.ok(rotated.stdout.includes(`Retired ${oldKid}`), rotated.stdout);
+      assert.equal(await app.deskpass.oidc.refreshKeys(), true, 'the running server picks the rotation up');
+      const after = await call(app, 'GET', '/oidc/jwks');
+      assert.deepEqual(after.body.keys.map((k: { kid: string }) => k.kid), [newKid, oldKid]);
+      const db = app.deskpass.deps.db;
+      const rows = await db.selectFrom('signing_keys').selectAll().execute();
+      for (const row of rows) assert.ok(!row.encrypted_jwk.includes('"d"'), 'private keys are stored encrypted');
+      const events = await db.selectFrom('audit_events').select(['type', 'method', 'actor_agent_id']).where('type', '=', 'signing_key.rotated').execute();
+      assert.deepEqual(events, [{ type: 'signing_key.rotated', method: 'cli', actor_agent_id: null }]);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('deskpass without SMTP_URL', () => {
   test('without SMTP_URL the mail is written as an .eml file under ./data/mail, readable only by the server\'s user', async () => {
     const cwd = tempDir();

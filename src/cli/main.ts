@@ -11,6 +11,9 @@ import { migrateToLatest, openDatabase, type Db } from '../store/db.js';
 import { startServer } from '../server.js';
 import { ERRORS } from '../domain/errors.js';
 import { appsCommand } from './apps-command.js';
+import { rotateSigningKey, KEY_RETENTION_MS } from '../oidc/keys.js';
+import { findOnlyAccount } from '../store/accounts.repo.js';
+import { audit } from '../flows/consequences.js';
 
 const CLI_CONTEXT = { method: 'cli' as const, ip: null, userAgent: 'deskpass-cli' };
 
@@ -93,6 +96,27 @@ export function buildCli(): Command {
     });
 
   program.addCommand(appsCommand({ withDeps, fail, context: CLI_CONTEXT }));
+
+  const keys = program.command('keys').description("the OpenID Connect provider's signing keys");
+  keys
+    .command('rotate')
+    .description('a new signing key signs from now on; the old ones stay published until what they signed has expired (audited)')
+    .action(async () => {
+      const config = loadConfig();
+      const rotated = await withDeps(config, (deps) =>
+        deps.db.transaction().execute(async (trx) => {
+          const now = deps.clock.now();
+          const result = await rotateSigningKey(trx, deps.secretKey, now);
+          const account = await findOnlyAccount(trx);
+          if (account) await audit(trx, { accountId: account.id, type: 'signing_key.rotated', actorAgentId: null, targetAgentId: null, context: CLI_CONTEXT, details: { kid: result.kid, retired: result.retired }, at: now });
+          return result;
+        }),
+      );
+      process.stdout.write(
+        `New signing key ${rotated.kid}. ${rotated.retired.length ? `Retired ${rotated.retired.join(', ')}: still published for ${KEY_RETENTION_MS / 3_600_000} hours, then removed.` : 'There was no key before.'}\n` +
+          'Running instances start signing with it within 30 seconds.\n',
+      );
+    });
 
   return program;
 }

@@ -22,6 +22,13 @@ export const AUDIT_EVENT_LABELS: Record<string, string> = {
   'role.created': 'Role created',
   'role.updated': 'Role updated',
   'account.settings_updated': 'Account settings changed',
+  'app.created': 'App registered',
+  'app.updated': 'App changed',
+  'app.deleted': 'App removed',
+  'app.secret_rotated': 'App secret rotated',
+  'app.signed_in': 'Signed in to an app',
+  'app.logged_out': 'Logged out of an app (back-channel)',
+  'signing_key.rotated': 'Signing key rotated (operator)',
 };
 
 const DETAIL_LABELS: Record<string, string> = {
@@ -36,6 +43,7 @@ const DETAIL_LABELS: Record<string, string> = {
   door: 'locked for',
   device: 'device',
   name: 'name',
+  appName: 'app',
 };
 
 /** A short line of the non-secret facts an event carries ("reason: invalid_credentials · changed: name"). */
