@@ -117,4 +117,55 @@ describe('OpenID Connect provider', () => {
     assert.ok(refreshed.refresh_token && refreshed.refresh_token !== tokens.refresh_token);
     await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token!), (error: Error & { error?: string }) => error.error === 'invalid_grant');
   });
+
+  test('the token endpoint is rate limited per client before the provider runs: a refused request consumes nothing', async () => {
+    const limited = await registerApp(t, rp, { name: 'Limited', type: 'confidential' });
+    const config = await relyingParty(origin, limited, 'basic');
+    const sessionToken = await t.login(OWNER.email, OWNER.password);
+    const first = await authorizationRequest(config, rp.callback);
+    const second = await authorizationRequest(config, rp.callback);
+    const firstCallback = await authorizeWithSession(origin, sessionToken, first.url, rp.callback);
+    const secondCallback = await authorizeWithSession(origin, sessionToken, second.url, rp.callback);
+    assert.equal((await t.patch('/api/v1/account', { rateLimits: { tokenRequestsPerClient: 1 } }, owner.ownerToken)).status, 200);
+    try {
+      await redeem(config, first, firstCallback);
+      const code = new URL(secondCallback).searchParams.get('code')!;
+      const basic = `Basic ${Buffer.from(`${limited.clientId}:${limited.clientSecret}`).toString('base64')}`;
+      const refused = await fetch(`${origin}/oidc/token`, {
+        method: 'POST',
+        headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: rp.callback, code_verifier: second.verifier }),
+      });
+      assert.equal(refused.status, 429);
+      assert.ok(Number(refused.headers.get('retry-after')) > 0);
+      assert.equal(((await refused.json()) as { error: string }).error, 'temporarily_unavailable');
+      const stored = await t.app.deskpass.deps.db.selectFrom('oidc_payloads').select('consumed_at').where('model', '=', 'AuthorizationCode').where('id', '=', code).executeTakeFirst();
+      assert.ok(stored && stored.consumed_at === null, 'the refused request did not reach the provider');
+      // another client's budget is its own
+      const fresh = await registerApp(t, rp, { name: 'Another' });
+      const freshConfig = await relyingParty(origin, fresh);
+      const other = await authorizationRequest(freshConfig, rp.callback);
+      await redeem(freshConfig, other, await authorizeWithSession(origin, sessionToken, other.url, rp.callback));
+    } finally {
+      assert.equal((await t.patch('/api/v1/account', { rateLimits: { tokenRequestsPerClient: 3000 } }, owner.ownerToken)).status, 200);
+    }
+  });
+
+  test('the authorization endpoint passes the one session gate: a required password change comes before any code', async () => {
+    const { id } = await t.addAgent(owner.ownerToken, { email: 'gate.agent@acme.test', name: 'Gate Agent', roleId: owner.agentRoleId, password: 'Marble-Canyon-Falcon-64' });
+    const oneTime = 'Velvet-Quarry-Nickel-85';
+    t.secrets.add(oneTime);
+    assert.equal((await t.put(`/api/v1/agents/${id}/password`, { password: oneTime, requireChangeAtNextLogin: true }, owner.ownerToken)).status, 204);
+    const sessionToken = await t.login('gate.agent@acme.test', oneTime);
+    const config = await relyingParty(origin, zammad);
+    const request = await authorizationRequest(config, rp.callback);
+    await assert.rejects(authorizeWithSession(origin, sessionToken, request.url, rp.callback), /authorization stopped at .*\/password-change-required\?next=%2Finteraction%2F/);
+    const signIns = await t.app.deskpass.deps.db.selectFrom('app_sign_ins').select('session_id').where('agent_id', '=', id).execute();
+    assert.deepEqual(signIns, [], 'no grant, no sign-in recorded');
+    // prompt=none says so to the app instead
+    const silent = await authorizationRequest(config, rp.callback, { prompt: 'none' });
+    const answer = await authorizeWithSession(origin, sessionToken, silent.url, rp.callback);
+    assert.equal(new URL(answer).searchParams.get('error'), 'login_required');
+  });
 });
+

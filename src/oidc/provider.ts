@@ -114,7 +114,7 @@ export function createProvider(options: ProviderOptions): Provider {
   const { deps, cookieName, logger } = options;
   const policy = basePolicy();
   policy.get('login')!.checks.add(
-    new Check('deskpass_session', 'End-User authentication is required', async (ctx) =>
+    new Check('deskpass_session', 'End-User authentication is required', 'login_required', async (ctx) =>
       (await carriesPortalSession(deps, cookieName, ctx)) ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT,
     ),
     0,
