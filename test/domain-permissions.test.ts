@@ -52,8 +52,8 @@ describe('checkPermissions', () => {
     assert.deepEqual([...PASSWORD_ADMIN_PERMISSIONS].sort(), ['manage_agent_password', 'manage_agents']);
   });
 
-  test('the catalogue has exactly the five documented permissions; built-in Administrator has all, Agent none', () => {
-    assert.deepEqual([...PERMISSION_NAMES].sort(), ['manage_account_settings', 'manage_agent_password', 'manage_agents', 'manage_roles', 'view_audit_log']);
+  test('the catalogue has exactly the six documented permissions; built-in Administrator has all, Agent none', () => {
+    assert.deepEqual([...PERMISSION_NAMES].sort(), ['manage_account_settings', 'manage_agent_password', 'manage_agents', 'manage_apps', 'manage_roles', 'view_audit_log']);
     assert.deepEqual([...BUILT_IN_ROLES.Administrator].sort(), [...PERMISSION_NAMES].sort());
     assert.deepEqual(BUILT_IN_ROLES.Agent, []);
     assert.equal(isPermission('manage_agents'), true);

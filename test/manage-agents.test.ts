@@ -255,13 +255,17 @@ describe('PATCH /api/v1/agents/{id}', () => {
     assert.equal((await t.get(`/api/v1/agents/${rita.id}`, ownerToken)).body.name, 'Rita Renamed');
   });
 
-  test('a role change answers 200 and the agent holds the new role at once', async () => {
+  test('a role change answers 200, ends the agent\'s sessions (every app\'s groups claim changes), and the next sign-in holds the new role', async () => {
     const answer = await t.patch(`/api/v1/agents/${rita.id}`, { roleId: managerRoleId }, ownerToken);
     assert.equal(answer.status, 200, answer.raw);
     assert.deepEqual(answer.body.role, { id: managerRoleId, name: 'Agent Managers', permissions: ['manage_agents'] });
-    assert.equal((await t.get('/api/v1/agents', rita.token)).status, 200, 'the new permission works on her existing session');
+    assertError(await t.get('/api/v1/me', rita.token), 401, 'unauthenticated');
+    rita.token = await t.login('rita@acme.test', 'Marble-Osprey-Garden-19');
+    assert.equal((await t.get('/api/v1/agents', rita.token)).status, 200, 'the new permission works');
     const back = await t.patch(`/api/v1/agents/${rita.id}`, { roleId: agentRoleId }, ownerToken);
     assert.equal(back.body.role.id, agentRoleId);
+    assertError(await t.get('/api/v1/agents', rita.token), 401, 'unauthenticated');
+    rita.token = await t.login('rita@acme.test', 'Marble-Osprey-Garden-19');
     assertForbidden(await t.get('/api/v1/agents', rita.token), 'missing_permission');
   });
 
