@@ -5,7 +5,7 @@ import { sweepCounters } from '../store/rate-limit-counters.repo.js';
 import { sweepEndedSessionDoors } from '../store/login-attempts.repo.js';
 import { sweepIdleSessions, sweepSessions } from '../store/sessions.repo.js';
 import type { FlowDeps } from './deps.js';
-import { sweepProviderRecords } from '../oidc/adapter.js';
+import { sweepProviderRecords } from '../store/oidc-payloads.repo.js';
 
 /** Dead links stay 7 days, so a late click says "expired" or "used" rather than "unknown". */
 export const DEAD_LINK_RETENTION_MS = 7 * MS_PER_DAY;

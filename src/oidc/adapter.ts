@@ -77,10 +77,3 @@ function carriedSessionId(payload: AdapterPayload): string | null {
   for (const authorization of Object.values(authorizations)) if (authorization.sid) return authorization.sid;
   return null;
 }
-
-/** What the hourly sweep removes: provider records past their expiry. */
-export async function sweepProviderRecords(db: Db, now: Date, batchSize = 1000): Promise<number> {
-  const rows = await db.selectFrom('oidc_payloads').select(['model', 'id']).where('expires_at', '<=', iso(now)).limit(batchSize).execute();
-  for (const row of rows) await db.deleteFrom('oidc_payloads').where('model', '=', row.model).where('id', '=', row.id).execute();
-  return rows.length;
-}
