@@ -119,7 +119,8 @@ describe("agent portal: the three ways to reset another agent's password, and th
     await bob.getByLabel('New password', { exact: true }).fill(chosen);
     await bob.getByLabel('Confirm new password').fill(chosen);
     await clickAndWait(bob, bob.getByRole('button', { name: 'Set password' }));
-    assert.equal(new URL(bob.url()).pathname, '/apps');
+    // on to the page he was on his way to when the change stopped him
+    assert.equal(new URL(bob.url()).pathname, '/my-settings/password');
     assert.match(await alertText(bob), /Your new password is set/);
     people.bob.password = chosen;
     const again = await signedIn(people.bob.email, chosen);

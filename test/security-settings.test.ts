@@ -23,7 +23,7 @@ test('GET /account shows the lockout, session and rate-limit settings with their
   const { lockoutThreshold, lockoutMinutes, sessionIdleHours, sessionAbsoluteHours, rateLimits } = account.body.settings;
   assert.deepEqual(
     { lockoutThreshold, lockoutMinutes, sessionIdleHours, sessionAbsoluteHours, rateLimits },
-    { lockoutThreshold: 5, lockoutMinutes: 60, sessionIdleHours: 8, sessionAbsoluteHours: 168, rateLimits: { failedSignInsPerIp: 100, forgotPasswordPerEmail: 5, forgotPasswordPerIp: 30, resetLinkPerIp: 60, passwordProofsPerIp: 60 } },
+    { lockoutThreshold: 5, lockoutMinutes: 60, sessionIdleHours: 8, sessionAbsoluteHours: 168, rateLimits: { failedSignInsPerIp: 100, forgotPasswordPerEmail: 5, forgotPasswordPerIp: 30, resetLinkPerIp: 60, passwordProofsPerIp: 60, tokenRequestsPerClient: 3000 } },
   );
 });
 
