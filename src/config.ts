@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
+import { isLoopbackHost } from './domain/apps.js';
 
 /** Argon2id cost: memory in KiB, iterations, lanes. */
 export interface Argon2Params {
@@ -99,6 +100,10 @@ function parsePublicUrl(raw: string): string {
     throw new ConfigError(`PUBLIC_URL is not a URL: "${raw}"`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('PUBLIC_URL must be http(s)');
+  // PUBLIC_URL is the OpenID Connect issuer: help desks trust what it signs only over https.
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    throw new ConfigError(`PUBLIC_URL must be https:// (http:// is for localhost and loopback addresses only), got "${raw}"`);
+  }
   return url.origin + url.pathname.replace(/\/+$/, '');
 }
 

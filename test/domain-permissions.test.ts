@@ -328,6 +328,9 @@ describe('config', () => {
       { PORT: '-1' },
       { PUBLIC_URL: 'not a url' },
       { PUBLIC_URL: 'ftp://desk.example.com' },
+      // the OpenID Connect issuer: https, or http on loopback only
+      { PUBLIC_URL: 'http://desk.example.com' },
+      { PUBLIC_URL: 'http://10.0.0.5:3000' },
       { DATABASE_URL: 'mysql://db/deskpass' },
       { DATABASE_URL: './deskpass.sqlite' },
       { SMTP_URL: 'http://mail:25' },
@@ -338,6 +341,12 @@ describe('config', () => {
     ];
     for (const env of bad) {
       assert.throws(() => loadConfig({ SECRET_KEY: KEY, ...env }), ConfigError, JSON.stringify(env));
+    }
+  });
+
+  test('PUBLIC_URL may be http:// on localhost and loopback addresses (development, tests)', () => {
+    for (const url of ['http://localhost:3000', 'http://127.0.0.1:4100', 'http://[::1]:3000', 'http://desk.localhost']) {
+      assert.equal(loadConfig({ SECRET_KEY: KEY, PUBLIC_URL: url }).publicUrl, url);
     }
   });
 
