@@ -84,6 +84,9 @@ describe('OpenID Connect provider', () => {
     const viaPost = await fetch(`${origin}/oidc/userinfo`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ access_token: tokens.access_token }) });
     assert.equal(viaPost.status, 200);
     assert.equal(((await viaPost.json()) as { sub: string }).sub, owner.ownerId);
+    const mine = await t.get('/api/v1/me/sessions', sessionToken);
+    const current = mine.body.sessions.find((x: { current: boolean }) => x.current);
+    assert.deepEqual(current.apps, [{ id: zammad.id, name: 'Zammad' }], 'My sessions names the apps signed in through each session');
     const audit = await t.get('/api/v1/audit-events?type=app.signed_in', owner.ownerToken);
     assert.equal(audit.body.events.length, 1, audit.raw);
     assert.equal(audit.body.events[0].actor.id, owner.ownerId);

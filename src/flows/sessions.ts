@@ -8,6 +8,7 @@ import type { Executor } from '../store/db.js';
 import { hashToken, isWellFormedToken, newId, newRandomToken } from '../security/tokens.js';
 import { checkActOnAgent, checkPermissions, toPrincipalPermissions } from './principal.js';
 import { audit } from './consequences.js';
+import { listAppsOfSessions } from '../store/app-sign-ins.repo.js';
 import type { FlowDeps } from './deps.js';
 
 export interface Authenticated {
@@ -76,12 +77,13 @@ export async function signOut(deps: FlowDeps, auth: Authenticated): Promise<void
   await deps.db.transaction().execute((trx) => deleteSession(trx, auth.agent.id, auth.session.id, now));
 }
 
-export async function listOwnSessions(deps: FlowDeps, auth: Authenticated): Promise<{ sessions: (Session & { current: boolean })[] }> {
+export async function listOwnSessions(deps: FlowDeps, auth: Authenticated): Promise<{ sessions: (Session & { current: boolean; apps: { id: string; name: string }[] })[] }> {
   const now = deps.clock.now();
   const idleMs = auth.account.settings.sessionIdleHours * MS_PER_HOUR;
   // a session idle past the timeout is dead even before a request or the sweep deletes it
   const sessions = (await listAgentSessions(deps.db, auth.agent.id, now)).filter((s) => s.lastSeenAt.getTime() + idleMs > now.getTime());
-  return { sessions: sessions.map((s) => ({ ...s, current: s.id === auth.session.id })) };
+  const apps = await listAppsOfSessions(deps.db, sessions.map((s) => s.id));
+  return { sessions: sessions.map((s) => ({ ...s, current: s.id === auth.session.id, apps: apps.get(s.id) ?? [] })) };
 }
 
 /** Ends one of the agent's own sessions (another device). */

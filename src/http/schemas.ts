@@ -92,6 +92,8 @@ export const SessionSchema = Type.Object({
   expiresAt: Type.String(),
   ip: Type.Union([Type.String(), Type.Null()]),
   userAgent: Type.Union([Type.String(), Type.Null()]),
+  /** the apps (help desks) signed in through this session: they are signed out with it */
+  apps: Type.Array(Type.Object({ id: Type.String(), name: Type.String() })),
 });
 
 const Person = Type.Union([Type.Object({ id: Type.String(), email: Type.String(), name: Type.String() }), Type.Null()]);
@@ -165,7 +167,7 @@ export function roleJson(role: Role): Static<typeof RoleSchema> {
   return { id: role.id, name: role.name, permissions: role.permissions, builtIn: role.builtIn };
 }
 
-export function sessionJson(session: Session & { current: boolean }): Static<typeof SessionSchema> {
+export function sessionJson(session: Session & { current: boolean; apps: { id: string; name: string }[] }): Static<typeof SessionSchema> {
   return {
     id: session.id,
     current: session.current,
@@ -174,6 +176,7 @@ export function sessionJson(session: Session & { current: boolean }): Static<typ
     expiresAt: session.expiresAt.toISOString(),
     ip: session.ip,
     userAgent: session.userAgent,
+    apps: session.apps,
   };
 }
 

@@ -79,8 +79,17 @@ export async function revokeAppSignIns(db: Executor, appId: string): Promise<voi
   await db.deleteFrom('app_sign_ins').where('app_id', '=', appId).execute();
 }
 
-/** The apps an agent's session is signed in to (for the portal). */
-export async function listSessionApps(db: Executor, sessionId: string): Promise<string[]> {
-  const rows = await db.selectFrom('app_sign_ins').select('app_id').where('session_id', '=', sessionId).execute();
-  return rows.map((r) => r.app_id);
+/** The apps each of these sessions is signed in to, by session id. */
+export async function listAppsOfSessions(db: Executor, sessionIds: readonly string[]): Promise<Map<string, { id: string; name: string }[]>> {
+  const bySession = new Map<string, { id: string; name: string }[]>(sessionIds.map((id) => [id, []]));
+  if (sessionIds.length === 0) return bySession;
+  const rows = await db
+    .selectFrom('app_sign_ins as s')
+    .innerJoin('apps as a', 'a.id', 's.app_id')
+    .select(['s.session_id', 'a.id', 'a.name'])
+    .where('s.session_id', 'in', sessionIds)
+    .orderBy('a.name')
+    .execute();
+  for (const row of rows) bySession.get(row.session_id)?.push({ id: row.id, name: row.name });
+  return bySession;
 }

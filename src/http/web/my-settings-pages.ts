@@ -53,7 +53,7 @@ export const mySettingsPages: FastifyPluginAsync = async (app) => {
     const { sessions } = await listOwnSessions(deps, request.portalAuth!);
     const rows = sessions
       .sort((a, b) => Number(b.current) - Number(a.current) || b.lastSeenAt.getTime() - a.lastSeenAt.getTime())
-      .map((s) => ({ id: s.id, current: s.current, device: describeUserAgent(s.userAgent), ip: s.ip, createdAt: s.createdAt, lastSeenAt: s.lastSeenAt, expiresAt: s.expiresAt }));
+      .map((s) => ({ id: s.id, current: s.current, device: describeUserAgent(s.userAgent), ip: s.ip, createdAt: s.createdAt, lastSeenAt: s.lastSeenAt, expiresAt: s.expiresAt, apps: s.apps.map((a) => a.name) }));
     return renderPage(request, reply, 'my-sessions', { tab: 'sessions', sessions: rows }, { title: 'My Settings', section: 'my-settings' });
   });
 
