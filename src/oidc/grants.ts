@@ -4,7 +4,9 @@ import type { Authenticated } from '../flows/sessions.js';
 import { audit } from '../flows/consequences.js';
 import { findAppByClientId } from '../store/apps.repo.js';
 import { findAppSignIn, recordAppSignIn, replaceAppSignInGrant } from '../store/app-sign-ins.repo.js';
-import { lockLiveSession } from '../store/sessions.repo.js';
+import { lockLiveSession, touchSession } from '../store/sessions.repo.js';
+import { addMs, MS_PER_HOUR, MS_PER_MINUTE } from '../domain/clock.js';
+import type { Account } from '../domain/models.js';
 
 export class SessionEndedError extends Error {}
 
@@ -66,13 +68,24 @@ export async function ensureAppGrant(deps: FlowDeps, ctx: KoaContextWithOIDC, au
   return grant;
 }
 
-/** Is the Deskpass session a grant was issued through still there, for this agent? */
-export async function grantSessionIsLive(deps: FlowDeps, grantId: string, agentId: string): Promise<boolean> {
+/**
+ * Is the Deskpass session a grant was issued through still live for this agent (within its
+ * absolute lifetime and its idle timeout)? An app using its tokens is the agent at work: the
+ * session's last activity moves (at most one write a minute), as a portal request moves it, so an
+ * agent busy in the help desk is not signed out for leaving the portal alone (Keycloak's SSO
+ * idle works the same way).
+ */
+export async function useGrantSession(deps: FlowDeps, account: Account, grantId: string, agentId: string): Promise<boolean> {
   const row = await deps.db
     .selectFrom('app_sign_ins as a')
     .innerJoin('sessions as s', 's.id', 'a.session_id')
-    .select(['s.agent_id', 's.expires_at'])
+    .select(['s.id', 's.agent_id', 's.expires_at', 's.last_seen_at'])
     .where('a.grant_id', '=', grantId)
     .executeTakeFirst();
-  return !!row && row.agent_id === agentId && new Date(row.expires_at) > deps.clock.now();
+  const now = deps.clock.now();
+  if (!row || row.agent_id !== agentId || new Date(row.expires_at) <= now) return false;
+  const lastSeen = new Date(row.last_seen_at);
+  if (addMs(lastSeen, account.settings.sessionIdleHours * MS_PER_HOUR) <= now) return false;
+  if (now.getTime() - lastSeen.getTime() > MS_PER_MINUTE) await touchSession(deps.db, row.id, now);
+  return true;
 }

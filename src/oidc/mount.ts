@@ -78,7 +78,12 @@ export function providerMount(host: ProviderHost, publicUrl: string): FastifyPlu
       await host.handle(raw, reply.raw);
     };
 
-    const tokenLimit = app.rateLimits.guard([{ name: 'tokenRequestsPerClient', subject: tokenClientId }], refuseTokenRequest);
+    // Per client *and* address: the client id is public (every authorization URL shows it) and is
+    // counted before the provider authenticates it, so a stranger's requests naming it must not
+    // use up the help desk's own budget (its server calls from its own address).
+    const tokenLimit = app.rateLimits.guard([{ name: 'tokenRequestsPerClient', subject: (request) => {
+      return `${tokenClientId(request) ?? '-'}|${request.ip}`;
+    } }], refuseTokenRequest);
     app.post(OIDC_ROUTES.token, { preHandler: tokenLimit, schema: { hide: true } }, forward);
     app.route({ method: ['GET', 'POST', 'OPTIONS'], url: '/oidc/*', schema: { hide: true }, handler: forward });
     app.get(DISCOVERY_PATH, { schema: { hide: true } }, forward);

@@ -10,7 +10,9 @@ import { findAgentById } from '../store/agents.repo.js';
 import { hashToken, secretsEqual } from '../security/tokens.js';
 import { kyselyAdapter } from './adapter.js';
 import { INTERACTION_PATH, OIDC_ROUTES } from './endpoints.js';
-import { ensureAppGrant, grantSessionIsLive } from './grants.js';
+import { ensureAppGrant, useGrantSession } from './grants.js';
+import { findLoginAttempts } from '../store/login-attempts.repo.js';
+import { normalizeEmail } from '../domain/models.js';
 import { errorPage, logoutPage, loggedOutPage } from './pages.js';
 
 const { Check, base: basePolicy } = interactionPolicy;
@@ -58,6 +60,11 @@ export function claimsOf(agent: Agent): AccountClaims {
   };
 }
 
+/** Is the agent's sign-in locked (the lockout of API.md: the agent object's `locked`)? */
+export function isLocked(auth: Authenticated, now: Date): boolean {
+  return !!auth.agentLockedUntil && auth.agentLockedUntil > now;
+}
+
 const portalAuthCache = new WeakMap<object, Promise<Authenticated | undefined>>();
 
 /**
@@ -69,7 +76,9 @@ export function portalAuthOf(deps: FlowDeps, cookieName: string, ctx: KoaContext
   let cached = portalAuthCache.get(ctx);
   if (!cached) {
     const token = ctx.cookies.get(cookieName, { signed: false });
-    cached = admitSession(deps, token, {}).then((outcome) => (outcome.ok ? outcome.auth : undefined));
+    // A locked agent (API.md: "locked agents get no code") is treated as not signed in here: the
+    // interaction page then says why instead of finishing.
+    cached = admitSession(deps, token, {}).then((outcome) => (outcome.ok && !isLocked(outcome.auth, deps.clock.now()) ? outcome.auth : undefined));
     portalAuthCache.set(ctx, cached);
   }
   return cached;
@@ -183,11 +192,14 @@ export function createProvider(options: ProviderOptions): Provider {
     findAccount: async (ctx, sub, token) => {
       const account = await currentAccount(deps);
       const agent = account && (await findAgentById(deps.db, account.id, sub));
-      // Deactivated and invited agents get no code, no token and no userinfo.
+      // Deactivated, invited and locked agents get no code, no token and no userinfo.
       if (!agent || agent.status !== 'active') return undefined;
-      // Codes and tokens die with the Deskpass session they were issued through (their grant's).
+      const { lockedUntil } = await findLoginAttempts(deps.db, agent.accountId, normalizeEmail(agent.email));
+      if (lockedUntil && lockedUntil > deps.clock.now()) return undefined;
+      // Codes and tokens die with the Deskpass session they were issued through (their grant's);
+      // an app's use of them is the agent's activity, which keeps that session from going idle.
       const grantId = (token as { grantId?: string } | undefined)?.grantId;
-      if (token && (!grantId || !(await grantSessionIsLive(deps, grantId, agent.id)))) return undefined;
+      if (token && (!grantId || !(await useGrantSession(deps, account, grantId, agent.id)))) return undefined;
       return { accountId: agent.id, claims: async () => claimsOf(agent) };
     },
     // The only requests the provider makes are back-channel logouts, to URIs an administrator

@@ -4,7 +4,7 @@ import { reauthenticate } from '../../flows/login.js';
 import type { Authenticated } from '../../flows/sessions.js';
 import { findAppByClientId } from '../../store/apps.repo.js';
 import { INTERACTION_PATH } from '../../oidc/endpoints.js';
-import type { DeskpassInteractionResult } from '../../oidc/provider.js';
+import { isLocked, type DeskpassInteractionResult } from '../../oidc/provider.js';
 import { requestContext } from '../request-context.js';
 import { field, formOf } from './forms.js';
 import { describeWait } from './messages.js';
@@ -67,10 +67,23 @@ export const interactionPages: FastifyPluginAsync = async (app) => {
     return renderPage(request, reply, 'interaction-confirm', { uid: request.params.uid, appName, error }, { title: 'Confirm it is you', status, shape: 'narrow' });
   }
 
+  /** API.md: a locked agent gets no code, even with a session: the page says so (and when it ends). */
+  function refuseLocked(request: FastifyRequest, reply: FastifyReply, auth: Authenticated) {
+    const until = auth.agentLockedUntil!;
+    return renderMessage(
+      request,
+      reply,
+      423,
+      'Signing in is locked',
+      `Too many failed sign-ins for ${auth.agent.email}: for your security, help desks cannot be opened with this account until ${until.toISOString().replace('T', ' ').slice(0, 16)} UTC. An administrator can unlock it sooner, or reset your password with "Forgot password?".`,
+    );
+  }
+
   app.get<UidParams>(`${INTERACTION_PATH}/:uid`, async (request, reply) => {
     const details = await detailsOf(request, reply);
     if (!details || details.uid !== request.params.uid) return renderMessage(request, reply, 400, 'Sign-in expired', EXPIRED);
     const auth = request.portalAuth!;
+    if (isLocked(auth, deps.clock.now())) return refuseLocked(request, reply, auth);
     if (needsFreshSignIn(details as never, auth)) return showConfirm(request, reply, await appNameOf(details.params.client_id), null);
     return finish(request, reply, auth, auth.session.authenticatedAt);
   });
@@ -79,6 +92,7 @@ export const interactionPages: FastifyPluginAsync = async (app) => {
     const details = await detailsOf(request, reply);
     if (!details || details.uid !== request.params.uid) return renderMessage(request, reply, 400, 'Sign-in expired', EXPIRED);
     const auth = request.portalAuth!;
+    if (isLocked(auth, deps.clock.now())) return refuseLocked(request, reply, auth);
     const appName = await appNameOf(details.params.client_id);
     const password = field(formOf(request), 'password');
     if (!password) return showConfirm(request, reply, appName, 'Enter your password.', 400);
