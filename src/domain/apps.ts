@@ -33,6 +33,8 @@ export function isLoopbackHost(hostname: string): boolean {
  * Returns what is wrong, or null.
  */
 export function appUriProblem(raw: string): AppUriProblem | null {
+  // URL() would forgive surrounding spaces and drop tabs; the stored URI must be the one matched
+  if (/[\s\x00-\x1f\x7f]/.test(raw)) return 'not_absolute';
   let url: URL;
   try {
     url = new URL(raw);
@@ -46,7 +48,7 @@ export function appUriProblem(raw: string): AppUriProblem | null {
 }
 
 export const APP_URI_PROBLEM_MESSAGES: Record<AppUriProblem, string> = {
-  not_absolute: 'must be an absolute URL, such as https://helpdesk.example.com/callback',
+  not_absolute: 'must be an absolute URL without spaces, such as https://helpdesk.example.com/callback',
   has_fragment: 'must not contain a fragment (#…)',
   not_https: 'must use https:// (http:// is accepted for localhost and loopback addresses only)',
   not_http: 'must be an http(s) URL',
