@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as client from 'openid-client';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
@@ -302,4 +302,56 @@ export function formAction(html: string, base: string, which?: string | RegExp):
 export function redirectParams(url: string): URLSearchParams {
   const parsed = new URL(url);
   return parsed.search ? parsed.searchParams : new URLSearchParams(parsed.hash.slice(1));
+}
+
+/**
+ * A load balancer in front of several instances of one Deskpass (one PUBLIC_URL, its origin):
+ * forwards every request to `target`, which a test switches between instances, and logs which
+ * instance answered what.
+ */
+export class Balancer {
+  target = '';
+  readonly log: { backend: string; method: string; path: string }[] = [];
+
+  private constructor(private readonly server: Server, readonly origin: string) {}
+
+  static async start(): Promise<Balancer> {
+    let self: Balancer | undefined;
+    const server = createServer((req, res) => {
+      const backend = new URL(self!.target);
+      self!.log.push({ backend: self!.target, method: req.method ?? 'GET', path: (req.url ?? '/').split('?')[0]! });
+      const upstream = httpRequest({ host: backend.hostname, port: backend.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      upstream.on('error', () => res.writeHead(502).end());
+      req.pipe(upstream);
+    });
+    server.keepAliveTimeout = 1;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    self = new Balancer(server, `http://127.0.0.1:${port}`);
+    return self;
+  }
+
+  /** Which backends answered requests to this path (in order), from log entry `since` on. */
+  served(path: string, since = 0): string[] {
+    return this.log.slice(since).filter((e) => e.path === path).map((e) => e.backend);
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** Reads `read` until `done` holds (what another worker writes after the fact), failing after `ms`. */
+export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`${what} never happened: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }
