@@ -728,6 +728,23 @@ describe('OpenID conformance: Basic OP, Config OP, RP-Initiated and Back-Channel
     assert.equal(outboxAfter.length, outboxBefore.length, 'no back-channel logout queued');
   });
 
+  test('end_session without a provider session (a browser that only has the portal) does not end the Deskpass session unasked', async () => {
+    // RP-Initiated Logout 1.0 §2: without an id_token_hint the OP MUST ask the End-User. A
+    // browser that never went through the provider has no provider session: the library then
+    // skips its confirmation page and auto-submits logout=yes, so any page linking to the
+    // endpoint would sign the agent out of the portal and every app (logout CSRF).
+    const agent = await newAgent();
+    const jar = new CookieJar({ deskpass_session: agent.token });
+    for (const url of [String(discovery.end_session_endpoint), `${discovery.end_session_endpoint}?client_id=${zammad.clientId}`]) {
+      const answer = await jarFetch(jar, url);
+      assert.equal(answer.status, 200);
+      const page = await answer.text();
+      const submitted = await postForm(jar, formAction(page, url), { xsrf: inputValue(page, 'xsrf'), logout: inputValue(page, 'logout') });
+      assert.equal(submitted.status, 303);
+      assert.equal((await t.get('/api/v1/me', agent.token)).status, 200, `${url}: the Deskpass session was ended without asking`);
+    }
+  });
+
   test('a back-channel receiver that is down gets its logout later: retried with backoff, then exactly one verified token, audited once', async () => {
     const agent = await newAgent();
     const { sid } = await signIn(confidentialConfig, rp2.callback, agent.token);
