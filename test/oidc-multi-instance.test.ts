@@ -12,7 +12,12 @@ import {
   browse,
   CookieJar,
   eventually,
+  formAction,
+  inputValue,
+  jarFetch,
+  postForm,
   redeem,
+  redirectParams,
   registerApp,
   RelyingPartyServer,
   relyingParty,
@@ -123,6 +128,45 @@ describe('the OpenID Connect provider on two instances of one store', () => {
     assert.equal((await client.fetchUserInfo(confidential, onA.access_token, agent.id)).sub, agent.id);
   });
 
+  test('every hop of one sign-in on the other instance: authorization on A, the interaction page on B, the resume on A, the code on B', async () => {
+    const agent = await newAgent();
+    const request = await authorizationRequest(config, rp.callback, { max_age: '60' });
+    const jar = new CookieJar({ deskpass_session: agent.token });
+    // the session is older than max_age: the interaction page asks for the password
+    a.clock.advanceSeconds(120);
+    b.clock.set(a.clock.now());
+    const backends = [aOrigin, bOrigin];
+    let next = request.url.href;
+    let hop = 0;
+    const since = balancer.log.length;
+    let page: string | undefined;
+    for (; hop < 10 && !next.startsWith(rp.callback); hop += 1) {
+      balancer.target = backends[hop % 2]!;
+      const answer = await jarFetch(jar, next);
+      const location = answer.headers.get('location');
+      if (!location) {
+        page = await answer.text();
+        assert.equal(answer.status, 200, page.slice(0, 300));
+        assert.match(page, /type="password"/);
+        // the form goes back to the other instance
+        balancer.target = backends[(hop + 1) % 2]!;
+        const action = formAction(page, next, /\/confirm$/);
+        const confirmed = await postForm(jar, action, { _csrf: inputValue(page, '_csrf'), password: `Cobalt-Willow-${counter}-Ember` });
+        assert.equal(confirmed.status, 303, await confirmed.clone().text());
+        next = new URL(confirmed.headers.get('location')!, action).href;
+        hop += 1;
+        continue;
+      }
+      next = new URL(location, next).href;
+    }
+    assert.ok(page, 'the password was asked for');
+    assert.deepEqual(new Set(balancer.log.slice(since).map((e) => e.backend)), new Set([aOrigin, bOrigin]), 'both instances served the sign-in');
+    balancer.target = bOrigin;
+    const tokens = await redeem(config, request, next);
+    assert.equal(tokens.claims()!.sub, agent.id);
+    assert.equal(tokens.claims()!.auth_time, Math.floor(a.clock.now().getTime() / 1000));
+  });
+
   test('"sign out everywhere" through B reaches the app signed in on A exactly once (both workers poll one outbox)', async () => {
     const agent = await newAgent();
     const { tokens, sid } = await signIn(confidential, agent.token, aOrigin, aOrigin, { scope: 'openid email offline_access', prompt: 'consent' });
@@ -181,6 +225,12 @@ describe('the OpenID Connect provider on two instances of one store', () => {
       assert.equal(decodeProtectedHeader(fresh.tokens.id_token!).kid, newKid, `signed on ${redeemOn} with the new key`);
       await jwtVerify(fresh.tokens.id_token!, createLocalJWKSet(rotatedA), { issuer: balancer.origin, audience: zammad.clientId });
     }
+    // the browser's provider session from before the rotation still holds (cookie keys come from SECRET_KEY, not the signing keys)
+    const silent = await authorizationRequest(confidential, rp.callback, { prompt: 'none' });
+    balancer.target = bOrigin;
+    const silentLanding = await browse(old.jar, silent.url.href, rp.callback);
+    assert.equal(silentLanding.kind, 'redirect');
+    assert.equal(redirectParams(silentLanding.url).get('error'), null, silentLanding.url);
     // the ID token signed before the rotation verifies against the JWKS published now
     const { payload } = await jwtVerify(old.tokens.id_token!, createLocalJWKSet(await jwksOf(bOrigin)), { issuer: balancer.origin, audience: osticket.clientId });
     assert.equal(payload.sub, agent.id);
