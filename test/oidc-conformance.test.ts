@@ -571,6 +571,21 @@ describe('OpenID conformance: Basic OP, Config OP, RP-Initiated and Back-Channel
     assert.equal(tokens.claims()!.aud, osticket.clientId);
   });
 
+  test('offline_access gives a refresh token only with prompt=consent (oidc-provider reads OIDC Core §11 strictly)', async () => {
+    // API.md: "offline_access → a refresh token". The library drops offline_access from a
+    // request without prompt=consent (OIDC Core §11 allows "unless other conditions … are
+    // known to be satisfied", e.g. first-party apps; the library does not know them). So a
+    // help desk must send prompt=consent (no consent page is shown: apps are first-party).
+    const sessionToken = await t.login(OWNER.email, OWNER.password);
+    const without = await signIn(confidentialConfig, rp2.callback, sessionToken, { scope: 'openid offline_access' });
+    assert.equal(without.tokens.refresh_token, undefined);
+    assert.deepEqual(without.tokens.scope!.split(' '), ['openid']);
+    const withConsent = await signIn(confidentialConfig, rp2.callback, sessionToken, { scope: 'openid offline_access', prompt: 'consent' });
+    assert.ok(withConsent.tokens.refresh_token);
+    assert.deepEqual(withConsent.tokens.scope!.split(' ').sort(), ['offline_access', 'openid']);
+    // prompt=consent showed no page: signIn followed redirects only
+  });
+
   test('refresh with a narrower scope down-scopes; a wider scope is invalid_scope', async () => {
     const sessionToken = await t.login(OWNER.email, OWNER.password);
     const { tokens } = await signIn(confidentialConfig, rp2.callback, sessionToken, { scope: 'openid email profile offline_access', prompt: 'consent' });
