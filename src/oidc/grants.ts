@@ -5,6 +5,8 @@ import { audit } from '../flows/consequences.js';
 import { findAppByClientId } from '../store/apps.repo.js';
 import { findAppSignIn, recordAppSignIn, replaceAppSignInGrant } from '../store/app-sign-ins.repo.js';
 import { lockLiveSession } from '../store/sessions.repo.js';
+import { findAccountById } from '../store/accounts.repo.js';
+import { addMs, MS_PER_HOUR } from '../domain/clock.js';
 
 export class SessionEndedError extends Error {}
 
@@ -66,8 +68,13 @@ export async function ensureAppGrant(deps: FlowDeps, ctx: KoaContextWithOIDC, au
   return grant;
 }
 
-/** Is the Deskpass session (a token's sid) still there for this agent? */
+/** Is the Deskpass session (a token's sid) still there for this agent, within its absolute lifetime and idle timeout? */
 export async function sessionIsLive(deps: FlowDeps, sessionId: string, agentId: string): Promise<boolean> {
-  const row = await deps.db.selectFrom('sessions').select(['agent_id', 'expires_at']).where('id', '=', sessionId).executeTakeFirst();
-  return !!row && row.agent_id === agentId && new Date(row.expires_at) > deps.clock.now();
+  const row = await deps.db.selectFrom('sessions').select(['agent_id', 'account_id', 'expires_at', 'last_seen_at']).where('id', '=', sessionId).executeTakeFirst();
+  if (!row || row.agent_id !== agentId) return false;
+  const now = deps.clock.now();
+  if (new Date(row.expires_at) <= now) return false;
+  // idle past the account's timeout: over, as the portal says, even before the sweep removes it
+  const account = await findAccountById(deps.db, row.account_id);
+  return !!account && addMs(new Date(row.last_seen_at), account.settings.sessionIdleHours * MS_PER_HOUR) > now;
 }
