@@ -75,6 +75,27 @@ describe('the sweep of expired provider records', () => {
     for (const r of [...byModel('Grant'), ...byModel('Session')]) assert.ok(later.has(`${r.model}:${r.id}`), `${r.model} still kept`);
   });
 
+  test("a session past its idle timeout is ended for its app's tokens at once, not only at the next sweep", async () => {
+    const sessionToken = await t.login(OWNER.email, OWNER.password);
+    const request = await authorizationRequest(config, rp.callback, { scope: 'openid email offline_access', prompt: 'consent' });
+    const landing = await browse(new CookieJar({ deskpass_session: sessionToken }), request.url.href, rp.callback);
+    assert.equal(landing.kind, 'redirect');
+    const tokens = await redeem(config, request, landing.url);
+    const sub = String(tokens.claims()!.sub);
+    const { sessionIdleHours } = (await t.get('/api/v1/account', sessionToken)).body.settings as { sessionIdleHours: number };
+    // idle: neither the portal nor anything else used the session for longer than the timeout
+    t.clock.advanceHours(sessionIdleHours);
+    t.clock.advanceSeconds(1);
+    const before = rp.logoutTokens.length;
+    // (API.md: any end of the session, expiry included, kills the tokens issued through it)
+    await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token!), (e: Error & { error?: string }) => e.error === 'invalid_grant');
+    assert.equal((await t.get('/api/v1/me', sessionToken)).status, 401, 'the portal agrees: the session is over');
+    // the app hears of it (queued when the portal saw the session idle, or by the sweep)
+    await sweepExpiredRecords(t.app.deskpass.deps);
+    await rp.waitForLogouts(before + 1);
+    await assert.rejects(client.fetchUserInfo(config, tokens.access_token, sub));
+  });
+
   test('at the boundary, in batches: expired at or before now goes, a millisecond later stays, rows without expiry stay', async () => {
     const Adapter = kyselyAdapter(db(), t.clock);
     const expired = Array.from({ length: 5 }, (_, i) => `sweep-expired-${i}`);
