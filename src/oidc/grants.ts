@@ -8,8 +8,6 @@ import { lockLiveSession, touchSession } from '../store/sessions.repo.js';
 import { addMs, MS_PER_HOUR, MS_PER_MINUTE } from '../domain/clock.js';
 import type { Account } from '../domain/models.js';
 
-export class SessionEndedError extends Error {}
-
 type Grant = InstanceType<KoaContextWithOIDC['oidc']['provider']['Grant']>;
 
 /**

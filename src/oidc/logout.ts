@@ -13,6 +13,13 @@ export function installSessionEndOnLogout(provider: Provider, deps: FlowDeps, co
   provider.use(async (ctx, next) => {
     await next();
     if (ctx.oidc?.route !== 'end_session_confirm' || ctx.status !== 303) return;
+    // only a confirmed sign-out (logout=yes) ends the session; without it the library signs the
+    // agent out of the asking app alone, and the Deskpass session stays
+    if (!ctx.oidc.params?.logout) return;
+    // the library asks (its confirmation page) only when the provider session has an account;
+    // without one it auto-submits logout=yes unasked: then the portal's session is not ended
+    // (RP-Initiated Logout §2: the OP must ask; else any page could sign agents out)
+    if (!ctx.oidc.session?.accountId) return;
     const ended = new Map<string, string>();
     const token = ctx.cookies.get(cookieName, { signed: false });
     const outcome = await admitSession(deps, token, { allowedDuringPasswordChange: true, allowedWhenTemporaryPasswordExpired: true });

@@ -122,6 +122,8 @@ export async function sendBackchannelLogout(provider: Provider, clientId: string
 export function createProvider(options: ProviderOptions): Provider {
   const { deps, cookieName, logger } = options;
   const policy = basePolicy();
+  // 'login_required' named here: a check added after the prompt is built does not inherit the
+  // prompt's error, and prompt=none must answer login_required (OIDC Core §3.1.2.6), not interaction_required.
   policy.get('login')!.checks.add(
     new Check('deskpass_session', 'End-User authentication is required', 'login_required', async (ctx) =>
       (await carriesPortalSession(deps, cookieName, ctx)) ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT,
@@ -161,7 +163,8 @@ export function createProvider(options: ProviderOptions): Provider {
       pushedAuthorizationRequests: { enabled: false },
       registration: { enabled: false },
       userinfo: { enabled: true },
-      revocation: { enabled: true },
+      // an app revokes its own tokens only (RFC 7009 lets public apps revoke theirs too)
+      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       introspection: {
         enabled: true,
         // confidential apps only, and only about their own tokens

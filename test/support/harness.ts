@@ -96,7 +96,8 @@ export class TestApp {
         callback();
       },
     });
-    const databaseUrl = await freshDatabaseUrl(dir);
+    // a second instance on the first one's store passes its databaseUrl (see oidc-multi-instance)
+    const databaseUrl = overrides.databaseUrl ?? (await freshDatabaseUrl(dir));
     const config: Config = {
       port: 0,
       host: '127.0.0.1',

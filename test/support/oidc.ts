@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as client from 'openid-client';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
@@ -198,4 +198,160 @@ export async function verifyLogoutToken(issuer: string, clientId: string, token:
   if ('nonce' in payload) throw new Error('a logout token must not carry a nonce');
   if (typeof payload.iat !== 'number' || typeof payload.jti !== 'string') throw new Error('iat and jti are required');
   return payload;
+}
+
+/**
+ * A cookie jar for plain fetch (a browser without a browser): the portal's session cookie and
+ * whatever the provider and the portal set on the way (provider session, interaction, CSRF).
+ */
+export class CookieJar {
+  private readonly cookies = new Map<string, string>();
+
+  constructor(initial: Record<string, string> = {}) {
+    for (const [name, value] of Object.entries(initial)) this.cookies.set(name, value);
+  }
+
+  get(name: string): string | undefined {
+    return this.cookies.get(name);
+  }
+
+  names(): string[] {
+    return [...this.cookies.keys()];
+  }
+
+  header(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  absorb(response: Response): void {
+    for (const set of response.headers.getSetCookie()) {
+      const [pair] = set.split(';');
+      const eq = pair!.indexOf('=');
+      const name = pair!.slice(0, eq).trim();
+      const value = pair!.slice(eq + 1).trim();
+      if (/expires=Thu, 01 Jan 1970/i.test(set) || /max-age=0(;|$)/i.test(set) || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+}
+
+/** One request with the jar's cookies, redirects not followed; the jar takes the answer's cookies. */
+export async function jarFetch(jar: CookieJar, url: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  const cookie = jar.header();
+  if (cookie) headers.set('cookie', cookie);
+  const response = await fetch(url, { ...init, headers, redirect: 'manual' });
+  jar.absorb(response);
+  return response;
+}
+
+/** A form POST (urlencoded) with the jar's cookies, redirects not followed. */
+export function postForm(jar: CookieJar, url: string, fields: Record<string, string>): Promise<Response> {
+  return jarFetch(jar, url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
+}
+
+export type Landing =
+  /** the browser was sent to `stopPrefix` (the relying party's callback): not fetched */
+  | { kind: 'redirect'; url: string; via: number[] }
+  /** a page that is not a redirect (a sign-in page, an error page, a confirmation) */
+  | { kind: 'page'; url: string; status: number; body: string; headers: Headers; via: number[] };
+
+/** Follows redirects from `url` with the jar until one leads to `stopPrefix`, or a page answers. */
+export async function browse(jar: CookieJar, url: string, stopPrefix: string): Promise<Landing> {
+  let next = url;
+  const via: number[] = [];
+  for (let hop = 0; hop < 12; hop += 1) {
+    if (next.startsWith(stopPrefix)) return { kind: 'redirect', url: next, via };
+    const response = await jarFetch(jar, next);
+    const location = response.headers.get('location');
+    if (!location || response.status < 300 || response.status >= 400) {
+      return { kind: 'page', url: next, status: response.status, body: await response.text(), headers: response.headers, via };
+    }
+    via.push(response.status);
+    next = new URL(location, next).href;
+  }
+  throw new Error('too many redirects');
+}
+
+/** The value of a (hidden) input of an HTML page, by name. */
+export function inputValue(html: string, name: string): string {
+  for (const tag of html.match(/<input\b[^>]*>/gi) ?? []) {
+    if (new RegExp(`\\bname=["']${name}["']`).test(tag)) {
+      const value = /\bvalue=["']([^"']*)["']/.exec(tag);
+      if (value) return value[1]!.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>');
+    }
+  }
+  throw new Error(`no input named ${name} in the page`);
+}
+
+/**
+ * The action of a form, made absolute against `base`: the form with this id, or the first whose
+ * action matches (portal pages have the header's sign-out form first), or the first form.
+ */
+export function formAction(html: string, base: string, which?: string | RegExp): string {
+  const forms = html.match(/<form\b[^>]*>/gi) ?? [];
+  const actionOf = (form: string) => /\baction=["']([^"']*)["']/.exec(form)?.[1]?.replace(/&amp;/g, '&');
+  const form =
+    which === undefined ? forms[0] : typeof which === 'string' ? forms.find((f) => f.includes(`id="${which}"`)) : forms.find((f) => which.test(actionOf(f) ?? ''));
+  const action = form && actionOf(form);
+  if (!action) throw new Error(`no form ${which ?? ''} in the page`);
+  return new URL(action, base).href;
+}
+
+/** The error parameters of a redirect to the relying party (query, or fragment when the provider used it). */
+export function redirectParams(url: string): URLSearchParams {
+  const parsed = new URL(url);
+  return parsed.search ? parsed.searchParams : new URLSearchParams(parsed.hash.slice(1));
+}
+
+/**
+ * A load balancer in front of several instances of one Deskpass (one PUBLIC_URL, its origin):
+ * forwards every request to `target`, which a test switches between instances, and logs which
+ * instance answered what.
+ */
+export class Balancer {
+  target = '';
+  readonly log: { backend: string; method: string; path: string }[] = [];
+
+  private constructor(private readonly server: Server, readonly origin: string) {}
+
+  static async start(): Promise<Balancer> {
+    let self: Balancer | undefined;
+    const server = createServer((req, res) => {
+      const backend = new URL(self!.target);
+      self!.log.push({ backend: self!.target, method: req.method ?? 'GET', path: (req.url ?? '/').split('?')[0]! });
+      const upstream = httpRequest({ host: backend.hostname, port: backend.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      upstream.on('error', () => res.writeHead(502).end());
+      req.pipe(upstream);
+    });
+    server.keepAliveTimeout = 1;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    self = new Balancer(server, `http://127.0.0.1:${port}`);
+    return self;
+  }
+
+  /** Which backends answered requests to this path (in order), from log entry `since` on. */
+  served(path: string, since = 0): string[] {
+    return this.log.slice(since).filter((e) => e.path === path).map((e) => e.backend);
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** Reads `read` until `done` holds (what another worker writes after the fact), failing after `ms`. */
+export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`${what} never happened: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }
