@@ -355,3 +355,16 @@ export async function eventually<T>(read: () => Promise<T>, done: (value: T) => 
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
+
+/**
+ * Where a form on the way to an app sends the browser: the portal answers its "continuing to …"
+ * page (a meta refresh, since CSP form-action would stop a redirect chain to the app), whose
+ * target is returned; a plain 303 is followed as well.
+ */
+export async function continuedTo(response: Response, base: string): Promise<string> {
+  if (response.status === 303) return new URL(response.headers.get('location')!, base).href;
+  const body = await response.text();
+  const refresh = /<meta http-equiv="refresh" content="0; url=([^"]+)">/.exec(body);
+  if (response.status !== 200 || !refresh) throw new Error(`expected the continue page, got ${response.status}: ${body.slice(0, 300)}`);
+  return new URL(refresh[1]!.replace(/&amp;/g, '&'), base).href;
+}
