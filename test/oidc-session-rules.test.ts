@@ -52,6 +52,9 @@ describe('the provider keeps the session rules', () => {
     await assert.rejects(authorizeWithSession(origin, agent.token, request.url, rp.callback), /authorization stopped at .*\/interaction\/.*: 423 .*Signing in is locked/s);
     await assert.rejects(client.refreshTokenGrant(config, agent.tokens.refresh_token!), (e: Error & { error?: string }) => e.error === 'invalid_grant');
     await assert.rejects(client.fetchUserInfo(config, agent.tokens.access_token, agent.id));
+    // a resource server asking about the tokens hears the same (the library's introspection alone would say active)
+    assert.equal((await client.tokenIntrospection(config, agent.tokens.access_token)).active, false);
+    assert.equal((await client.tokenIntrospection(config, agent.tokens.refresh_token!)).active, false);
     const signIns = await t.app.deskpass.deps.db.selectFrom('app_sign_ins').select('grant_id').where('agent_id', '=', agent.id).execute();
     assert.equal(signIns.length, 1, 'no new grant while locked');
 
@@ -81,6 +84,25 @@ describe('the provider keeps the session rules', () => {
         answers.push(answer.status);
       }
       assert.deepEqual(answers, [401, 401, 401, 429, 429], 'the stranger is limited on their own address');
+      // other spellings of the endpoint (the provider's router forgives case and a trailing
+      // slash) are not forwarded past the guard; introspection and revocation share the budget
+      for (const path of ['/oidc/Token', '/oidc/token/', '/oidc/TOKEN/', '/oidc/token/Introspection']) {
+        const answer = await t.request('POST', path, {
+          ip: stranger,
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          payload: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'guess', client_id: own.clientId, client_secret: 'guess' }).toString(),
+        });
+        assert.equal(answer.status, 404, path);
+      }
+      // (a percent-encoded spelling is decoded by Fastify onto the guarded route itself)
+      for (const path of ['/oidc/token/introspection', '/oidc/token/revocation', '/oidc/%74oken']) {
+        const answer = await t.request('POST', path, {
+          ip: stranger,
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          payload: new URLSearchParams({ token: 'guess', grant_type: 'refresh_token', refresh_token: 'guess', client_id: own.clientId, client_secret: 'guess' }).toString(),
+        });
+        assert.equal(answer.status, 429, path);
+      }
       // the help desk's own server, from its own address, still refreshes
       const refreshed = await client.refreshTokenGrant(ownConfig, held.refresh_token!);
       assert.ok(refreshed.access_token);

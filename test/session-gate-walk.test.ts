@@ -43,6 +43,8 @@ const PUBLIC_ROUTES = [
   'POST /oidc/*',
   'OPTIONS /oidc/*',
   'POST /oidc/token',
+  'POST /oidc/token/introspection',
+  'POST /oidc/token/revocation',
 ].sort();
 
 function concreteUrl(route: RouteRecord, ids: { agentId: string; roleId: string; sessionId: string; appId: string }): string {

@@ -33,8 +33,10 @@ export function isLoopbackHost(hostname: string): boolean {
  * Returns what is wrong, or null.
  */
 export function appUriProblem(raw: string): AppUriProblem | null {
-  // URL() would forgive surrounding spaces and drop tabs; the stored URI must be the one matched
-  if (/[\s\x00-\x1f\x7f]/.test(raw)) return 'not_absolute';
+  // URL() would forgive surrounding spaces and drop tabs; the stored URI must be the one matched,
+  // and one an administrator reads as it is: no spaces, controls (C0 and C1), invisible format
+  // characters (zero-width, direction overrides) or lone surrogates (they must be percent-encoded)
+  if (/[\p{Cc}\p{Cf}\p{Z}\p{Cs}\s]/u.test(raw)) return 'not_absolute';
   let url: URL;
   try {
     url = new URL(raw);

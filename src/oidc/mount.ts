@@ -66,7 +66,25 @@ export function providerMount(host: ProviderHost, publicUrl: string): FastifyPlu
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: BODY_LIMIT_BYTES }, (_request, body, done) => done(null, body));
 
+    /**
+     * The provider's router forgives letter case and a trailing slash (`/oidc/Token/`), Fastify's
+     * does not: such a spelling of a fixed endpoint would reach it past that endpoint's guard.
+     * Only the canonical spelling is forwarded.
+     */
+    const canonical = new Map(Object.values(OIDC_ROUTES).map((path) => [path.toLowerCase(), path]));
+    const nonCanonical = (request: FastifyRequest): boolean => {
+      let path = (request.raw.url ?? '/').split('?')[0]!;
+      try {
+        path = decodeURIComponent(path);
+      } catch {
+        return true;
+      }
+      const known = canonical.get(path.toLowerCase().replace(/\/+$/, ''));
+      return known !== undefined && known !== (request.raw.url ?? '/').split('?')[0];
+    };
+
     const forward = async (request: FastifyRequest, reply: FastifyReply) => {
+      if (nonCanonical(request)) return reply.code(404).send({ error: 'invalid_request', error_description: 'unrecognized route' });
       const raw = Buffer.isBuffer(request.body) ? replayRequest(request.raw, request.body) : request.raw;
       raw.headers.host = base.host;
       raw.headers['x-forwarded-host'] = base.host;
@@ -75,6 +93,8 @@ export function providerMount(host: ProviderHost, publicUrl: string): FastifyPlu
       (raw as IncomingMessage & { originalUrl?: string }).originalUrl = basePath + (raw.url ?? '/');
       reply.hijack();
       reply.raw.setHeader('x-content-type-options', 'nosniff');
+      // the provider's own pages (sign-out confirmation, errors) are never framed
+      reply.raw.setHeader('x-frame-options', 'DENY');
       await host.handle(raw, reply.raw);
     };
 
@@ -84,7 +104,10 @@ export function providerMount(host: ProviderHost, publicUrl: string): FastifyPlu
     const tokenLimit = app.rateLimits.guard([{ name: 'tokenRequestsPerClient', subject: (request) => {
       return `${tokenClientId(request) ?? '-'}|${request.ip}`;
     } }], refuseTokenRequest);
-    app.post(OIDC_ROUTES.token, { preHandler: tokenLimit, schema: { hide: true } }, forward);
+    // the endpoints that authenticate a client by its secret share the client's budget
+    for (const path of [OIDC_ROUTES.token, OIDC_ROUTES.introspection, OIDC_ROUTES.revocation]) {
+      app.post(path, { preHandler: tokenLimit, schema: { hide: true } }, forward);
+    }
     app.route({ method: ['GET', 'POST', 'OPTIONS'], url: '/oidc/*', schema: { hide: true }, handler: forward });
     app.get(DISCOVERY_PATH, { schema: { hide: true } }, forward);
   };

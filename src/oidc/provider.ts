@@ -119,6 +119,22 @@ export async function sendBackchannelLogout(provider: Provider, clientId: string
   return 'sent';
 }
 
+/**
+ * The agent a code, a token or a provider session stands for, when it may still be used:
+ * deactivated, invited and locked agents get no code, no token and no userinfo (API.md); a code
+ * or token dies with the Deskpass session it was issued through (its grant's), and an app's use
+ * of it is the agent's activity, which keeps that session from going idle.
+ */
+async function liveAgent(deps: FlowDeps, sub: string, token: { grantId?: string } | undefined): Promise<Agent | undefined> {
+  const account = await currentAccount(deps);
+  const agent = account && (await findAgentById(deps.db, account.id, sub));
+  if (!account || !agent || agent.status !== 'active') return undefined;
+  const { lockedUntil } = await findLoginAttempts(deps.db, agent.accountId, normalizeEmail(agent.email));
+  if (lockedUntil && lockedUntil > deps.clock.now()) return undefined;
+  if (token && (!token.grantId || !(await useGrantSession(deps, account, token.grantId, agent.id)))) return undefined;
+  return agent;
+}
+
 export function createProvider(options: ProviderOptions): Provider {
   const { deps, cookieName, logger } = options;
   const policy = basePolicy();
@@ -167,8 +183,12 @@ export function createProvider(options: ProviderOptions): Provider {
       revocation: { enabled: true },
       introspection: {
         enabled: true,
-        // confidential apps only, and only about their own tokens
-        allowedPolicy: async (_ctx, client, token) => client.clientAuthMethod !== 'none' && token.clientId === client.clientId,
+        // confidential apps only, only about their own tokens, and a token is active only while
+        // everything findAccount asks holds (the library's introspection does not ask it)
+        allowedPolicy: async (_ctx, client, token) => {
+          const { accountId, grantId } = token as { accountId?: string; grantId?: string };
+          return client.clientAuthMethod !== 'none' && token.clientId === client.clientId && !!accountId && !!(await liveAgent(deps, accountId, { grantId }));
+        },
       },
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
@@ -192,19 +212,11 @@ export function createProvider(options: ProviderOptions): Provider {
       if (!auth) return undefined;
       return ensureAppGrant(deps, ctx, auth);
     },
-    findAccount: async (ctx, sub, token) => {
-      const account = await currentAccount(deps);
-      const agent = account && (await findAgentById(deps.db, account.id, sub));
-      // Deactivated, invited and locked agents get no code, no token and no userinfo.
-      if (!agent || agent.status !== 'active') return undefined;
-      const { lockedUntil } = await findLoginAttempts(deps.db, agent.accountId, normalizeEmail(agent.email));
-      if (lockedUntil && lockedUntil > deps.clock.now()) return undefined;
-      // Codes and tokens die with the Deskpass session they were issued through (their grant's);
-      // an app's use of them is the agent's activity, which keeps that session from going idle.
-      const grantId = (token as { grantId?: string } | undefined)?.grantId;
-      if (token && (!grantId || !(await useGrantSession(deps, account, grantId, agent.id)))) return undefined;
-      return { accountId: agent.id, claims: async () => claimsOf(agent) };
+    findAccount: async (_ctx, sub, token) => {
+      const agent = await liveAgent(deps, sub, token as { grantId?: string } | undefined);
+      return agent && { accountId: agent.id, claims: async () => claimsOf(agent) };
     },
+
     // The only requests the provider makes are back-channel logouts, to URIs an administrator
     // registered (manage_apps; there is no dynamic registration). Self-hosted help desks live on
     // private networks and loopback, which the library's SSRF guard refuses: it is lifted here.
