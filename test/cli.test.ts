@@ -404,6 +404,31 @@ describe('deskpass keys rotate', () => {
   });
 });
 
+describe('deskpass serve refuses to start with a sentence, not a stack trace', () => {
+  test('a SECRET_KEY that cannot decrypt the stored signing keys, and a port in use', async () => {
+    const cwd = tempDir();
+    assert.equal((await deskpass(cwd, ['init', '--admin-email', 'admin@acme.test'])).code, 0);
+    assert.equal((await deskpass(cwd, ['keys', 'rotate'])).code, 0);
+    // the store's key was sealed under data/secret.key; another key cannot open it
+    const wrongKey = await deskpass(cwd, ['serve'], cliEnv({ SECRET_KEY: 'ab'.repeat(32), PORT: String(await freePort()) }));
+    assert.equal(wrongKey.code, 1);
+    assert.match(wrongKey.stderr, /^deskpass: the OpenID Connect signing key \S+ in the database cannot be decrypted: SECRET_KEY is not the one/m);
+    assert.doesNotMatch(wrongKey.stderr, /\n\s+at /, 'no stack trace');
+
+    const port = await freePort();
+    const blocker = createServer().listen(port, '127.0.0.1');
+    await new Promise((resolvePromise) => blocker.once('listening', resolvePromise));
+    try {
+      const busy = await deskpass(cwd, ['serve'], cliEnv({ PORT: String(port) }));
+      assert.equal(busy.code, 1);
+      assert.match(busy.stderr, new RegExp(`deskpass: cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use`));
+      assert.doesNotMatch(busy.stderr, /\n\s+at /, 'no stack trace');
+    } finally {
+      blocker.close();
+    }
+  });
+});
+
 describe('deskpass without SMTP_URL', () => {
   test('without SMTP_URL the mail is written as an .eml file under ./data/mail, readable only by the server\'s user', async () => {
     const cwd = tempDir();

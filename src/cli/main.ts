@@ -126,6 +126,8 @@ export async function main(argv: string[]): Promise<void> {
     await buildCli().parseAsync(argv);
   } catch (error) {
     if (error instanceof ConfigError) fail(error.message);
+    const { code, port, address } = error as { code?: string; port?: number; address?: string };
+    if (code === 'EADDRINUSE') fail(`cannot listen on ${address}:${port}: the port is in use (another Deskpass, or another program); set PORT to a free one`);
     throw error;
   }
 }

@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, generateKeyPairSync, hkdfSync, random
 import type { Executor } from '../store/db.js';
 import { iso } from '../store/convert.js';
 import { addMs, MS_PER_DAY } from '../domain/clock.js';
+import { ConfigError } from '../config.js';
 
 /**
  * The provider's signing keys live in the store, shared by every instance, each private JWK
@@ -33,7 +34,7 @@ export function decryptJwk(secretKey: Buffer, sealed: string, kid: string): Json
   try {
     return JSON.parse(Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8')) as JsonWebKey;
   } catch {
-    throw new Error(`signing key ${kid} cannot be decrypted: SECRET_KEY is not the one it was stored under`);
+    throw new ConfigError(`the OpenID Connect signing key ${kid} in the database cannot be decrypted: SECRET_KEY is not the one it was stored under (every instance must use the same SECRET_KEY)`);
   }
 }
 
