@@ -96,7 +96,7 @@ describe('registering apps', () => {
       {
         name: 'Bad',
         type: 'public',
-        redirectUris: ['https://ok.acme.test/cb', '/relative', 'https://acme.test/cb#frag', 'http://helpdesk.acme.test/cb', 'ftp://acme.test/x', ' https://acme.test/cb', 'https://acme.test/c b', 'https://acme.test/\tcb', 'https://acme.test/cb\u009b', 'https://acme.test/\u200bcb', 'https://acme.test/cb\u202e', 'https://acme.test/cb\ud800'],
+        redirectUris: ['https://ok.acme.test/cb', '/relative', 'https://acme.test/cb#frag', 'http://helpdesk.acme.test/cb', 'ftp://acme.test/x', ' https://acme.test/cb', 'https://acme.test/c b', 'https://acme.test/\tcb', 'https://acme.test/cb\u009b', 'https://acme.test/\u200bcb', 'https://acme.test/cb\u202e', 'https://acme.test/cb\ud800', 'https://acme.test/cb\u3164', 'https://helpdesk.acme.test\u034f.evil.test/cb', 'https://helpdesk.acme.test\u2215cb.evil.test/x'],
         postLogoutRedirectUris: ['not a url'],
         backchannelLogoutUri: 'http://example.com/logout',
         launchUrl: 'nope',
@@ -104,7 +104,7 @@ describe('registering apps', () => {
       ownerToken,
     );
     assertError(bad, 400, 'invalid_request');
-    assert.deepEqual(fields(bad), ['redirectUris.1', 'redirectUris.2', 'redirectUris.3', 'redirectUris.4', 'redirectUris.5', 'redirectUris.6', 'redirectUris.7', 'redirectUris.8', 'redirectUris.9', 'redirectUris.10', 'redirectUris.11', 'postLogoutRedirectUris.0', 'backchannelLogoutUri', 'launchUrl']);
+    assert.deepEqual(fields(bad), ['redirectUris.1', 'redirectUris.2', 'redirectUris.3', 'redirectUris.4', 'redirectUris.5', 'redirectUris.6', 'redirectUris.7', 'redirectUris.8', 'redirectUris.9', 'redirectUris.10', 'redirectUris.11', 'redirectUris.12', 'redirectUris.13', 'redirectUris.14', 'postLogoutRedirectUris.0', 'backchannelLogoutUri', 'launchUrl']);
     for (const detail of bad.body.error.details) assert.equal(typeof detail.message, 'string');
     assert.match(bad.body.error.details[2].message, /https/);
     assert.deepEqual((await t.get('/api/v1/apps', ownerToken)).body.apps.filter((a: { name: string }) => a.name === 'Bad'), [], 'nothing was created');

@@ -1,9 +1,24 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import * as client from 'openid-client';
 import type { TestApp } from './support/harness.js';
 import { startPortal } from './support/portal.js';
 import { authorizationRequest, authorizeWithSession, redeem, registerApp, RelyingPartyServer, relyingParty, type RegisteredApp } from './support/oidc.js';
+
+/** A POST with exactly this request target (no client library normalises it), answering the status. */
+function rawPost(origin: string, target: string, body: string): Promise<number> {
+  const { hostname, port } = new URL(origin);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => {
+      socket.end(`POST ${target} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    });
+    let answer = '';
+    socket.on('data', (chunk) => (answer += String(chunk)));
+    socket.on('end', () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0)));
+    socket.on('error', reject);
+  });
+}
 
 /**
  * The rules an outside review attacked (issue 10): a locked agent gets no code, no token and
@@ -93,6 +108,11 @@ describe('the provider keeps the session rules', () => {
           payload: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'guess', client_id: own.clientId, client_secret: 'guess' }).toString(),
         });
         assert.equal(answer.status, 404, path);
+      }
+      // request targets Fastify's and Koa's routers read differently (a fragment, absolute-form)
+      for (const target of ['/oidc/Token#x', '/oidc/Token/introspection#', `${origin}/oidc/Token`, `${origin}/oidc/token/revocation/`, 'http://evil.example/oidc/Token']) {
+        const status = await rawPost(origin, target, `client_id=${own.clientId}&client_secret=guess&grant_type=refresh_token&refresh_token=guess&token=guess`);
+        assert.ok(status === 404 || status === 429 || status === 400, `${target}: ${status}`);
       }
       // (a percent-encoded spelling is decoded by Fastify onto the guarded route itself)
       for (const path of ['/oidc/token/introspection', '/oidc/token/revocation', '/oidc/%74oken']) {

@@ -19,7 +19,7 @@ export interface App {
 export type AppType = 'public' | 'confidential';
 export const APP_TYPES: readonly AppType[] = ['public', 'confidential'];
 
-export type AppUriProblem = 'not_absolute' | 'has_fragment' | 'not_https' | 'not_http';
+export type AppUriProblem = 'not_ascii' | 'not_absolute' | 'has_fragment' | 'not_https' | 'not_http';
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -33,10 +33,11 @@ export function isLoopbackHost(hostname: string): boolean {
  * Returns what is wrong, or null.
  */
 export function appUriProblem(raw: string): AppUriProblem | null {
-  // URL() would forgive surrounding spaces and drop tabs; the stored URI must be the one matched,
-  // and one an administrator reads as it is: no spaces, controls (C0 and C1), invisible format
-  // characters (zero-width, direction overrides) or lone surrogates (they must be percent-encoded)
-  if (/[\p{Cc}\p{Cf}\p{Z}\p{Cs}\s]/u.test(raw)) return 'not_absolute';
+  // Printable ASCII only: URL() forgives spaces and drops tabs, and Unicode lets a URI read as
+  // another (invisible characters, slash and dot lookalikes in the host). The stored URI must be
+  // the one the provider matches and the one an administrator reads: anything else is
+  // percent-encoded, and an international domain name is given in its punycode (xn--) form.
+  if (!/^[\x21-\x7e]+$/.test(raw)) return 'not_ascii';
   let url: URL;
   try {
     url = new URL(raw);
@@ -50,7 +51,8 @@ export function appUriProblem(raw: string): AppUriProblem | null {
 }
 
 export const APP_URI_PROBLEM_MESSAGES: Record<AppUriProblem, string> = {
-  not_absolute: 'must be an absolute URL without spaces, such as https://helpdesk.example.com/callback',
+  not_ascii: 'must be written in printable ASCII, without spaces: percent-encode other characters, and give an international domain name in its xn-- form',
+  not_absolute: 'must be an absolute URL, such as https://helpdesk.example.com/callback',
   has_fragment: 'must not contain a fragment (#…)',
   not_https: 'must use https:// (http:// is accepted for localhost and loopback addresses only)',
   not_http: 'must be an http(s) URL',

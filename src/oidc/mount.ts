@@ -73,14 +73,18 @@ export function providerMount(host: ProviderHost, publicUrl: string): FastifyPlu
      */
     const canonical = new Map(Object.values(OIDC_ROUTES).map((path) => [path.toLowerCase(), path]));
     const nonCanonical = (request: FastifyRequest): boolean => {
-      let path = (request.raw.url ?? '/').split('?')[0]!;
+      const target = request.raw.url ?? '/';
+      // Origin-form only, and no fragment: Fastify's router strips an absolute-form prefix and
+      // cuts at '#', Koa's does not; a target they would read differently is not forwarded.
+      if (!target.startsWith('/') || target.startsWith('//') || target.includes('#')) return true;
+      let path = target.split('?')[0]!;
       try {
         path = decodeURIComponent(path);
       } catch {
         return true;
       }
       const known = canonical.get(path.toLowerCase().replace(/\/+$/, ''));
-      return known !== undefined && known !== (request.raw.url ?? '/').split('?')[0];
+      return known !== undefined && known !== target.split('?')[0];
     };
 
     const forward = async (request: FastifyRequest, reply: FastifyReply) => {
