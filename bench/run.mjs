@@ -71,6 +71,27 @@ async function signIn(baseUrl, email, password) {
   return (await response.json()).token;
 }
 
+/**
+ * `load` against the hello-world `helloLoad`, in alternating windows (see interleaved()); each
+ * window of `load` adds its non-2xx answers and errors to figures[failuresKey].
+ */
+function againstHello(figures, helloLoad, load, failuresKey) {
+  return interleaved({
+    rounds: settings.rounds,
+    windowSeconds: settings.windowSeconds,
+    pauseMs: 100,
+    a: async (ms) => {
+      const r = await throughput({ ...helloLoad, seconds: ms / 1000, warmupSeconds: 0 });
+      return { count: r.ok, seconds: r.seconds };
+    },
+    b: async (ms) => {
+      const r = await throughput({ ...load, seconds: ms / 1000, warmupSeconds: 0 });
+      figures[failuresKey] = (figures[failuresKey] ?? 0) + r.non2xx + r.errors;
+      return { count: r.ok, seconds: r.seconds };
+    },
+  });
+}
+
 /** Everything measured on one dialect, against one server process. */
 async function benchDialect(dialect) {
   const dir = mkdtempSync(join(tmpdir(), `deskpass-bench-${dialect}-`));
@@ -143,20 +164,7 @@ async function benchDialect(dialect) {
         await throughput({ ...meLoad, seconds: 2, warmupSeconds: 0 });
         await throughput({ ...helloLoad, seconds: 2, warmupSeconds: 0 });
         log(`${dialect}: GET /api/v1/me vs bare Fastify hello-world (${settings.readConnections} connections), ${settings.rounds} × ${settings.windowSeconds} s each, alternating`);
-        reads = await interleaved({
-          rounds: settings.rounds,
-          windowSeconds: settings.windowSeconds,
-          pauseMs: 100,
-          a: async (ms) => {
-            const r = await throughput({ ...helloLoad, seconds: ms / 1000, warmupSeconds: 0 });
-            return { count: r.ok, seconds: r.seconds };
-          },
-          b: async (ms) => {
-            const r = await throughput({ ...meLoad, seconds: ms / 1000, warmupSeconds: 0 });
-            figures.meNon2xx = (figures.meNon2xx ?? 0) + r.non2xx + r.errors;
-            return { count: r.ok, seconds: r.seconds };
-          },
-        });
+        reads = await againstHello(figures, helloLoad, meLoad, 'meNon2xx');
       } finally {
         await stopProcess(hello.child);
       }
@@ -239,20 +247,7 @@ async function benchDialect(dialect) {
         figures.tokenCodesRanOut = ranOut;
         const userinfoLoad = { url: `${baseUrl}/oidc/userinfo`, headers: { authorization: `Bearer ${accessToken}` }, connections: settings.readConnections };
         await throughput({ ...userinfoLoad, seconds: 2, warmupSeconds: 0 });
-        const userinfo = await interleaved({
-          rounds: settings.rounds,
-          windowSeconds: settings.windowSeconds,
-          pauseMs: 100,
-          a: async (ms) => {
-            const r = await throughput({ ...helloLoad, seconds: ms / 1000, warmupSeconds: 0 });
-            return { count: r.ok, seconds: r.seconds };
-          },
-          b: async (ms) => {
-            const r = await throughput({ ...userinfoLoad, seconds: ms / 1000, warmupSeconds: 0 });
-            figures.userinfoNon2xx = (figures.userinfoNon2xx ?? 0) + r.non2xx + r.errors;
-            return { count: r.ok, seconds: r.seconds };
-          },
-        });
+        const userinfo = await againstHello(figures, helloLoad, userinfoLoad, 'userinfoNon2xx');
         figures.userinfoPerSecond = round(userinfo.b, 0);
         figures.userinfoHelloRequestsPerSecond = round(userinfo.a, 0);
         figures.userinfoRatio = round(userinfo.b / userinfo.a, 3);

@@ -1,5 +1,5 @@
 import { addMs, MS_PER_HOUR, MS_PER_MINUTE } from '../domain/clock.js';
-import { REAUTHENTICATION_WINDOW_MS } from '../domain/account-settings.js';
+import { REAUTHENTICATION_WINDOW_MS, type AccountSettings } from '../domain/account-settings.js';
 import { fail, forbidden, type Result } from '../domain/errors.js';
 import type { Account, Agent, RequestContext, Session } from '../domain/models.js';
 import { findAgentById } from '../store/agents.repo.js';
@@ -37,6 +37,18 @@ export async function startSession(trx: Executor, account: Account, agent: Agent
   return { token, session };
 }
 
+/** Is a session over: past its absolute lifetime, or idle past the account's timeout? (The one rule of both.) */
+export function isSessionOver(session: Pick<Session, 'expiresAt' | 'lastSeenAt'>, settings: Pick<AccountSettings, 'sessionIdleHours'>, now: Date): boolean {
+  return session.expiresAt <= now || addMs(session.lastSeenAt, settings.sessionIdleHours * MS_PER_HOUR) <= now;
+}
+
+/** The session was used (a request, an app's token): its last activity moves, one write a minute at most, not one per request. */
+export async function noteActivity(db: Executor, sessionId: string, lastSeenAt: Date, now: Date): Promise<Date> {
+  if (now.getTime() - lastSeenAt.getTime() <= MS_PER_MINUTE) return lastSeenAt;
+  await touchSession(db, sessionId, now);
+  return now;
+}
+
 /**
  * Who holds this session token, if anyone: the session must exist, be within its absolute
  * lifetime and idle timeout, and belong to an agent who is not deactivated.
@@ -49,17 +61,12 @@ export async function authenticateSession(deps: FlowDeps, token: string): Promis
   if (!holder) return undefined;
   const { session, account, agent } = holder;
   const now = clock.now();
-  const idleDeadline = addMs(session.lastSeenAt, account.settings.sessionIdleHours * MS_PER_HOUR);
-  if (session.expiresAt <= now || idleDeadline <= now) {
+  if (isSessionOver(session, account.settings, now)) {
     await db.transaction().execute((trx) => deleteSession(trx, session.agentId, session.id, now));
     return undefined;
   }
   if (agent.status === 'deactivated') return undefined;
-  // One write a minute at most per session, not one per request.
-  if (now.getTime() - session.lastSeenAt.getTime() > MS_PER_MINUTE) {
-    await touchSession(db, session.id, now);
-    session.lastSeenAt = now;
-  }
+  session.lastSeenAt = await noteActivity(db, session.id, session.lastSeenAt, now);
   return { session, agent, account, agentLockedUntil: holder.lockedUntil };
 }
 
@@ -79,9 +86,8 @@ export async function signOut(deps: FlowDeps, auth: Authenticated): Promise<void
 
 export async function listOwnSessions(deps: FlowDeps, auth: Authenticated): Promise<{ sessions: (Session & { current: boolean; apps: { id: string; name: string }[] })[] }> {
   const now = deps.clock.now();
-  const idleMs = auth.account.settings.sessionIdleHours * MS_PER_HOUR;
   // a session idle past the timeout is dead even before a request or the sweep deletes it
-  const sessions = (await listAgentSessions(deps.db, auth.agent.id, now)).filter((s) => s.lastSeenAt.getTime() + idleMs > now.getTime());
+  const sessions = (await listAgentSessions(deps.db, auth.agent.id, now)).filter((s) => !isSessionOver(s, auth.account.settings, now));
   const apps = await listAppsOfSessions(deps.db, sessions.map((s) => s.id));
   return { sessions: sessions.map((s) => ({ ...s, current: s.id === auth.session.id, apps: apps.get(s.id) ?? [] })) };
 }

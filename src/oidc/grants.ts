@@ -1,12 +1,10 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { FlowDeps } from '../flows/deps.js';
-import type { Authenticated } from '../flows/sessions.js';
+import { isSessionOver, noteActivity, type Authenticated } from '../flows/sessions.js';
 import { audit } from '../flows/consequences.js';
 import { findAppByClientId } from '../store/apps.repo.js';
 import { findAppSignIn, recordAppSignIn, replaceAppSignInGrant } from '../store/app-sign-ins.repo.js';
-import { lockLiveSession, touchSession } from '../store/sessions.repo.js';
-import { addMs, MS_PER_HOUR, MS_PER_MINUTE } from '../domain/clock.js';
-import type { Account } from '../domain/models.js';
+import { findGrantSessionHolder, lockLiveSession, type SessionHolder } from '../store/sessions.repo.js';
 
 type Grant = InstanceType<KoaContextWithOIDC['oidc']['provider']['Grant']>;
 
@@ -67,23 +65,18 @@ export async function ensureAppGrant(deps: FlowDeps, ctx: KoaContextWithOIDC, au
 }
 
 /**
- * Is the Deskpass session a grant was issued through still live for this agent (within its
- * absolute lifetime and its idle timeout)? An app using its tokens is the agent at work: the
- * session's last activity moves (at most one write a minute), as a portal request moves it, so an
- * agent busy in the help desk is not signed out for leaving the portal alone (Keycloak's SSO
- * idle works the same way).
+ * The Deskpass session a grant was issued through, with its agent, when an app may still use
+ * the grant's tokens: the agent is active and not locked, and the session is within its absolute
+ * lifetime and its idle timeout. An app using its tokens is the agent at work: the session's last
+ * activity moves (noteActivity), as a portal request moves it, so an agent busy in the help desk
+ * is not signed out for leaving the portal alone (Keycloak's SSO idle works the same way).
  */
-export async function useGrantSession(deps: FlowDeps, account: Account, grantId: string, agentId: string): Promise<boolean> {
-  const row = await deps.db
-    .selectFrom('app_sign_ins as a')
-    .innerJoin('sessions as s', 's.id', 'a.session_id')
-    .select(['s.id', 's.agent_id', 's.expires_at', 's.last_seen_at'])
-    .where('a.grant_id', '=', grantId)
-    .executeTakeFirst();
+export async function useGrantSession(deps: FlowDeps, grantId: string, agentId: string): Promise<SessionHolder | undefined> {
+  const holder = await findGrantSessionHolder(deps.db, grantId);
   const now = deps.clock.now();
-  if (!row || row.agent_id !== agentId || new Date(row.expires_at) <= now) return false;
-  const lastSeen = new Date(row.last_seen_at);
-  if (addMs(lastSeen, account.settings.sessionIdleHours * MS_PER_HOUR) <= now) return false;
-  if (now.getTime() - lastSeen.getTime() > MS_PER_MINUTE) await touchSession(deps.db, row.id, now);
-  return true;
+  if (!holder || holder.agent.id !== agentId || holder.agent.status !== 'active') return undefined;
+  if (holder.lockedUntil && holder.lockedUntil > now) return undefined;
+  if (isSessionOver(holder.session, holder.account.settings, now)) return undefined;
+  await noteActivity(deps.db, holder.session.id, holder.session.lastSeenAt, now);
+  return holder;
 }

@@ -126,13 +126,12 @@ export async function sendBackchannelLogout(provider: Provider, clientId: string
  * of it is the agent's activity, which keeps that session from going idle.
  */
 async function liveAgent(deps: FlowDeps, sub: string, token: { grantId?: string } | undefined): Promise<Agent | undefined> {
+  if (token) return token.grantId ? (await useGrantSession(deps, token.grantId, sub))?.agent : undefined;
   const account = await currentAccount(deps);
   const agent = account && (await findAgentById(deps.db, account.id, sub));
   if (!account || !agent || agent.status !== 'active') return undefined;
   const { lockedUntil } = await findLoginAttempts(deps.db, agent.accountId, normalizeEmail(agent.email));
-  if (lockedUntil && lockedUntil > deps.clock.now()) return undefined;
-  if (token && (!token.grantId || !(await useGrantSession(deps, account, token.grantId, agent.id)))) return undefined;
-  return agent;
+  return lockedUntil && lockedUntil > deps.clock.now() ? undefined : agent;
 }
 
 export function createProvider(options: ProviderOptions): Provider {

@@ -56,8 +56,20 @@ export interface SessionHolder {
  */
 export async function findSessionHolder(db: Executor, tokenHash: string): Promise<SessionHolder | undefined> {
   const { rows } = await db.executeQuery<SessionHolderRow>({ ...sessionHolderQuery(db), parameters: [tokenHash] });
-  const row = rows[0];
-  if (!row) return undefined;
+  return rows[0] && toSessionHolder(rows[0]);
+}
+
+/**
+ * The session an app's grant was issued through (app_sign_ins), with the same account, agent,
+ * role and lock state as findSessionHolder: one statement on every token, userinfo and
+ * introspection request of an app.
+ */
+export async function findGrantSessionHolder(db: Executor, grantId: string): Promise<SessionHolder | undefined> {
+  const row = await selectSessionHolder(db).innerJoin('app_sign_ins as asi', 'asi.session_id', 's.id').where('asi.grant_id', '=', grantId).executeTakeFirst();
+  return row && toSessionHolder(row);
+}
+
+function toSessionHolder(row: SessionHolderRow): SessionHolder {
   return {
     session: toSession({
       id: row.s_id, account_id: row.s_account_id, agent_id: row.s_agent_id, token_hash: row.s_token_hash, created_at: row.s_created_at,
@@ -69,7 +81,7 @@ export async function findSessionHolder(db: Executor, tokenHash: string): Promis
   };
 }
 
-function buildSessionHolderQuery(db: Executor, tokenHash: string) {
+function selectSessionHolder(db: Executor) {
   return db
     .selectFrom('sessions as s')
     .innerJoin('accounts as acc', 'acc.id', 's.account_id')
@@ -83,8 +95,11 @@ function buildSessionHolderQuery(db: Executor, tokenHash: string) {
       'acc.name as acc_name', 'acc.slug as acc_slug', 'acc.plan as acc_plan', 'acc.settings as acc_settings', 'acc.created_at as acc_created_at',
       'r.id as r_id', 'r.account_id as r_account_id', 'r.name as r_name', 'r.permissions as r_permissions', 'r.built_in as r_built_in',
       'la.locked_until as la_locked_until',
-    ])
-    .where('s.token_hash', '=', tokenHash);
+    ]);
+}
+
+function buildSessionHolderQuery(db: Executor, tokenHash: string) {
+  return selectSessionHolder(db).where('s.token_hash', '=', tokenHash);
 }
 
 type SessionHolderRow = InferResult<ReturnType<typeof buildSessionHolderQuery>>[number];

@@ -149,25 +149,10 @@ export function redeem(config: client.Configuration, request: AuthorizationReque
  * no page: follows the authorization redirects with the agent's Deskpass session as the portal
  * cookie, keeping the provider's cookies, and returns the callback URL (with the code).
  */
-export async function authorizeWithSession(origin: string, sessionToken: string, url: URL, callbackPrefix: string): Promise<string> {
-  const jar = new Map<string, string>([['deskpass_session', sessionToken]]);
-  let next = url.href;
-  for (let hop = 0; hop < 10; hop += 1) {
-    if (next.startsWith(callbackPrefix)) return next;
-    const response = await fetch(next, { redirect: 'manual', headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } });
-    for (const set of response.headers.getSetCookie()) {
-      const [pair] = set.split(';');
-      const eq = pair!.indexOf('=');
-      const name = pair!.slice(0, eq).trim();
-      const value = pair!.slice(eq + 1).trim();
-      if (/expires=Thu, 01 Jan 1970/i.test(set) || value === '') jar.delete(name);
-      else jar.set(name, value);
-    }
-    const location = response.headers.get('location');
-    if (!location) throw new Error(`authorization stopped at ${next}: ${response.status} ${(await response.text()).slice(0, 300)}`);
-    next = new URL(location, next).href;
-  }
-  throw new Error('too many redirects');
+export async function authorizeWithSession(_origin: string, sessionToken: string, url: URL, callbackPrefix: string): Promise<string> {
+  const landing = await browse(new CookieJar({ deskpass_session: sessionToken }), url.href, callbackPrefix);
+  if (landing.kind === 'page') throw new Error(`authorization stopped at ${landing.url}: ${landing.status} ${landing.body.slice(0, 300)}`);
+  return landing.url;
 }
 
 /** Signs in through the real sign-in page (when asked) and returns where the browser landed on the app. */
