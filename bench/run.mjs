@@ -72,10 +72,10 @@ async function signIn(baseUrl, email, password) {
 }
 
 /**
- * `load` against the hello-world `helloLoad`, in alternating windows (see interleaved()); each
- * window of `load` adds its non-2xx answers and errors to figures[failuresKey].
+ * A measurement against the hello-world `helloLoad`, in alternating windows (see interleaved()):
+ * `b` measures one window of `ms` and resolves to { count, seconds }.
  */
-function againstHello(figures, helloLoad, load, failuresKey) {
+function againstHello(helloLoad, b) {
   return interleaved({
     rounds: settings.rounds,
     windowSeconds: settings.windowSeconds,
@@ -84,12 +84,17 @@ function againstHello(figures, helloLoad, load, failuresKey) {
       const r = await throughput({ ...helloLoad, seconds: ms / 1000, warmupSeconds: 0 });
       return { count: r.ok, seconds: r.seconds };
     },
-    b: async (ms) => {
-      const r = await throughput({ ...load, seconds: ms / 1000, warmupSeconds: 0 });
-      figures[failuresKey] = (figures[failuresKey] ?? 0) + r.non2xx + r.errors;
-      return { count: r.ok, seconds: r.seconds };
-    },
+    b,
   });
+}
+
+/** One window of autocannon on `load`; its non-2xx answers and errors add up in figures[failuresKey]. */
+function loadWindow(figures, load, failuresKey) {
+  return async (ms) => {
+    const r = await throughput({ ...load, seconds: ms / 1000, warmupSeconds: 0 });
+    figures[failuresKey] = (figures[failuresKey] ?? 0) + r.non2xx + r.errors;
+    return { count: r.ok, seconds: r.seconds };
+  };
 }
 
 /** Everything measured on one dialect, against one server process. */
@@ -164,7 +169,7 @@ async function benchDialect(dialect) {
         await throughput({ ...meLoad, seconds: 2, warmupSeconds: 0 });
         await throughput({ ...helloLoad, seconds: 2, warmupSeconds: 0 });
         log(`${dialect}: GET /api/v1/me vs bare Fastify hello-world (${settings.readConnections} connections), ${settings.rounds} × ${settings.windowSeconds} s each, alternating`);
-        reads = await againstHello(figures, helloLoad, meLoad, 'meNon2xx');
+        reads = await againstHello(helloLoad, loadWindow(figures, meLoad, 'meNon2xx'));
       } finally {
         await stopProcess(hello.child);
       }
@@ -223,23 +228,14 @@ async function benchDialect(dialect) {
         // warm-up, which also sizes the pool of codes minted before each window (1.5 × what it can use)
         const warm = await exchangeCodes(baseUrl, benchApp, await mintCodes(providerSession, 300), 1000);
         const codesPerWindow = Math.max(300, Math.ceil((warm.count / warm.seconds) * settings.windowSeconds * 1.5));
-        const exchanges = await interleaved({
-          rounds: settings.rounds,
-          windowSeconds: settings.windowSeconds,
-          pauseMs: 100,
-          a: async (ms) => {
-            const r = await throughput({ ...helloLoad, seconds: ms / 1000, warmupSeconds: 0 });
-            return { count: r.ok, seconds: r.seconds };
-          },
-          b: async (ms) => {
-            const codes = await mintCodes(providerSession, codesPerWindow);
-            const r = await exchangeCodes(baseUrl, benchApp, codes, ms);
-            figures.tokenFailures += r.failures;
-            if (r.firstFailure) log(`${dialect}: a token exchange failed: ${r.firstFailure}; server log: ${readFileSync(server.logFile, 'utf8').split('\n').filter((l) => l.includes('oidc')).slice(-3).join(' | ')}`);
-            accessToken ??= r.accessToken;
-            ranOut ||= r.ranOut;
-            return { count: r.count, seconds: r.seconds };
-          },
+        const exchanges = await againstHello(helloLoad, async (ms) => {
+          const codes = await mintCodes(providerSession, codesPerWindow);
+          const r = await exchangeCodes(baseUrl, benchApp, codes, ms);
+          figures.tokenFailures += r.failures;
+          if (r.firstFailure) log(`${dialect}: a token exchange failed: ${r.firstFailure}; server log: ${readFileSync(server.logFile, 'utf8').split('\n').filter((l) => l.includes('oidc')).slice(-3).join(' | ')}`);
+          accessToken ??= r.accessToken;
+          ranOut ||= r.ranOut;
+          return { count: r.count, seconds: r.seconds };
         });
         figures.tokenExchangesPerSecond = round(exchanges.b, 0);
         figures.tokenHelloRequestsPerSecond = round(exchanges.a, 0);
@@ -247,7 +243,7 @@ async function benchDialect(dialect) {
         figures.tokenCodesRanOut = ranOut;
         const userinfoLoad = { url: `${baseUrl}/oidc/userinfo`, headers: { authorization: `Bearer ${accessToken}` }, connections: settings.readConnections };
         await throughput({ ...userinfoLoad, seconds: 2, warmupSeconds: 0 });
-        const userinfo = await againstHello(figures, helloLoad, userinfoLoad, 'userinfoNon2xx');
+        const userinfo = await againstHello(helloLoad, loadWindow(figures, userinfoLoad, 'userinfoNon2xx'));
         figures.userinfoPerSecond = round(userinfo.b, 0);
         figures.userinfoHelloRequestsPerSecond = round(userinfo.a, 0);
         figures.userinfoRatio = round(userinfo.b / userinfo.a, 3);
