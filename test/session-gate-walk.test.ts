@@ -35,6 +35,14 @@ const PUBLIC_ROUTES = [
   'POST /reset-password/:token',
   'GET /setup/:token',
   'POST /setup/:token',
+  // The second step of a sign-in and passkey sign-in: before any session exists, by design
+  // (a challenge from a right password, or a passkey assertion, is their credential).
+  'POST /api/v1/auth/login/two-factor',
+  'POST /api/v1/auth/passkey/options',
+  'POST /api/v1/auth/passkey',
+  'GET /login/two-factor',
+  'POST /login/two-factor',
+  'POST /login/passkey',
   // OpenID Connect: protocol endpoints with their own authentication (client secrets, PKCE,
   // bearer access tokens); the authorization endpoint reaches a session only through the
   // portal's interaction page, which is behind this gate (see oidc-gate.test.ts).

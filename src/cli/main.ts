@@ -4,7 +4,7 @@ import { ConfigError, loadConfig, type Config } from '../config.js';
 import { systemClock } from '../domain/clock.js';
 import { PLAN_NAMES } from '../domain/plans.js';
 import type { FlowDeps } from '../flows/deps.js';
-import { issueAdminRecoveryLink } from '../flows/recover-admin.js';
+import { issueAdminRecoveryLink, resetAdminTwoFactor } from '../flows/recover-admin.js';
 import { createHelpDesk } from '../flows/setup.js';
 import { createArgon2Hasher } from '../security/password-hasher.js';
 import { migrateToLatest, openDatabase, type Db } from '../store/db.js';
@@ -85,8 +85,19 @@ export function buildCli(): Command {
     .command('recover-admin')
     .description('print a one-time reset link for the Account Administrator (audited)')
     .option('--account <slug>', 'the help desk, by slug')
-    .action(async (options: { account?: string }) => {
+    .option('--reset-two-factor', "instead: remove the Account Administrator's second factor (authenticator, passkeys, recovery codes) and end their sessions")
+    .action(async (options: { account?: string; resetTwoFactor?: boolean }) => {
       const config = loadConfig();
+      if (options.resetTwoFactor) {
+        const reset = await withDeps(config, (deps) => resetAdminTwoFactor(deps, { accountSlug: options.account, context: CLI_CONTEXT }));
+        if (!reset.ok) fail(options.account ? `no help desk with slug "${options.account}"` : 'no help desk yet: run deskpass init first');
+        process.stdout.write(
+          reset.hadFactor
+            ? `The second factor of the Account Administrator ${reset.email} is removed: their authenticator app, passkeys and recovery codes no longer work, and their sessions have ended. They sign in with their password and can set up a new factor in My Settings. They were emailed, and this was written to the audit log.\n`
+            : `The Account Administrator ${reset.email} had no second factor; nothing changed except their sessions, which have ended. This was written to the audit log.\n`,
+        );
+        return;
+      }
       const result = await withDeps(config, (deps) => issueAdminRecoveryLink(deps, { accountSlug: options.account, context: CLI_CONTEXT }));
       if (!result.ok) fail(options.account ? `no help desk with slug "${options.account}"` : 'no help desk yet: run deskpass init first');
       process.stdout.write(

@@ -11,6 +11,16 @@ export interface AccountSettings {
   sessionIdleHours: number;
   sessionAbsoluteHours: number;
   rateLimits: RateLimitSettings;
+  /** who must have a second factor: nobody, agents whose role holds any permission, everybody */
+  twoFactorPolicy: TwoFactorPolicy;
+}
+
+export const TWO_FACTOR_POLICIES = ['optional', 'required_for_admins', 'required'] as const;
+export type TwoFactorPolicy = (typeof TWO_FACTOR_POLICIES)[number];
+
+/** Must this agent have a second factor under the account's policy? ("Admins": a role with any permission, API.md.) */
+export function twoFactorRequiredFor(settings: Pick<AccountSettings, 'twoFactorPolicy'>, agent: { role: { permissions: readonly string[] } }): boolean {
+  return settings.twoFactorPolicy === 'required' || (settings.twoFactorPolicy === 'required_for_admins' && agent.role.permissions.length > 0);
 }
 
 /**
@@ -86,6 +96,7 @@ export const DEFAULT_SETTINGS: AccountSettings = {
   lockoutMinutes: 60,
   sessionIdleHours: 8,
   sessionAbsoluteHours: 7 * 24,
+  twoFactorPolicy: 'optional',
   rateLimits: { failedSignInsPerIp: 100, forgotPasswordPerEmail: 5, forgotPasswordPerIp: 30, resetLinkPerIp: 60, passwordProofsPerIp: 60, tokenRequestsPerClient: 3000 },
 };
 

@@ -35,6 +35,8 @@ export interface Agent {
   temporaryPasswordExpiresAt: Date | null;
   /** the administrator who chose the current password, when the agent did not */
   passwordSetByAgentId: string | null;
+  /** has a confirmed authenticator app or a passkey */
+  twoFactorEnabled: boolean;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -49,7 +51,11 @@ export interface Session {
   expiresAt: Date;
   ip: string | null;
   userAgent: string | null;
+  /** how the sign-in that started it was made (RFC 8176: pwd, otp, hwk, mfa) */
+  amr: AuthenticationMethod[];
 }
+
+export type AuthenticationMethod = 'pwd' | 'otp' | 'hwk' | 'user' | 'mfa';
 
 /** Who did something and from where, for the audit log. */
 export interface RequestContext {

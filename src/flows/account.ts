@@ -1,4 +1,4 @@
-import { SETTING_LIMITS, type AccountSettings, type PasswordPolicySettings, RATE_LIMIT_WINDOWS_MS, type RateLimitSettings } from '../domain/account-settings.js';
+import { SETTING_LIMITS, TWO_FACTOR_POLICIES, twoFactorRequiredFor, type TwoFactorPolicy, type AccountSettings, type PasswordPolicySettings, RATE_LIMIT_WINDOWS_MS, type RateLimitSettings } from '../domain/account-settings.js';
 import { fail, forbidden, type Result } from '../domain/errors.js';
 import type { Account, Agent, RequestContext } from '../domain/models.js';
 import { checkPermissions, toPrincipalPermissions } from './principal.js';
@@ -34,6 +34,7 @@ export interface SettingsChange {
   sessionIdleHours?: number;
   sessionAbsoluteHours?: number;
   rateLimits?: Partial<RateLimitSettings>;
+  twoFactorPolicy?: TwoFactorPolicy;
 }
 
 /** Changes the account's settings within their limits; audited. */
@@ -63,7 +64,11 @@ export async function updateSettings(deps: FlowDeps, actor: Agent, account: Acco
   if (enforce !== undefined && change.passwordPolicy === undefined) {
     problems.push({ field: 'requireNonCompliantPasswordsToChange', message: 'is an answer about a passwordPolicy change: send it with passwordPolicy' });
   }
+  const policy = change.twoFactorPolicy;
+  if (policy !== undefined && !TWO_FACTOR_POLICIES.includes(policy)) problems.push({ field: 'twoFactorPolicy', message: `must be one of ${TWO_FACTOR_POLICIES.join(', ')}` });
   if (problems.length > 0) return fail('invalid_request', problems);
+  // Whoever makes a factor required has one: otherwise the change would shut its author out mid-session.
+  if (policy !== undefined && twoFactorRequiredFor({ twoFactorPolicy: policy }, actor) && !actor.twoFactorEnabled) return fail('two_factor_not_enabled');
 
   // Merged into the settings as stored when the write happens (read again, and held on
   // PostgreSQL): two administrators changing different settings at once both keep their change.
@@ -75,6 +80,7 @@ export async function updateSettings(deps: FlowDeps, actor: Agent, account: Acco
     ...(change.lockoutMinutes !== undefined ? { lockoutMinutes: change.lockoutMinutes } : {}),
     ...(change.sessionIdleHours !== undefined ? { sessionIdleHours: change.sessionIdleHours } : {}),
     ...(change.sessionAbsoluteHours !== undefined ? { sessionAbsoluteHours: change.sessionAbsoluteHours } : {}),
+    ...(policy !== undefined ? { twoFactorPolicy: policy } : {}),
     rateLimits: { ...current.rateLimits, ...pickRateLimits(change.rateLimits) },
     passwordPolicy: {
       ...current.passwordPolicy,

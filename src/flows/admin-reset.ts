@@ -9,6 +9,7 @@ import type { FlowDeps } from './deps.js';
 import { checkNewPassword } from './password-rules.js';
 import { checkActOnAgent, checkPermissions, toPrincipalPermissions } from './principal.js';
 import { isFresh, type Authenticated } from './sessions.js';
+import { notify, removeAllFactors } from './two-factor.js';
 
 type AdminFailure = Failure<'forbidden' | 'not_found' | 'reauthentication_required' | 'agent_deactivated'>;
 
@@ -23,7 +24,7 @@ async function authorizePasswordAdmin(
   deps: FlowDeps,
   auth: Authenticated,
   targetId: string,
-  option: 'send_link' | 'set_password',
+  option: 'send_link' | 'set_password' | 'reset_two_factor',
 ): Promise<{ ok: true; target: Agent } | AdminFailure> {
   const actor = toPrincipalPermissions(auth.agent);
   const permitted = checkPermissions(actor, PASSWORD_ADMIN_PERMISSIONS);
@@ -118,6 +119,35 @@ export async function setAgentPasswordByAdmin(
     } else {
       await queueMail(trx, account.id, target.email, 'password_set_by_admin', common, now);
     }
+    return null;
+  });
+  if (outcome) return outcome;
+  deps.notifyMailQueued();
+  return { ok: true };
+}
+
+/**
+ * "Reset two-factor": the agent's authenticator, passkeys and recovery codes are removed, their
+ * sessions (and their apps' sessions) end, and they are emailed; under exactly the rules of the
+ * password options (both permissions, the plan, not oneself, not the Account Administrator, not a
+ * stronger agent, a fresh session, not deactivated), checked again on the rows inside the
+ * transaction. An agent without a factor: 409 two_factor_not_enabled, nothing changes.
+ */
+export async function resetTwoFactorByAdmin(deps: FlowDeps, auth: Authenticated, targetId: string, context: RequestContext): Promise<Result<object>> {
+  const authorized = await authorizePasswordAdmin(deps, auth, targetId, 'reset_two_factor');
+  if (!authorized.ok) return authorized;
+  const { target } = authorized;
+  const { account, agent: actor } = auth;
+  const outcome = await deps.db.transaction().execute(async (trx) => {
+    const now = deps.clock.now();
+    const current = await lockAgentForChange(trx, account.id, target.id);
+    const currentActor = await findAgentById(trx, account.id, actor.id);
+    if (!current || !currentActor || current.status === 'deactivated') return fail('agent_deactivated');
+    const still = checkActOnAgent(toPrincipalPermissions(currentActor), toPrincipalPermissions(current));
+    if (!still.allowed || !checkPermissions(toPrincipalPermissions(currentActor), PASSWORD_ADMIN_PERMISSIONS).allowed) return forbidden(still.allowed ? 'missing_permission' : still.reason);
+    if (!(await removeAllFactors(trx, current.id, now))) return fail('two_factor_not_enabled');
+    await audit(trx, { accountId: account.id, type: 'two_factor.reset_by_admin', actorAgentId: actor.id, targetAgentId: current.id, context, details: {}, at: now });
+    await notify(trx, account, current, { change: 'reset_by_admin', byName: actor.name, byRole: actor.role.name }, context, now);
     return null;
   });
   if (outcome) return outcome;

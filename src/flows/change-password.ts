@@ -4,7 +4,7 @@ import { applyPasswordChange, audit, queueMail } from './consequences.js';
 import type { FlowDeps } from './deps.js';
 import { checkNewPassword } from './password-rules.js';
 import type { Authenticated } from './sessions.js';
-import { proveOwnPassword } from './login.js';
+import { proveIdentity, type IdentityFailure } from './login.js';
 
 /**
  * My Settings › Change password, and the required change after a one-time password:
@@ -13,10 +13,11 @@ import { proveOwnPassword } from './login.js';
 export async function changeOwnPassword(
   deps: FlowDeps,
   auth: Authenticated,
-  input: { currentPassword: string; newPassword: string; context: RequestContext },
-): Promise<Result<object, 'current_password_incorrect' | 'account_locked' | 'password_rejected'>> {
+  input: { currentPassword: string; newPassword: string; code?: string; context: RequestContext },
+): Promise<Result<object, IdentityFailure['code'] | 'password_rejected'>> {
   const { agent, account, session } = auth;
-  const proof = await proveOwnPassword(deps, auth, input.currentPassword, input.context, 'password.change_failed');
+  // The factor too, for an agent who has one, unless they proved it in the last 10 minutes.
+  const proof = await proveIdentity(deps, auth, { password: input.currentPassword, code: input.code }, input.context, 'password.change_failed', 'unless_fresh');
   if (!proof.ok) return proof;
   const violations = await checkNewPassword(deps, account, agent, input.newPassword, input.currentPassword);
   if (violations.length > 0) return fail('password_rejected', violations);

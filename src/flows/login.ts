@@ -2,9 +2,9 @@ import { isValidEmail } from '../domain/email.js';
 import { addMs, MS_PER_MINUTE } from '../domain/clock.js';
 import { checkPasswordAtSignIn, passwordExpired } from '../domain/password-policy.js';
 import { fail, type Failure, type Result } from '../domain/errors.js';
-import { normalizeEmail, type Account, type Agent, type RequestContext, type Session } from '../domain/models.js';
-import { findAgentByEmail, lockAgentCredentials, updateAgent } from '../store/agents.repo.js';
-import { clearLoginAttempt, reserveLoginAttempt, UNKNOWN_DEVICES, type AttemptReservation } from '../store/login-attempts.repo.js';
+import { normalizeEmail, type Account, type Agent, type AuthenticationMethod, type RequestContext, type Session } from '../domain/models.js';
+import { findAgentByEmail, findAgentById, lockAgentCredentials, updateAgent } from '../store/agents.repo.js';
+import { clearLoginAttempt, releaseLoginAttempt, reserveLoginAttempt, UNKNOWN_DEVICES, type AttemptReservation } from '../store/login-attempts.repo.js';
 import { issueDeviceToken, newDeviceId, trustedDeviceId } from '../security/device-tokens.js';
 import { markSessionAuthenticated } from '../store/sessions.repo.js';
 import { audit } from './consequences.js';
@@ -12,23 +12,54 @@ import { enqueueMail, type OutboxMessage } from '../store/outbox.repo.js';
 import type { MailPreparer } from '../mail/outbox-worker.js';
 import { findAccountById } from '../store/accounts.repo.js';
 import type { FlowDeps } from './deps.js';
-import { isTemporaryPasswordExpired, startSession, type Authenticated } from './sessions.js';
+import type { Executor } from '../store/db.js';
+import { keyedHash } from '../security/sealed.js';
+import { hashToken, isWellFormedToken, newRandomToken } from '../security/tokens.js';
+import { findLiveChallenge, findPasskeyByCredentialId, insertChallenge, useChallenge } from '../store/two-factor.repo.js';
+import { methodsOf, proofOfCode, proveSecondFactor, type FactorProof, type SecondFactorMethod } from './two-factor.js';
+import { claimedCredentialId, verifyAssertion } from './passkeys.js';
+import { isFresh, isTemporaryPasswordExpired, startSession, type Authenticated } from './sessions.js';
 
-export type SignInResult = Result<
-  { token: string; session: Session; agent: Agent; passwordChangeRequired: boolean; deviceToken: string },
-  'invalid_credentials' | 'temporary_password_expired' | 'account_locked'
->;
+/** A session: the sign-in is complete. */
+export interface SignedIn {
+  ok: true;
+  kind: 'session';
+  token: string;
+  session: Session;
+  agent: Agent;
+  passwordChangeRequired: boolean;
+  deviceToken: string;
+}
+
+/** The password was right and the agent has a second factor: no session yet, a challenge for the second step. */
+export interface SecondStepNeeded {
+  ok: true;
+  kind: 'two_factor';
+  challenge: string;
+  methods: SecondFactorMethod[];
+  expiresAt: Date;
+  agent: Agent;
+}
+
+export type SignInResult = Result<SignedIn | SecondStepNeeded, 'invalid_credentials' | 'temporary_password_expired' | 'account_locked'>;
 
 /** Which lockout door a sign-in or password proof knocks on (see login-attempts.repo). */
 type Door = { email: string; client: string };
 
+/** How long the second step waits for its factor (API.md: a challenge older than 5 minutes is invalid). */
+export const CHALLENGE_LIFETIME_MS = 5 * MS_PER_MINUTE;
+const CHALLENGE_HASH = 'deskpass/two-factor-challenge/v1';
+
 /**
- * Email + password → a new session. Unknown, deactivated and wrong answers are one answer,
- * and each costs one argon2 verification, so neither the answer nor the time tells them apart.
- * The attempt is counted before the password is verified (reserveLoginAttempt), so parallel
- * guesses never get more verifications than the lockout threshold. `deviceTokens` are the
- * client's device tokens: one signed for this address puts its failures on that device's own
- * door, which a stranger cannot lock.
+ * Email + password: the first step of the one gate (DESIGN.md "One gate"), which every way in
+ * goes through (the portal, the API, reset and invitation links and one-time passwords, which
+ * all end at this sign-in, and an app's sign-in, which is the portal's). Unknown, deactivated
+ * and wrong answers are one answer, and each costs one argon2 verification, so neither the
+ * answer nor the time tells them apart. The attempt is counted before the password is verified
+ * (reserveLoginAttempt), so parallel guesses never get more verifications than the lockout
+ * threshold. `deviceTokens` are the client's device tokens: one signed for this address puts its
+ * failures on that device's own door, which a stranger cannot lock. An agent with a second factor
+ * gets a challenge, not a session (completeSecondStep); the failures counted so far stay counted.
  */
 export async function signIn(deps: FlowDeps, account: Account, input: { email: string; password: string; context: RequestContext; deviceTokens?: readonly string[] }): Promise<SignInResult> {
   const { db, clock, hasher } = deps;
@@ -57,29 +88,188 @@ export async function signIn(deps: FlowDeps, account: Account, input: { email: s
   // Upgrade a hash made with weaker parameters while we hold the password (before the transaction).
   const upgradedHash = agent.passwordHash && hasher.needsRehash(agent.passwordHash) ? await hasher.hash(input.password) : null;
   const changeReason = agent.passwordChangeRequired ? null : reasonToRequireChange(account, agent, input.password, now);
-
-  const started = await db.transaction().execute(async (trx) => {
-    // The password was verified against a hash read before this transaction. If a reset, an
-    // admin set or a deactivation committed meanwhile, this sign-in must neither open a session
-    // (the change ended them all) nor write its upgraded hash over the new password.
-    const current = await lockAgentCredentials(trx, account.id, agent.id);
-    if (!current || current.passwordHash !== agent.passwordHash || current.status === 'deactivated') return null;
+  // Written with the admission (a session, or the second step's challenge), on the row as it is then.
+  const alongside = async (trx: Executor) => {
     if (upgradedHash) await updateAgent(trx, account.id, agent.id, { password_hash: upgradedHash }, now);
     if (changeReason) {
       await updateAgent(trx, account.id, agent.id, { password_change_required: 1, temporary_password_expires_at: null }, now);
       await audit(trx, { accountId: account.id, type: 'password.change_required', actorAgentId: null, targetAgentId: agent.id, context: input.context, details: { reason: changeReason }, at: now });
     }
+  };
+  const passwordHash = upgradedHash ?? agent.passwordHash;
+  const signedInAgent = { ...agent, passwordChangeRequired: agent.passwordChangeRequired || changeReason !== null };
+
+  if (agent.twoFactorEnabled) {
+    const challenge = await openSecondStep(deps, account, signedInAgent, { door, deviceId, lockedByThis: reservation.locks, expectedHash: agent.passwordHash, newHash: passwordHash, alongside, now });
+    return challenge ?? fail('invalid_credentials');
+  }
+  const signedIn = await admit(deps, account, signedInAgent, { door, deviceId, amr: ['pwd'], expectedHash: agent.passwordHash, newHash: passwordHash, alongside, context: input.context, details: {}, now });
+  return signedIn ?? fail('invalid_credentials');
+}
+
+interface Admission {
+  door: Door;
+  deviceId: string | null;
+  /** the password hash the proof was checked against: a change committed meanwhile wins */
+  expectedHash: string | null;
+  /** the hash stored once admitted (an upgraded one if this sign-in rehashed) */
+  newHash: string | null;
+  alongside?: (trx: Executor) => Promise<void>;
+  now: Date;
+}
+
+/**
+ * The end of the gate, for every way in: in one transaction on the agent's row as it is now
+ * (a reset, an admin set or a deactivation that committed while the proof was verified wins),
+ * the door the proof came through opens again, a session starts, and the sign-in is audited.
+ * Null when the row changed under the proof.
+ */
+async function admit(
+  deps: FlowDeps,
+  account: Account,
+  agent: Agent,
+  args: Admission & { amr: AuthenticationMethod[]; context: RequestContext; details: Record<string, unknown>; before?: (trx: Executor) => Promise<boolean> },
+): Promise<SignedIn | null> {
+  const { door, now } = args;
+  const started = await deps.db.transaction().execute(async (trx) => {
+    const current = await lockAgentCredentials(trx, account.id, agent.id);
+    if (!current || current.passwordHash !== args.expectedHash || current.status === 'deactivated') return null;
+    if (args.before && !(await args.before(trx))) return null;
+    await args.alongside?.(trx);
     // Only this door opens again: a success on the owner's own browser leaves strangers locked out.
-    await clearLoginAttempt(trx, account.id, email, door.client);
-    const started = await startSession(trx, account, agent, input.context, now);
-    await audit(trx, { accountId: account.id, type: 'login.succeeded', actorAgentId: agent.id, targetAgentId: agent.id, context: input.context, details: { device: deviceId ? 'trusted' : 'new' }, at: now });
+    await clearLoginAttempt(trx, account.id, door.email, door.client);
+    const started = await startSession(trx, account, agent, args.context, now, args.amr);
+    await audit(trx, { accountId: account.id, type: 'login.succeeded', actorAgentId: agent.id, targetAgentId: agent.id, context: args.context, details: { device: args.deviceId ? 'trusted' : 'new', ...args.details }, at: now });
     return started;
   });
-  if (!started) return fail('invalid_credentials');
-  const passwordChangeRequired = agent.passwordChangeRequired || changeReason !== null;
+  if (!started) return null;
   // Bound to the hash now stored (an upgraded one if this sign-in rehashed).
-  const deviceToken = issueDeviceToken(deps.secretKey, { ...binding, passwordHash: upgradedHash ?? agent.passwordHash }, deviceId ?? newDeviceId(), now);
-  return { ok: true, token: started.token, session: started.session, agent: { ...agent, passwordChangeRequired }, passwordChangeRequired, deviceToken };
+  const binding = { accountId: account.id, emailNormalized: door.email, passwordHash: args.newHash };
+  const deviceToken = issueDeviceToken(deps.secretKey, binding, args.deviceId ?? newDeviceId(), now);
+  return { ok: true, kind: 'session', token: started.token, session: started.session, agent, passwordChangeRequired: agent.passwordChangeRequired, deviceToken };
+}
+
+/**
+ * A right password of an agent with a second factor: the failure its reservation counted is
+ * given back (the earlier ones stay: knowing the password must not reset the count between
+ * guesses of the code), and a challenge is stored as a keyed hash with the door, the device and
+ * a fingerprint of the password hash. Null when the row changed under the proof.
+ */
+async function openSecondStep(
+  deps: FlowDeps,
+  account: Account,
+  agent: Agent,
+  args: Admission & { lockedByThis: boolean },
+): Promise<SecondStepNeeded | null> {
+  const challenge = newRandomToken();
+  const expiresAt = addMs(args.now, CHALLENGE_LIFETIME_MS);
+  const opened = await deps.db.transaction().execute(async (trx) => {
+    const current = await lockAgentCredentials(trx, account.id, agent.id);
+    if (!current || current.passwordHash !== args.expectedHash || current.status === 'deactivated') return false;
+    await args.alongside?.(trx);
+    await releaseLoginAttempt(trx, { accountId: account.id, ...args.door }, args.lockedByThis);
+    await insertChallenge(trx, {
+      idHash: keyedHash(deps.secretKey, CHALLENGE_HASH, challenge),
+      accountId: account.id,
+      agentId: agent.id,
+      doorClient: args.door.client,
+      deviceId: args.deviceId,
+      credentialFingerprint: fingerprint(args.newHash),
+      expiresAt,
+      now: args.now,
+    });
+    return true;
+  });
+  if (!opened) return null;
+  return { ok: true, kind: 'two_factor', challenge, methods: await methodsOf(deps.db, agent.id), expiresAt, agent };
+}
+
+function fingerprint(passwordHash: string | null): string {
+  return hashToken(passwordHash ?? '');
+}
+
+const AMR_OF: Record<SecondFactorMethod, AuthenticationMethod[]> = {
+  totp: ['pwd', 'otp', 'mfa'],
+  recovery_code: ['pwd', 'otp', 'mfa'],
+  passkey: ['pwd', 'hwk', 'mfa'],
+};
+
+export type SecondStepResult = Result<SignedIn, 'two_factor_challenge_invalid' | 'two_factor_code_incorrect' | 'account_locked'>;
+
+/**
+ * The second step: a live challenge and one proof of the agent's factor (a code, a recovery code
+ * or a passkey) → the session. A wrong proof counts on the door the password came through, with
+ * the same atomic reservation as a password (parallel guesses get at most the threshold), and
+ * locks it like wrong passwords do. The challenge is used once, by the first right proof.
+ */
+export async function completeSecondStep(deps: FlowDeps, account: Account, input: { challenge: string; proof: FactorProof; context: RequestContext }): Promise<SecondStepResult> {
+  const now = deps.clock.now();
+  const idHash = keyedHash(deps.secretKey, CHALLENGE_HASH, input.challenge);
+  const challenge = isWellFormedToken(input.challenge) ? await findLiveChallenge(deps.db, idHash, now) : undefined;
+  const agent = challenge && challenge.accountId === account.id ? await findAgentById(deps.db, account.id, challenge.agentId) : undefined;
+  if (!challenge || !agent || agent.status === 'deactivated' || fingerprint(agent.passwordHash) !== challenge.credentialFingerprint) return fail('two_factor_challenge_invalid');
+  const door: Door = { email: normalizeEmail(agent.email), client: challenge.doorClient };
+  const reservation = await reserveAttempt(deps, account, door, now);
+  if (!reservation.reserved) return fail('account_locked', undefined, secondsUntil(reservation.lockedUntil, now));
+  const method = await proveSecondFactor(deps, account, agent, input.proof, input.context);
+  if (!method) {
+    const proofMethod = 'code' in input.proof ? 'totp' : 'recoveryCode' in input.proof ? 'recovery_code' : 'passkey';
+    const lockedUntil = await countPasswordFailure(deps, account, door, reservation, agent, input.context, now, { type: 'login.two_factor_failed', reason: proofMethod });
+    return lockedUntil ? fail('account_locked', undefined, secondsUntil(lockedUntil, now)) : fail('two_factor_code_incorrect');
+  }
+  const signedIn = await admit(deps, account, agent, {
+    door,
+    deviceId: challenge.deviceId,
+    expectedHash: agent.passwordHash,
+    newHash: agent.passwordHash,
+    amr: AMR_OF[method],
+    context: input.context,
+    details: { secondFactor: method },
+    now,
+    before: (trx) => useChallenge(trx, idHash, now),
+  });
+  return signedIn ?? fail('two_factor_challenge_invalid');
+}
+
+/** The methods a live second-step challenge offers (the portal's second-step page); null when it is unknown, used or expired. */
+export async function secondStepMethods(deps: FlowDeps, challenge: string): Promise<SecondFactorMethod[] | null> {
+  if (!isWellFormedToken(challenge)) return null;
+  const found = await findLiveChallenge(deps.db, keyedHash(deps.secretKey, CHALLENGE_HASH, challenge), deps.clock.now());
+  return found ? methodsOf(deps.db, found.agentId) : null;
+}
+
+/**
+ * A passkey alone: user-verified, it is both factors (something the agent has, unlocked by
+ * something they know or are). Through the same gate: the door of this client (a trusted
+ * device's own, else the one strangers share) must be open, a failed assertion of a known
+ * passkey counts there, and the session goes on to the required password change like any other.
+ */
+export async function signInWithPasskey(deps: FlowDeps, account: Account, input: { response: unknown; context: RequestContext; deviceTokens?: readonly string[] }): Promise<Result<SignedIn, 'invalid_credentials' | 'account_locked' | 'temporary_password_expired'>> {
+  const now = deps.clock.now();
+  const credentialId = claimedCredentialId(input.response);
+  const claimed = credentialId ? await findPasskeyByCredentialId(deps.db, credentialId) : undefined;
+  const agent = claimed && claimed.accountId === account.id ? await findAgentById(deps.db, account.id, claimed.agentId) : undefined;
+  if (!agent || agent.status === 'deactivated') {
+    await verifyAssertion(deps, input.response, null); // spends the challenge, verifies nothing
+    return fail('invalid_credentials');
+  }
+  const email = normalizeEmail(agent.email);
+  const deviceId = trustedDeviceId(deps.secretKey, { accountId: account.id, emailNormalized: email, passwordHash: agent.passwordHash }, input.deviceTokens ?? [], now);
+  const door: Door = { email, client: deviceId ?? UNKNOWN_DEVICES };
+  const reservation = await reserveAttempt(deps, account, door, now);
+  if (!reservation.reserved) return fail('account_locked', undefined, secondsUntil(reservation.lockedUntil, now));
+  const passkey = await verifyAssertion(deps, input.response, agent.id);
+  if (!passkey) {
+    const lockedUntil = await countPasswordFailure(deps, account, door, reservation, agent, input.context, now, { type: 'login.failed', reason: 'passkey_invalid' });
+    return lockedUntil ? fail('account_locked', undefined, secondsUntil(lockedUntil, now)) : fail('invalid_credentials');
+  }
+  if (isTemporaryPasswordExpired(agent, now)) {
+    await clearLoginAttempt(deps.db, account.id, email, door.client);
+    await audit(deps.db, { accountId: account.id, type: 'login.failed', actorAgentId: null, targetAgentId: agent.id, context: input.context, details: { reason: 'temporary_password_expired' }, at: now });
+    return fail('temporary_password_expired');
+  }
+  const signedIn = await admit(deps, account, agent, { door, deviceId, expectedHash: agent.passwordHash, newHash: agent.passwordHash, amr: ['hwk', 'mfa'], context: input.context, details: { method: 'passkey', passkeyId: passkey.id }, now });
+  return signedIn ?? fail('invalid_credentials');
 }
 
 /**
@@ -172,10 +362,55 @@ function secondsUntil(at: Date, now: Date): number {
   return Math.max(1, Math.ceil((at.getTime() - now.getTime()) / 1000));
 }
 
-/** Proves the password again: the session counts as freshly authenticated for 10 minutes. */
-export async function reauthenticate(deps: FlowDeps, auth: Authenticated, password: string, context: RequestContext): Promise<Result<object, 'current_password_incorrect' | 'account_locked'>> {
-  const proof = await proveOwnPassword(deps, auth, password, context, 'reauthentication.failed');
-  if (!proof.ok) return proof;
+export type IdentityFailure = Failure<'current_password_incorrect' | 'account_locked' | 'two_factor_code_required' | 'two_factor_code_incorrect' | 'passkey_invalid'>;
+
+/**
+ * The signed-in agent proves who they are again (ASVS 7.5.1): the password, and for an agent
+ * with a second factor a code too (an authenticator code or a recovery code), or a passkey alone
+ * (user-verified, both factors). `factor: 'unless_fresh'` (changing one's password) asks for the
+ * code only outside the 10-minute freshness. Every wrong answer counts on the session's own door.
+ */
+export async function proveIdentity(
+  deps: FlowDeps,
+  auth: Authenticated,
+  proof: { password: string; code?: string } | { passkey: unknown },
+  context: RequestContext,
+  failedEventType: 'reauthentication.failed' | 'password.change_failed',
+  factor: 'always' | 'unless_fresh' = 'always',
+): Promise<{ ok: true } | IdentityFailure> {
+  const { agent, account } = auth;
+  const door: Door = { email: normalizeEmail(agent.email), client: SESSION_DOOR + auth.session.id };
+  if ('passkey' in proof) {
+    const now = deps.clock.now();
+    const reservation = await reserveAttempt(deps, account, door, now);
+    if (!reservation.reserved) return fail('account_locked', undefined, secondsUntil(reservation.lockedUntil, now));
+    if (await verifyAssertion(deps, proof.passkey, agent.id)) {
+      await clearLoginAttempt(deps.db, account.id, door.email, door.client);
+      return { ok: true };
+    }
+    const lockedUntil = await countPasswordFailure(deps, account, door, reservation, agent, context, now, { type: failedEventType, reason: 'passkey_invalid' });
+    return lockedUntil ? fail('account_locked', undefined, secondsUntil(lockedUntil, now)) : fail('passkey_invalid');
+  }
+  const needsFactor = agent.twoFactorEnabled && (factor === 'always' || !isFresh(auth.session, deps.clock.now()));
+  // Asked before the password is tried, so a missing code costs no attempt.
+  if (needsFactor && !proof.code?.trim()) return fail('two_factor_code_required');
+  const password = await proveOwnPassword(deps, auth, proof.password, context, failedEventType);
+  if (!password.ok || !needsFactor) return password;
+  const now = deps.clock.now();
+  const reservation = await reserveAttempt(deps, account, door, now);
+  if (!reservation.reserved) return fail('account_locked', undefined, secondsUntil(reservation.lockedUntil, now));
+  if (await proveSecondFactor(deps, account, agent, proofOfCode(proof.code!), context)) {
+    await clearLoginAttempt(deps.db, account.id, door.email, door.client);
+    return { ok: true };
+  }
+  const lockedUntil = await countPasswordFailure(deps, account, door, reservation, agent, context, now, { type: failedEventType, reason: 'two_factor_code_incorrect' });
+  return lockedUntil ? fail('account_locked', undefined, secondsUntil(lockedUntil, now)) : fail('two_factor_code_incorrect');
+}
+
+/** Proves the password (and the factor) again: the session counts as freshly authenticated for 10 minutes. */
+export async function reauthenticate(deps: FlowDeps, auth: Authenticated, proof: { password: string; code?: string } | { passkey: unknown }, context: RequestContext): Promise<Result<object, IdentityFailure['code']>> {
+  const proved = await proveIdentity(deps, auth, proof, context, 'reauthentication.failed');
+  if (!proved.ok) return proved;
   await markSessionAuthenticated(deps.db, auth.session.id, deps.clock.now());
   return { ok: true };
 }

@@ -6,6 +6,7 @@ import { sweepEndedSessionDoors } from '../store/login-attempts.repo.js';
 import { sweepIdleSessions, sweepSessions } from '../store/sessions.repo.js';
 import type { FlowDeps } from './deps.js';
 import { sweepProviderRecords } from '../store/oidc-payloads.repo.js';
+import { sweepTwoFactorChallenges } from '../store/two-factor.repo.js';
 
 /** Dead links stay 7 days, so a late click says "expired" or "used" rather than "unknown". */
 export const DEAD_LINK_RETENTION_MS = 7 * MS_PER_DAY;
@@ -34,5 +35,6 @@ export async function sweepExpiredRecords(deps: Pick<FlowDeps, 'db' | 'clock'>, 
   }
   await sweepEndedSessionDoors(deps.db);
   for (let swept = batchSize; swept === batchSize; ) swept = await sweepProviderRecords(deps.db, now, batchSize);
+  await sweepTwoFactorChallenges(deps.db, now);
   return { links, sessions };
 }

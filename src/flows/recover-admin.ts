@@ -3,6 +3,8 @@ import type { RequestContext } from '../domain/models.js';
 import { findAccountBySlug, findOnlyAccount } from '../store/accounts.repo.js';
 import { findAccountAdministrator } from '../store/agents.repo.js';
 import { audit, issueResetLink } from './consequences.js';
+import { notify, removeAllFactors } from './two-factor.js';
+import { lockAgentForChange } from '../store/agents.repo.js';
 import type { FlowDeps } from './deps.js';
 
 /**
@@ -21,4 +23,25 @@ export async function issueAdminRecoveryLink(deps: FlowDeps, input: { accountSlu
     return link;
   });
   return { ok: true, link: `${deps.publicUrl}/reset-password/${issued.token}`, expiresAt: issued.expiresAt, email: admin.email };
+}
+
+/**
+ * `deskpass recover-admin --reset-two-factor`: the operator's last resort when the Account
+ * Administrator has lost their authenticator, their passkeys and their recovery codes. Their
+ * factors go, their sessions end, they are emailed, and it is audited (actor: none, method: cli).
+ */
+export async function resetAdminTwoFactor(deps: FlowDeps, input: { accountSlug?: string; context: RequestContext }): Promise<Result<{ email: string; hadFactor: boolean }, 'not_found'>> {
+  const account = input.accountSlug ? await findAccountBySlug(deps.db, input.accountSlug) : await findOnlyAccount(deps.db);
+  if (!account) return fail('not_found');
+  const admin = await findAccountAdministrator(deps.db, account.id);
+  if (!admin) return fail('not_found');
+  const hadFactor = await deps.db.transaction().execute(async (trx) => {
+    const now = deps.clock.now();
+    await lockAgentForChange(trx, account.id, admin.id);
+    const had = await removeAllFactors(trx, admin.id, now);
+    await audit(trx, { accountId: account.id, type: 'two_factor.reset_by_admin', actorAgentId: null, targetAgentId: admin.id, context: input.context, details: { by: 'operator', hadFactor: had }, at: now });
+    if (had) await notify(trx, account, admin, { change: 'reset_by_operator' }, input.context, now);
+    return had;
+  });
+  return { ok: true, email: admin.email, hadFactor };
 }

@@ -20,7 +20,7 @@ export interface Authenticated {
 }
 
 /** Starts a session in the caller's transaction; the token leaves only in the sign-in answer. */
-export async function startSession(trx: Executor, account: Account, agent: Agent, context: RequestContext, now: Date): Promise<{ token: string; session: Session }> {
+export async function startSession(trx: Executor, account: Account, agent: Agent, context: RequestContext, now: Date, amr: Session['amr'] = ['pwd']): Promise<{ token: string; session: Session }> {
   const token = newRandomToken();
   const session: Session = {
     id: newId(),
@@ -32,6 +32,7 @@ export async function startSession(trx: Executor, account: Account, agent: Agent
     expiresAt: addMs(now, account.settings.sessionAbsoluteHours * MS_PER_HOUR),
     ip: context.ip,
     userAgent: context.userAgent?.slice(0, 512) ?? null,
+    amr,
   };
   await insertSession(trx, session, hashToken(token));
   return { token, session };

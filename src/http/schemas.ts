@@ -10,6 +10,8 @@ import type { App } from '../domain/apps.js';
 import { PLANS, isPlan } from '../domain/plans.js';
 import { MAX_PASSWORD_LENGTH } from '../domain/account-settings.js';
 
+export const TwoFactorPolicyField = Type.Union([Type.Literal('optional'), Type.Literal('required_for_admins'), Type.Literal('required')]);
+
 /**
  * Response schemas are the guard that keeps hashes and tokens off the wire: fast-json-stringify
  * writes only the properties named here, whatever the handler hands it.
@@ -43,6 +45,8 @@ export const AgentSchema = Type.Object({
   status: Type.Union([Type.Literal('invited'), Type.Literal('active'), Type.Literal('deactivated')]),
   passwordChangeRequired: Type.Boolean(),
   locked: Type.Boolean(),
+  /** has an authenticator app or a passkey (API.md "Second factor") */
+  twoFactorEnabled: Type.Boolean(),
   createdAt: Type.String(),
   passwordChangedAt: Type.Union([Type.String(), Type.Null()]),
 });
@@ -81,6 +85,7 @@ export const AccountSchema = Type.Object({
       passwordProofsPerIp: Type.Integer(),
       tokenRequestsPerClient: Type.Integer(),
     }),
+    twoFactorPolicy: TwoFactorPolicyField,
   }),
 });
 
@@ -129,6 +134,15 @@ export const PasswordField = Type.String({ minLength: 1, maxLength: 1024 });
 // The one email rule (domain/email.ts), as a pattern the schema checks.
 export const EmailField = Type.String({ minLength: 3, maxLength: MAX_EMAIL_LENGTH, pattern: EMAIL_PATTERN.source });
 export const NameField = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' });
+/** The second step's challenge (43 base64url characters; anything else is simply unknown). */
+export const ChallengeField = Type.String({ minLength: 1, maxLength: 200 });
+/** An authenticator code or a recovery code, as typed (spaces and dashes allowed). */
+export const CodeField = Type.String({ minLength: 1, maxLength: 64 });
+/** A WebAuthn response in its JSON form (PublicKeyCredential.toJSON()); @simplewebauthn/server checks its inside. */
+export const PasskeyResponseField = Type.Object(
+  { id: Type.String({ minLength: 1, maxLength: 1024 }), rawId: Type.String({ maxLength: 1024 }), type: Type.String({ maxLength: 32 }), response: Type.Record(Type.String(), Type.Any()) },
+  { additionalProperties: true },
+);
 export const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
 export const LimitQuery = Type.Optional(Type.String({ pattern: '^(?:[1-9][0-9]?|1[0-9]{2}|200)$' }));
 export const CursorQuery = Type.Optional(Type.String({ maxLength: 500 }));
@@ -158,6 +172,7 @@ export function agentJson(agent: AgentView): Static<typeof AgentSchema> {
     status: agent.status,
     passwordChangeRequired: agent.passwordChangeRequired,
     locked: agent.locked,
+    twoFactorEnabled: agent.twoFactorEnabled,
     createdAt: agent.createdAt.toISOString(),
     passwordChangedAt: agent.passwordChangedAt?.toISOString() ?? null,
   };

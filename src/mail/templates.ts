@@ -6,12 +6,13 @@ import { passwordChanged } from './templates/password-changed.js';
 import { passwordSetByAdmin } from './templates/password-set-by-admin.js';
 import { MailRenderError } from './templates/payload.js';
 import { resetLink } from './templates/reset-link.js';
+import { twoFactorChanged } from './templates/two-factor-changed.js';
 
 export type { RenderContext, RenderedMail } from './templates/engine.js';
 export { MailRenderError } from './templates/payload.js';
 export { formatTime } from './templates/format.js';
 
-export type MailTemplate = 'invitation' | 'reset_link' | 'password_changed' | 'password_set_by_admin' | 'password_change_required' | 'account_locked';
+export type MailTemplate = 'invitation' | 'reset_link' | 'password_changed' | 'password_set_by_admin' | 'password_change_required' | 'account_locked' | 'two_factor_changed';
 
 const TEMPLATES: Record<MailTemplate, CompiledMail> = {
   invitation,
@@ -20,6 +21,7 @@ const TEMPLATES: Record<MailTemplate, CompiledMail> = {
   password_set_by_admin: passwordSetByAdmin,
   password_change_required: passwordChangeRequired,
   account_locked: accountLocked,
+  two_factor_changed: twoFactorChanged,
 };
 
 export const MAIL_TEMPLATES = Object.keys(TEMPLATES) as MailTemplate[];

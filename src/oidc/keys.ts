@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, generateKeyPairSync, hkdfSync, randomBytes, type JsonWebKey } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, type JsonWebKey } from 'node:crypto';
+import { seal, unseal } from '../security/sealed.js';
 import type { Executor } from '../store/db.js';
 import { iso } from '../store/convert.js';
 import { addMs, MS_PER_DAY } from '../domain/clock.js';
@@ -13,29 +14,19 @@ import { ConfigError } from '../config.js';
 export const KEY_RETENTION_MS = 2 * MS_PER_DAY;
 const ALG = 'RS256';
 
-function keyEncryptionKey(secretKey: Buffer): Buffer {
-  return Buffer.from(hkdfSync('sha256', secretKey, Buffer.alloc(0), 'deskpass/signing-keys/v1', 32));
-}
+const PURPOSE = 'deskpass/signing-keys/v1';
 
 export function encryptJwk(secretKey: Buffer, jwk: JsonWebKey, kid: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', keyEncryptionKey(secretKey), iv);
-  cipher.setAAD(Buffer.from(kid));
-  const body = Buffer.concat([cipher.update(JSON.stringify(jwk), 'utf8'), cipher.final()]);
-  return ['v1', iv.toString('base64url'), body.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+  return seal(secretKey, PURPOSE, JSON.stringify(jwk), kid);
 }
 
 export function decryptJwk(secretKey: Buffer, sealed: string, kid: string): JsonWebKey {
-  const [version, iv, body, tag] = sealed.split('.');
-  if (version !== 'v1' || !iv || !body || !tag) throw new Error(`signing key ${kid} is not in a known format`);
-  const decipher = createDecipheriv('aes-256-gcm', keyEncryptionKey(secretKey), Buffer.from(iv, 'base64url'));
-  decipher.setAAD(Buffer.from(kid));
-  decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-  try {
-    return JSON.parse(Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8')) as JsonWebKey;
-  } catch {
+  if (!sealed.startsWith('v1.')) throw new Error(`signing key ${kid} is not in a known format`);
+  const opened = unseal(secretKey, PURPOSE, sealed, kid);
+  if (opened === null) {
     throw new ConfigError(`the OpenID Connect signing key ${kid} in the database cannot be decrypted: SECRET_KEY is not the one it was stored under (every instance must use the same SECRET_KEY)`);
   }
+  return JSON.parse(opened) as JsonWebKey;
 }
 
 function newSigningKey(): { kid: string; jwk: JsonWebKey } {

@@ -39,6 +39,7 @@ export function toAgent(row: AgentWithRoleRow): Agent {
     passwordChangeRequired: row.password_change_required === 1,
     temporaryPasswordExpiresAt: dateOrNull(row.temporary_password_expires_at),
     passwordSetByAgentId: row.password_set_by_agent_id ?? null,
+    twoFactorEnabled: row.two_factor_enabled === 1,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
   };
@@ -109,6 +110,8 @@ export async function findAccountAdministrator(db: Executor, accountId: string):
 export interface AgentListQuery {
   search?: string;
   status?: AgentStatus;
+  /** false: only agents without a second factor (`?twoFactor=off`); true: only those with one */
+  twoFactor?: boolean;
   limit: number;
   cursor?: string;
 }
@@ -120,7 +123,7 @@ export interface AgentListQuery {
 export async function listAgents(db: Executor, accountId: string, query: AgentListQuery): Promise<{ agents: Agent[]; nextCursor: string | null } | 'invalid_cursor'> {
   const after = decodeCursor(query.cursor, 2);
   if (after === 'invalid') return 'invalid_cursor';
-  const page: PageQuery = { accountId, status: query.status, after: after ? { email: String(after[0]), id: String(after[1]) } : undefined, size: query.limit + 1 };
+  const page: PageQuery = { accountId, status: query.status, twoFactor: query.twoFactor, after: after ? { email: String(after[0]), id: String(after[1]) } : undefined, size: query.limit + 1 };
   const search = query.search?.trim().toLowerCase();
   let rows: AgentWithRoleRow[] | undefined;
   if (search && (await countNameMatches(db, accountId, search)) >= DENSE_NAME_MATCHES) {
@@ -140,6 +143,7 @@ export async function listAgents(db: Executor, accountId: string, query: AgentLi
       q = q.where('agents.account_id', '=', accountId);
     }
     if (page.status) q = q.where('agents.status', '=', page.status);
+    if (page.twoFactor !== undefined) q = q.where('agents.two_factor_enabled', '=', flag(page.twoFactor));
     q = afterCursor(q, 'agents.email_normalized', 'agents.id', page.after);
     rows = (await q.orderBy('agents.email_normalized').orderBy('agents.id').limit(page.size).execute()) as AgentWithRoleRow[];
   }
@@ -152,6 +156,7 @@ export async function listAgents(db: Executor, accountId: string, query: AgentLi
 interface PageQuery {
   accountId: string;
   status?: AgentStatus;
+  twoFactor?: boolean;
   after?: { email: string; id: string };
   /** rows to read: the page and one more */
   size: number;
@@ -183,12 +188,21 @@ function searchCandidates(db: Executor, search: string, page: PageQuery) {
   let byEmail = db.selectFrom('agents').select('agents.id as id').where('agents.account_id', '=', page.accountId).where('agents.email_normalized', '>=', search);
   if (upper !== null) byEmail = byEmail.where('agents.email_normalized', '<', upper);
   if (page.status) byEmail = byEmail.where('agents.status', '=', page.status);
+  if (page.twoFactor !== undefined) byEmail = byEmail.where('agents.two_factor_enabled', '=', flag(page.twoFactor));
   byEmail = afterCursor(byEmail, 'agents.email_normalized', 'agents.id', page.after);
 
   let byName = db.selectFrom('agent_search_terms as t').select(['t.agent_id as id', 't.email_normalized as email']).distinct().where('t.account_id', '=', page.accountId).where('t.term', '>=', search);
   if (upper !== null) byName = byName.where('t.term', '<', upper);
   const status = page.status;
-  if (status) byName = byName.where((eb) => eb.exists(eb.selectFrom('agents as ta').select('ta.id').whereRef('ta.id', '=', 't.agent_id').where('ta.status', '=', status)));
+  const twoFactor = page.twoFactor;
+  if (status || twoFactor !== undefined) {
+    byName = byName.where((eb) => {
+      let agent = eb.selectFrom('agents as ta').select('ta.id').whereRef('ta.id', '=', 't.agent_id');
+      if (status) agent = agent.where('ta.status', '=', status);
+      if (twoFactor !== undefined) agent = agent.where('ta.two_factor_enabled', '=', flag(twoFactor));
+      return eb.exists(agent);
+    });
+  }
   byName = afterCursor(byName, 't.email_normalized', 't.agent_id', page.after);
 
   const emailPage = byEmail.orderBy('agents.email_normalized').orderBy('agents.id').limit(page.size);
@@ -203,6 +217,7 @@ const WALK_ROWS = 4000;
 async function walkForMatches(db: Executor, search: string, page: PageQuery): Promise<AgentWithRoleRow[]> {
   let window = db.selectFrom('agents').selectAll().where('agents.account_id', '=', page.accountId);
   if (page.status) window = window.where('agents.status', '=', page.status);
+  if (page.twoFactor !== undefined) window = window.where('agents.two_factor_enabled', '=', flag(page.twoFactor));
   window = afterCursor(window, 'agents.email_normalized', 'agents.id', page.after);
   const rows = await db
     .selectFrom(window.orderBy('agents.email_normalized').orderBy('agents.id').limit(WALK_ROWS).as('agents'))

@@ -11,6 +11,7 @@ import * as rateLimits from './migrations/002-rate-limits.js';
 import * as agentSearch from './migrations/003-agent-search.js';
 import * as deviceLockout from './migrations/004-device-lockout.js';
 import * as appsAndProvider from './migrations/005-apps-and-provider.js';
+import * as secondFactor from './migrations/006-second-factor.js';
 
 export type Db = Kysely<Database>;
 /** What every repository takes first: the database or an open transaction, so the caller owns the transaction. */
@@ -99,6 +100,7 @@ const migrations: Record<string, Migration> = {
   '003-agent-search': agentSearch,
   '004-device-lockout': deviceLockout,
   '005-apps-and-provider': appsAndProvider,
+  '006-second-factor': secondFactor,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

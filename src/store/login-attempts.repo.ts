@@ -106,3 +106,21 @@ export async function sweepEndedSessionDoors(db: Executor): Promise<number> {
     .executeTakeFirst();
   return Number(result.numDeletedRows);
 }
+
+/**
+ * A right password that still needs its second factor gives back the failure its reservation
+ * counted, without clearing the failures before it (clearing would let whoever knows the password
+ * reset the count between guesses of the code). `lockedByIt`: the reservation was the one that
+ * locked the door, so the lock goes too.
+ */
+export async function releaseLoginAttempt(db: Executor, key: { accountId: string; email: string; client: string }, lockedByIt: boolean): Promise<void> {
+  let q = db
+    .updateTable('login_attempts')
+    .set({ failed_count: sql<number>`case when failed_count > 0 then failed_count - 1 else 0 end` })
+    .where('account_id', '=', key.accountId)
+    .where('email_normalized', '=', key.email)
+    .where('client', '=', key.client);
+  if (lockedByIt) q = q.set({ locked_until: null });
+  else q = q.where('locked_until', 'is', null);
+  await q.execute();
+}

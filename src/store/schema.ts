@@ -21,6 +21,11 @@ export interface Database {
   oidc_payloads: OidcPayloadsTable;
   app_sign_ins: AppSignInsTable;
   signing_keys: SigningKeysTable;
+  two_factor_totp: TwoFactorTotpTable;
+  passkeys: PasskeysTable;
+  recovery_codes: RecoveryCodesTable;
+  two_factor_challenges: TwoFactorChallengesTable;
+  webauthn_challenges: WebauthnChallengesTable;
 }
 
 type Flag = number;
@@ -63,6 +68,8 @@ export interface AgentsTable {
   temporary_password_expires_at: string | null;
   /** the administrator who chose the current password, when the agent did not (null: the agent chose it) */
   password_set_by_agent_id: string | null;
+  /** a confirmed authenticator app or a passkey (kept with them, in the same transaction) */
+  two_factor_enabled: ColumnType<Flag, Flag | undefined, Flag>;
   created_at: string;
   updated_at: string;
 }
@@ -126,6 +133,8 @@ export interface SessionsTable {
   expires_at: string;
   ip: string | null;
   user_agent: string | null;
+  /** JSON array of RFC 8176 methods the sign-in used; null: the password alone */
+  amr: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface AuditEventsTable {
@@ -227,6 +236,70 @@ export interface SigningKeysTable {
   retired_at: string | null;
 }
 
+/** An agent's authenticator app (RFC 6238). Pending until the first code confirms it. */
+export interface TwoFactorTotpTable {
+  id: string;
+  account_id: string;
+  agent_id: string;
+  /** the base32 secret, AES-256-GCM under a key derived from SECRET_KEY */
+  sealed_secret: string;
+  created_at: string;
+  confirmed_at: string | null;
+  /** the last 30-second step a code was accepted for: that step and earlier ones are replays */
+  last_used_step: ColumnType<number | string | null, number | null | undefined, number | null>;
+}
+/** A WebAuthn credential of an agent. */
+export interface PasskeysTable {
+  id: string;
+  account_id: string;
+  agent_id: string;
+  /** base64url */
+  credential_id: string;
+  /** COSE public key, base64url */
+  public_key: string;
+  counter: ColumnType<number | string, number, number>;
+  /** JSON array of AuthenticatorTransport */
+  transports: Json;
+  name: string;
+  device_type: string;
+  backed_up: Flag;
+  created_at: string;
+  last_used_at: string | null;
+}
+export interface RecoveryCodesTable {
+  id: string;
+  account_id: string;
+  agent_id: string;
+  /** HMAC under a key derived from SECRET_KEY; the code itself is shown once and never stored */
+  code_hash: string;
+  created_at: string;
+  used_at: string | null;
+}
+/** The second step of a sign-in: what a right password hands out instead of a session. */
+export interface TwoFactorChallengesTable {
+  /** keyed hash of the challenge token */
+  id_hash: string;
+  account_id: string;
+  agent_id: string;
+  /** the lockout door the password came through (login_attempts.client): wrong codes count there */
+  door_client: string;
+  /** the trusted device's id the password came from, if any (its device token is renewed after the second step) */
+  device_id: string | null;
+  /** SHA-256 of the password hash verified: a password change meanwhile kills the challenge */
+  credential_fingerprint: string;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+}
+/** A challenge handed to a browser for a passkey ceremony; consumed by the response that signs it. */
+export interface WebauthnChallengesTable {
+  challenge_hash: string;
+  purpose: 'registration' | 'authentication';
+  agent_id: string | null;
+  session_id: string | null;
+  created_at: string;
+  expires_at: string;
+}
 export type AppRow = Selectable<AppsTable>;
 export type AccountRow = Selectable<AccountsTable>;
 export type RoleRow = Selectable<RolesTable>;

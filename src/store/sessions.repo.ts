@@ -20,6 +20,7 @@ function toSession(row: SessionRow): Session {
     expiresAt: new Date(row.expires_at),
     ip: row.ip,
     userAgent: row.user_agent,
+    amr: row.amr ? (JSON.parse(row.amr) as Session['amr']) : ['pwd'],
   };
 }
 
@@ -37,6 +38,7 @@ export async function insertSession(db: Executor, session: Session, tokenHash: s
       expires_at: iso(session.expiresAt),
       ip: session.ip,
       user_agent: session.userAgent,
+      amr: JSON.stringify(session.amr),
     })
     .execute();
 }
@@ -73,7 +75,7 @@ function toSessionHolder(row: SessionHolderRow): SessionHolder {
   return {
     session: toSession({
       id: row.s_id, account_id: row.s_account_id, agent_id: row.s_agent_id, token_hash: row.s_token_hash, created_at: row.s_created_at,
-      last_seen_at: row.s_last_seen_at, authenticated_at: row.s_authenticated_at, expires_at: row.s_expires_at, ip: row.s_ip, user_agent: row.s_user_agent,
+      last_seen_at: row.s_last_seen_at, authenticated_at: row.s_authenticated_at, expires_at: row.s_expires_at, ip: row.s_ip, user_agent: row.s_user_agent, amr: row.s_amr,
     }),
     account: toAccount({ id: row.s_account_id, name: row.acc_name, slug: row.acc_slug, plan: row.acc_plan, settings: row.acc_settings, created_at: row.acc_created_at }),
     agent: toAgent(row as unknown as AgentWithRoleRow),
@@ -91,7 +93,7 @@ function selectSessionHolder(db: Executor) {
     .selectAll('agents')
     .select([
       's.id as s_id', 's.account_id as s_account_id', 's.agent_id as s_agent_id', 's.token_hash as s_token_hash', 's.created_at as s_created_at',
-      's.last_seen_at as s_last_seen_at', 's.authenticated_at as s_authenticated_at', 's.expires_at as s_expires_at', 's.ip as s_ip', 's.user_agent as s_user_agent',
+      's.last_seen_at as s_last_seen_at', 's.authenticated_at as s_authenticated_at', 's.expires_at as s_expires_at', 's.ip as s_ip', 's.user_agent as s_user_agent', 's.amr as s_amr',
       'acc.name as acc_name', 'acc.slug as acc_slug', 'acc.plan as acc_plan', 'acc.settings as acc_settings', 'acc.created_at as acc_created_at',
       'r.id as r_id', 'r.account_id as r_account_id', 'r.name as r_name', 'r.permissions as r_permissions', 'r.built_in as r_built_in',
       'la.locked_until as la_locked_until',

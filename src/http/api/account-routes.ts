@@ -3,7 +3,7 @@ import { SETTING_LIMITS } from '../../domain/account-settings.js';
 import { updateSettings, viewAccount } from '../../flows/account.js';
 import { sendFailure } from '../errors.js';
 import { requestContext } from '../request-context.js';
-import { AccountSchema, accountJson, errorResponses } from '../schemas.js';
+import { AccountSchema, accountJson, errorResponses, TwoFactorPolicyField } from '../schemas.js';
 
 import { security } from '../schemas.js';
 
@@ -56,6 +56,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox = async (app) => {
               tokenRequestsPerClient: Type.Optional(Type.Integer(range(SETTING_LIMITS.rateLimit))),
             }),
           ),
+          twoFactorPolicy: Type.Optional(TwoFactorPolicyField),
         }),
         response: { 200: AccountSchema, ...errorResponses },
       },

@@ -1,5 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { sendPasswordResetEmail, setAgentPasswordByAdmin } from '../../flows/admin-reset.js';
+import { resetTwoFactorByAdmin, sendPasswordResetEmail, setAgentPasswordByAdmin } from '../../flows/admin-reset.js';
 import { sendFailure } from '../errors.js';
 import { requestContext } from '../request-context.js';
 import { IdParam, PasswordField, errorResponses } from '../schemas.js';
@@ -38,6 +38,16 @@ export const agentPasswordRoutes: FastifyPluginAsyncTypebox = async (app) => {
         requireChangeAtNextLogin: request.body.requireChangeAtNextLogin,
         context: requestContext(request),
       });
+      if (!result.ok) return sendFailure(reply, result);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.delete(
+    '/agents/:id/two-factor',
+    { schema: { tags: ['agent password'], security, params: IdParam, response: { 204: Type.Null(), ...errorResponses } } },
+    async (request, reply) => {
+      const result = await resetTwoFactorByAdmin(deps, request.auth, request.params.id, requestContext(request));
       if (!result.ok) return sendFailure(reply, result);
       return reply.code(204).send(null);
     },

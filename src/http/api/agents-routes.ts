@@ -20,6 +20,7 @@ export const agentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         querystring: Type.Object({
           search: Type.Optional(Type.String({ maxLength: 200 })),
           status: Type.Optional(Type.Union([Type.Literal('invited'), Type.Literal('active'), Type.Literal('deactivated')])),
+          twoFactor: Type.Optional(Type.Union([Type.Literal('off'), Type.Literal('on')])),
           limit: LimitQuery,
           cursor: CursorQuery,
         }),
@@ -27,8 +28,8 @@ export const agentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const { search, status, limit, cursor } = request.query;
-      const result = await listAgents(deps, request.auth.agent, { search, status, limit: limit ? Number(limit) : 50, cursor });
+      const { search, status, twoFactor, limit, cursor } = request.query;
+      const result = await listAgents(deps, request.auth.agent, { search, status, twoFactor: twoFactor === undefined ? undefined : twoFactor === 'on', limit: limit ? Number(limit) : 50, cursor });
       if (!result.ok) return sendFailure(reply, result);
       return { agents: result.agents.map(agentJson), nextCursor: result.nextCursor };
     },

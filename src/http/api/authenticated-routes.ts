@@ -7,6 +7,7 @@ import { rolesRoutes } from './roles-routes.js';
 import { auditRoutes } from './audit-routes.js';
 import { accountRoutes } from './account-routes.js';
 import { appsRoutes } from './apps-routes.js';
+import { twoFactorRoutes } from './two-factor-routes.js';
 
 /** Everything behind the one authenticate hook. */
 export const authenticatedRoutes: FastifyPluginAsync = async (app) => {
@@ -18,4 +19,5 @@ export const authenticatedRoutes: FastifyPluginAsync = async (app) => {
   await app.register(auditRoutes);
   await app.register(accountRoutes);
   await app.register(appsRoutes);
+  await app.register(twoFactorRoutes);
 };

@@ -5,7 +5,7 @@ import { endOwnSession, listOwnSessions, signOut } from '../../flows/sessions.js
 import { viewSignedInAgent } from '../../flows/agents.js';
 import { sendFailure } from '../errors.js';
 import { requestContext } from '../request-context.js';
-import { AgentSchema, PasswordField, SessionSchema, agentJson, errorResponses, sessionJson } from '../schemas.js';
+import { AgentSchema, CodeField, PasskeyResponseField, PasswordField, SessionSchema, agentJson, errorResponses, sessionJson } from '../schemas.js';
 import { clearSessionCookie } from '../session-cookie.js';
 
 import { security } from '../schemas.js';
@@ -19,13 +19,13 @@ export const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/me',
-    { config: { allowedDuringPasswordChange: true }, schema: { tags: ['me'], security, response: { 200: AgentSchema, ...errorResponses } } },
+    { config: { allowedDuringPasswordChange: true, allowedDuringTwoFactorEnrollment: true }, schema: { tags: ['me'], security, response: { 200: AgentSchema, ...errorResponses } } },
     async (request) => agentJson(await viewSignedInAgent(deps, request.auth)),
   );
 
   app.post(
     '/auth/logout',
-    { config: { allowedDuringPasswordChange: true, allowedWhenTemporaryPasswordExpired: true }, schema: { tags: ['auth'], security, response: { 204: Type.Null(), ...errorResponses } } },
+    { config: { allowedDuringPasswordChange: true, allowedWhenTemporaryPasswordExpired: true, allowedDuringTwoFactorEnrollment: true }, schema: { tags: ['auth'], security, response: { 204: Type.Null(), ...errorResponses } } },
     async (request, reply) => {
       await signOut(deps, request.auth);
       clearSessionCookie(app, reply);
@@ -35,9 +35,21 @@ export const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/auth/reauthenticate',
-    { schema: { tags: ['auth'], security, body: Type.Object({ password: PasswordField }), response: { 204: Type.Null(), ...errorResponses } }, preHandler: proofLimit },
+    {
+      // allowed while enrolling: adding the factor needs a fresh session, and ten minutes pass
+      config: { allowedDuringTwoFactorEnrollment: true },
+      schema: {
+        tags: ['auth'],
+        security,
+        // {password, code?}: the code (authenticator or recovery code) when the agent has a factor;
+        // {passkey}: a user-verified passkey alone (an extension of API.md)
+        body: Type.Union([Type.Object({ password: PasswordField, code: Type.Optional(CodeField) }), Type.Object({ passkey: PasskeyResponseField })]),
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+      preHandler: proofLimit,
+    },
     async (request, reply) => {
-      const result = await reauthenticate(deps, request.auth, request.body.password, requestContext(request));
+      const result = await reauthenticate(deps, request.auth, request.body, requestContext(request));
       if (!result.ok) return sendFailure(reply, result);
       return reply.code(204).send(null);
     },
@@ -50,7 +62,8 @@ export const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['me'],
         security,
-        body: Type.Object({ currentPassword: PasswordField, newPassword: PasswordField }),
+        // code: an agent with a second factor whose session is older than 10 minutes proves it too (an extension of API.md)
+        body: Type.Object({ currentPassword: PasswordField, newPassword: PasswordField, code: Type.Optional(CodeField) }),
         response: { 204: Type.Null(), ...errorResponses },
       },
       preHandler: proofLimit,

@@ -1,19 +1,21 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { currentAccount } from '../../flows/account.js';
 import { requestPasswordReset, resetQuotaSubject } from '../../flows/forgot-password.js';
-import { signIn } from '../../flows/login.js';
+import { completeSecondStep, signIn, signInWithPasskey, type SignedIn } from '../../flows/login.js';
+import { authenticationOptions } from '../../flows/passkeys.js';
+import type { FactorProof } from '../../flows/two-factor.js';
 import { inspectResetLink, redeemResetLink } from '../../flows/reset-password.js';
 import { createHelpDesk } from '../../flows/setup.js';
 import { viewAgent } from '../../flows/agents.js';
 import { sendError, sendFailure } from '../errors.js';
 import { normalizeEmail } from '../../domain/models.js';
 import { requestContext } from '../request-context.js';
-import { AccountSchema, AgentSchema, EmailField, NameField, PasswordField, accountJson, agentJson, errorResponses } from '../schemas.js';
+import { AccountSchema, AgentSchema, ChallengeField, CodeField, EmailField, NameField, PasskeyResponseField, PasswordField, accountJson, agentJson, errorResponses } from '../schemas.js';
 import { setSessionCookie } from '../session-cookie.js';
 import { deviceTokensOf, setDeviceCookie } from '../device-cookie.js';
 import { refuseWithJson } from './limits.js';
 import { perIp } from '../plugins/rate-limits.js';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 const DeviceTokenField = Type.String({ minLength: 1, maxLength: 200 });
 
@@ -32,20 +34,39 @@ export const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return account ? resetQuotaSubject(deps, account, email, deviceTokensOf(request, request.body.deviceToken)) : email;
   }
 
+  /** A complete sign-in, whichever way it came (password, second step, passkey): the session cookie, the device cookie, the answer. */
+  async function answerSignedIn(request: FastifyRequest, reply: FastifyReply, signedIn: SignedIn) {
+    setSessionCookie(app, reply, signedIn.token, signedIn.session.expiresAt);
+    setDeviceCookie(app, request, reply, signedIn.deviceToken);
+    return {
+      token: signedIn.token,
+      expiresAt: signedIn.session.expiresAt.toISOString(),
+      agent: agentJson(await viewAgent(deps, signedIn.agent)),
+      passwordChangeRequired: signedIn.passwordChangeRequired,
+      deviceToken: signedIn.deviceToken,
+    };
+  }
+
+  const SignedInAnswer = Type.Object({ token: Type.String(), expiresAt: Type.String(), agent: AgentSchema, passwordChangeRequired: Type.Boolean(), deviceToken: Type.String() });
+  const SecondStepAnswer = Type.Object({
+    twoFactorRequired: Type.Literal(true),
+    challenge: Type.String(),
+    methods: Type.Array(Type.Union([Type.Literal('totp'), Type.Literal('passkey'), Type.Literal('recovery_code')])),
+    expiresAt: Type.String(),
+  });
+  // Per IP, only failures count (a whole office signs in from one NAT address every morning),
+  // reserved before the password (or code, or passkey) is verified and given back on success.
+  const failedSignIns = app.rateLimits.guard([perIp('failedSignInsPerIp', 'failures')], refuseWithJson);
+
   app.post(
     '/auth/login',
     {
       schema: {
         tags: ['auth'],
         body: Type.Object({ email: Type.String({ minLength: 1, maxLength: 320 }), password: PasswordField, deviceToken: Type.Optional(DeviceTokenField) }),
-        response: {
-          200: Type.Object({ token: Type.String(), expiresAt: Type.String(), agent: AgentSchema, passwordChangeRequired: Type.Boolean(), deviceToken: Type.String() }),
-          ...errorResponses,
-        },
+        response: { 200: Type.Union([SignedInAnswer, SecondStepAnswer]), ...errorResponses },
       },
-      // Per IP, only failures count (a whole office signs in from one NAT address every morning),
-      // reserved before the password is verified and given back on success.
-      preHandler: app.rateLimits.guard([perIp('failedSignInsPerIp', 'failures')], refuseWithJson),
+      preHandler: failedSignIns,
     },
     async (request, reply) => {
       const account = await currentAccount(deps);
@@ -57,15 +78,59 @@ export const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const result = await signIn(deps, account, { email, password, deviceTokens: deviceTokensOf(request, deviceToken), context: requestContext(request) });
       if (!result.ok) return sendFailure(reply, result);
       await app.rateLimits.releaseFailures(request);
-      setSessionCookie(app, reply, result.token, result.session.expiresAt);
-      setDeviceCookie(app, request, reply, result.deviceToken);
-      return {
-        token: result.token,
-        expiresAt: result.session.expiresAt.toISOString(),
-        agent: agentJson(await viewAgent(deps, result.agent)),
-        passwordChangeRequired: result.passwordChangeRequired,
-        deviceToken: result.deviceToken,
-      };
+      // No session, no cookie: the second step (API.md "Second factor") opens it.
+      if (result.kind === 'two_factor') return { twoFactorRequired: true as const, challenge: result.challenge, methods: result.methods, expiresAt: result.expiresAt.toISOString() };
+      return answerSignedIn(request, reply, result);
+    },
+  );
+
+  app.post(
+    '/auth/login/two-factor',
+    {
+      schema: {
+        tags: ['auth'],
+        body: Type.Union([
+          Type.Object({ challenge: ChallengeField, code: CodeField }, { additionalProperties: false }),
+          Type.Object({ challenge: ChallengeField, recoveryCode: CodeField }, { additionalProperties: false }),
+          Type.Object({ challenge: ChallengeField, passkey: PasskeyResponseField }, { additionalProperties: false }),
+        ]),
+        response: { 200: SignedInAnswer, ...errorResponses },
+      },
+      preHandler: failedSignIns,
+    },
+    async (request, reply) => {
+      const account = await currentAccount(deps);
+      if (!account) return sendError(reply, 'two_factor_challenge_invalid');
+      const body = request.body;
+      const proof: FactorProof = 'code' in body ? { code: body.code } : 'recoveryCode' in body ? { recoveryCode: body.recoveryCode } : { passkey: body.passkey };
+      const result = await completeSecondStep(deps, account, { challenge: body.challenge, proof, context: requestContext(request) });
+      // an unknown or dead challenge verified nothing: it is not a failed guess of a factor
+      if (!result.ok && result.code === 'two_factor_challenge_invalid') await app.rateLimits.releaseFailures(request);
+      if (!result.ok) return sendFailure(reply, result);
+      await app.rateLimits.releaseFailures(request);
+      return answerSignedIn(request, reply, result);
+    },
+  );
+
+  app.post(
+    '/auth/passkey/options',
+    { schema: { tags: ['auth'], body: Type.Optional(Type.Object({})), response: { 200: Type.Record(Type.String(), Type.Any()), ...errorResponses } }, preHandler: linkLimit },
+    async () => authenticationOptions(deps),
+  );
+
+  app.post(
+    '/auth/passkey',
+    {
+      schema: { tags: ['auth'], body: Type.Object({ response: PasskeyResponseField, deviceToken: Type.Optional(DeviceTokenField) }), response: { 200: SignedInAnswer, ...errorResponses } },
+      preHandler: failedSignIns,
+    },
+    async (request, reply) => {
+      const account = await currentAccount(deps);
+      if (!account) return sendError(reply, 'invalid_credentials');
+      const result = await signInWithPasskey(deps, account, { response: request.body.response, deviceTokens: deviceTokensOf(request, request.body.deviceToken), context: requestContext(request) });
+      if (!result.ok) return sendFailure(reply, result);
+      await app.rateLimits.releaseFailures(request);
+      return answerSignedIn(request, reply, result);
     },
   );
 

@@ -3,6 +3,7 @@ import { sendPasswordResetEmail, setAgentPasswordByAdmin } from '../../flows/adm
 import { getAgent } from '../../flows/agents.js';
 import { reauthenticate } from '../../flows/login.js';
 import type { Failure } from '../../domain/errors.js';
+import { describeIdentityFailure, identityProofOf } from './identity-proof.js';
 import { requestContext } from '../request-context.js';
 import { checkbox, field, formOf } from './forms.js';
 import { formatHours, formatTime } from './format.js';
@@ -30,13 +31,10 @@ export const agentPasswordPages: FastifyPluginAsync = async (app) => {
 
   app.post<IdParams>('/manage/agents/:id/reauthenticate', { preHandler: pageLimits(app, perIp('passwordProofsPerIp')) }, async (request, reply) => {
     const id = request.params.id;
-    const password = field(formOf(request), 'password');
-    if (!password) return redirectWith(reply, section(id), 'error', 'Enter your password.');
-    const result = await reauthenticate(deps, request.portalAuth!, password, requestContext(request, 'portal'));
-    if (!result.ok) {
-      const text = result.code === 'account_locked' ? `Too many wrong passwords. Try again in ${describeWait(result.retryAfterSeconds ?? 3600)}.` : 'That is not your current password. Try again.';
-      return redirectWith(reply, section(id), 'error', text);
-    }
+    const given = identityProofOf(formOf(request));
+    if (!given) return redirectWith(reply, section(id), 'error', 'Enter your password.');
+    const result = await reauthenticate(deps, request.portalAuth!, given, requestContext(request, 'portal'));
+    if (!result.ok) return redirectWith(reply, section(id), 'error', describeIdentityFailure(result));
     return redirectWith(reply, section(id), 'success', 'Thank you. For the next 10 minutes you can change agents\' passwords without entering yours again.');
   });
 

@@ -5,6 +5,7 @@ import type { Authenticated } from '../../flows/sessions.js';
 import { findAppByClientId } from '../../store/apps.repo.js';
 import { INTERACTION_PATH } from '../../oidc/endpoints.js';
 import { isLocked, type DeskpassInteractionResult } from '../../oidc/provider.js';
+import { describeIdentityFailure, identityProofOf } from './identity-proof.js';
 import { requestContext } from '../request-context.js';
 import { field, formOf } from './forms.js';
 import { describeWait } from './messages.js';
@@ -46,7 +47,7 @@ export const interactionPages: FastifyPluginAsync = async (app) => {
   async function finish(request: FastifyRequest, reply: FastifyReply, auth: Authenticated, authenticatedAt: Date, afterForm?: string) {
     const deskpass: DeskpassInteractionResult = { sessionId: auth.session.id };
     const result: InteractionResults & { deskpass: DeskpassInteractionResult } = {
-      login: { accountId: auth.agent.id, ts: Math.floor(authenticatedAt.getTime() / 1000), amr: ['pwd'], remember: true },
+      login: { accountId: auth.agent.id, ts: Math.floor(authenticatedAt.getTime() / 1000), amr: auth.session.amr, remember: true },
       consent: {},
       deskpass,
     };
@@ -94,13 +95,10 @@ export const interactionPages: FastifyPluginAsync = async (app) => {
     const auth = request.portalAuth!;
     if (isLocked(auth, deps.clock.now())) return refuseLocked(request, reply, auth);
     const appName = await appNameOf(details.params.client_id);
-    const password = field(formOf(request), 'password');
-    if (!password) return showConfirm(request, reply, appName, 'Enter your password.', 400);
-    const proof = await reauthenticate(deps, auth, password, requestContext(request, 'portal'));
-    if (!proof.ok) {
-      const error = proof.code === 'account_locked' ? `Too many wrong passwords. Try again in ${describeWait(proof.retryAfterSeconds ?? 3600)}.` : 'That password is not correct.';
-      return showConfirm(request, reply, appName, error, proof.code === 'account_locked' ? 423 : 400);
-    }
+    const given = identityProofOf(formOf(request));
+    if (!given) return showConfirm(request, reply, appName, 'Enter your password.', 400);
+    const proof = await reauthenticate(deps, auth, given, requestContext(request, 'portal'));
+    if (!proof.ok) return showConfirm(request, reply, appName, describeIdentityFailure(proof), proof.code === 'account_locked' ? 423 : 400);
     return finish(request, reply, auth, deps.clock.now(), appName);
   });
 

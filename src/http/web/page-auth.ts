@@ -6,6 +6,8 @@ import { signOut } from '../../flows/sessions.js';
 import { clearSessionCookie } from '../session-cookie.js';
 
 export const REQUIRED_CHANGE_PATH = '/password-change-required';
+/** My Settings › Two-factor authentication: where an agent who must set up a second factor is sent. */
+export const TWO_FACTOR_SETTINGS_PATH = '/my-settings/two-factor';
 
 /**
  * The portal's side of the session gate (flows/session-gate.ts, the API's too), for every page
@@ -35,6 +37,10 @@ export const pageAuthPlugin = fp(async (app) => {
         await signOut(deps, outcome.auth);
         clearSessionCookie(app, reply);
         return reply.setFlash('error', ERRORS.temporary_password_expired.message).redirect('/login', 303);
+      case 'two_factor_enrollment_required': {
+        const next = request.method === 'GET' && !request.url.startsWith(TWO_FACTOR_SETTINGS_PATH) && request.url !== '/' ? `?next=${encodeURIComponent(request.url)}` : '';
+        return reply.redirect(`${TWO_FACTOR_SETTINGS_PATH}${next}`, 303);
+      }
       case 'password_change_required': {
         // an app's sign-in (or any page) the agent was on its way to continues after the change
         const next = request.method === 'GET' && request.url !== REQUIRED_CHANGE_PATH && request.url !== '/' ? `?next=${encodeURIComponent(request.url)}` : '';

@@ -78,7 +78,8 @@ export const setupPages: FastifyPluginAsync = async (app) => {
 
     // Signed straight in: the operator has just proved the password.
     const signedIn = await signIn(deps, created.account, { email: form.adminEmail, password, context });
-    if (!signedIn.ok) return redirectWith(reply, '/login', 'success', `The ${created.account.name} help desk is ready. Sign in with the email and password you chose.`);
+    // (a fresh Account Administrator has no second factor: this is always a session)
+    if (!signedIn.ok || signedIn.kind !== 'session') return redirectWith(reply, '/login', 'success', `The ${created.account.name} help desk is ready. Sign in with the email and password you chose.`);
     setSessionCookie(app, reply, signedIn.token, signedIn.session.expiresAt);
     return redirectWith(reply, '/manage/agents', 'success', `The ${created.account.name} help desk is ready, and you are its Account Administrator. Add your agents here.`);
   });

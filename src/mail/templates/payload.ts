@@ -75,6 +75,22 @@ export class PayloadReader {
     return hours;
   }
 
+  /** A whole number 0 or more, or null (absent counts as null). */
+  optionalCount(field: string): number | null {
+    const value = this.payload[field];
+    if (value === null || value === undefined) return null;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) this.fail(`field "${field}" must be a whole number or null`);
+    return value;
+  }
+
+  /** true or false (absent counts as false). */
+  flag(field: string): boolean {
+    const value = this.payload[field];
+    if (value === undefined) return false;
+    if (typeof value !== 'boolean') this.fail(`field "${field}" must be true or false`);
+    return value;
+  }
+
   /** An absolute http(s) URL. */
   url(field: string): string {
     const value = this.text(field);

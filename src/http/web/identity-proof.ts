@@ -1,0 +1,52 @@
+import type { Failure } from '../../domain/errors.js';
+import type { IdentityFailure } from '../../flows/login.js';
+import type { FactorProof } from '../../flows/two-factor.js';
+import { describeWait } from './messages.js';
+import { field, type FormBody } from './forms.js';
+
+/** A form field holding JSON (a passkey's response, put there by assets/passkeys.js); undefined when absent or not JSON. */
+export function jsonField(form: FormBody, name: string): unknown {
+  const text = field(form, name);
+  if (!text || text.length > 20_000) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The second step's form: a passkey, a recovery code, or an authenticator code (whichever was sent). */
+export function factorProofOf(form: FormBody): FactorProof | null {
+  const passkey = jsonField(form, 'passkey');
+  if (passkey !== undefined) return { passkey };
+  const recoveryCode = field(form, 'recoveryCode').trim();
+  if (recoveryCode) return { recoveryCode };
+  const code = field(form, 'code').trim();
+  return code ? { code } : null;
+}
+
+/** A "confirm it's you" form: a passkey alone, or the password with a code (for an agent with a factor). Null: nothing to check. */
+export function identityProofOf(form: FormBody): { password: string; code?: string } | { passkey: unknown } | null {
+  const passkey = jsonField(form, 'passkey');
+  if (passkey !== undefined) return { passkey };
+  const password = field(form, 'password');
+  if (!password) return null;
+  const code = field(form, 'code').trim();
+  return code ? { password, code } : { password };
+}
+
+/** What a person reads when their proof was refused. */
+export function describeIdentityFailure(failure: IdentityFailure | Failure<'account_locked'>): string {
+  switch (failure.code) {
+    case 'account_locked':
+      return `Too many wrong attempts. Try again in ${describeWait(failure.retryAfterSeconds ?? 3600)}.`;
+    case 'two_factor_code_required':
+      return 'Enter the 6-digit code from your authenticator app (or one of your recovery codes) as well as your password.';
+    case 'two_factor_code_incorrect':
+      return 'That code is not correct. Enter the code your authenticator app shows now, or a recovery code you have not used.';
+    case 'passkey_invalid':
+      return 'The passkey could not be verified. Try again, or use your password and a code.';
+    default:
+      return 'That is not your current password. Try again.';
+  }
+}
