@@ -43,6 +43,8 @@ const PUBLIC_ROUTES = [
   'GET /login/two-factor',
   'POST /login/two-factor',
   'POST /login/passkey',
+  // the browser side of passkeys, @simplewebauthn/browser's bundle, like the other assets
+  'GET /assets/webauthn/simplewebauthn-browser.js',
   // OpenID Connect: protocol endpoints with their own authentication (client secrets, PKCE,
   // bearer access tokens); the authorization endpoint reaches a session only through the
   // portal's interaction page, which is behind this gate (see oidc-gate.test.ts).

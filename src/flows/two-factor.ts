@@ -93,6 +93,20 @@ export async function beginTotpEnrolment(deps: FlowDeps, auth: Authenticated): P
   return { ok: true, secret, otpauthUri: totpUri(secret, `${auth.account.name} (Deskpass)`, auth.agent.email) };
 }
 
+/** A pending authenticator waits this long for its first code; then the agent starts again. */
+export const PENDING_TOTP_LIFETIME_MS = 15 * 60_000;
+
+function isStale(deps: FlowDeps, pending: { createdAt: Date }): boolean {
+  return deps.clock.now().getTime() - pending.createdAt.getTime() > PENDING_TOTP_LIFETIME_MS;
+}
+
+/** The authenticator the agent is setting up, to show again (the QR code and the key) until its first code confirms it. */
+export async function pendingTotpEnrolment(deps: FlowDeps, auth: Authenticated): Promise<{ secret: string; otpauthUri: string } | null> {
+  const { pending } = await findTotp(deps.db, auth.agent.id);
+  const secret = pending && !isStale(deps, pending) ? openSecret(deps, pending) : '';
+  return secret ? { secret, otpauthUri: totpUri(secret, `${auth.account.name} (Deskpass)`, auth.agent.email) } : null;
+}
+
 function openSecret(deps: FlowDeps, record: { id: string; sealedSecret: string }): string {
   const secret = unseal(deps.secretKey, TOTP_SEAL, record.sealedSecret, record.id);
   // A secret that does not open (another SECRET_KEY) accepts no code: the agent must enrol again.
@@ -107,7 +121,7 @@ export async function confirmTotpEnrolment(deps: FlowDeps, auth: Authenticated, 
   const { agent, account } = auth;
   const { pending } = await findTotp(deps.db, agent.id);
   const now = deps.clock.now();
-  const secret = pending ? openSecret(deps, pending) : '';
+  const secret = pending && !isStale(deps, pending) ? openSecret(deps, pending) : '';
   const step = pending && secret ? acceptTotpCode(secret, code, now, null) : null;
   if (!pending || step === null) return fail('two_factor_code_incorrect');
   const recoveryCodes = newRecoveryCodes();

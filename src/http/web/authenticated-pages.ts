@@ -15,6 +15,7 @@ import { accountSettingsPages } from './account-settings-pages.js';
 import { interactionPages } from './interaction-pages.js';
 import { appsPages } from './apps-pages.js';
 import { yourAppsPages } from './your-apps-pages.js';
+import { twoFactorPages } from './two-factor-pages.js';
 
 /** Every page behind the sign-in gate. */
 export const authenticatedPages: FastifyPluginAsync = async (app) => {
@@ -28,7 +29,7 @@ export const authenticatedPages: FastifyPluginAsync = async (app) => {
     app.get(path, async (request, reply) => renderMessage(request, reply, 404, 'Page not found', 'There is no such page. Use the menu at the top.'));
   }
 
-  app.post('/logout', { config: { allowedDuringPasswordChange: true, allowedWhenTemporaryPasswordExpired: true } }, async (request, reply) => {
+  app.post('/logout', { config: { allowedDuringPasswordChange: true, allowedWhenTemporaryPasswordExpired: true, allowedDuringTwoFactorEnrollment: true } }, async (request, reply) => {
     await signOut(deps, request.portalAuth!);
     clearSessionCookie(app, reply);
     return redirectWith(reply, '/login', 'info', 'You are signed out.');
@@ -36,6 +37,7 @@ export const authenticatedPages: FastifyPluginAsync = async (app) => {
 
   await app.register(requiredChangePages);
   await app.register(mySettingsPages);
+  await app.register(twoFactorPages);
   await app.register(agentsPages);
   await app.register(agentDetailPages);
   await app.register(agentPasswordPages);

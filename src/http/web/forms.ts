@@ -10,11 +10,11 @@ export function formOf(request: FastifyRequest): FormBody {
   return body && typeof body === 'object' && !Array.isArray(body) ? (body as FormBody) : {};
 }
 
-/** A field as typed (passwords are never trimmed); '' when absent. */
-export function field(body: FormBody, name: string): string {
+/** A field as typed (passwords are never trimmed); '' when absent. `maxLength`: longer text is cut (a JSON field passes its own). */
+export function field(body: FormBody, name: string, maxLength = MAX_FIELD_LENGTH): string {
   const value = body[name];
   const first = Array.isArray(value) ? value[0] : value;
-  return typeof first === 'string' ? first.slice(0, MAX_FIELD_LENGTH) : '';
+  return typeof first === 'string' ? first.slice(0, maxLength) : '';
 }
 
 export function trimmedField(body: FormBody, name: string): string {

@@ -4,10 +4,13 @@ import type { FactorProof } from '../../flows/two-factor.js';
 import { describeWait } from './messages.js';
 import { field, type FormBody } from './forms.js';
 
+const MAX_JSON_FIELD = 20_000;
+
 /** A form field holding JSON (a passkey's response, put there by assets/passkeys.js); undefined when absent or not JSON. */
 export function jsonField(form: FormBody, name: string): unknown {
-  const text = field(form, name);
-  if (!text || text.length > 20_000) return undefined;
+  // a passkey's response (attestation, client data, keys in base64url) is longer than a typed field
+  const text = field(form, name, MAX_JSON_FIELD + 1);
+  if (!text || text.length > MAX_JSON_FIELD) return undefined;
   try {
     return JSON.parse(text) as unknown;
   } catch {

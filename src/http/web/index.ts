@@ -3,7 +3,12 @@ import formbody from '@fastify/formbody';
 import fastifyStatic from '@fastify/static';
 import view from '@fastify/view';
 import { Eta } from 'eta';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { ASSETS_DIR, VIEWS_DIR } from './paths.js';
+
+export const WEBAUTHN_BROWSER_PATH = '/assets/webauthn/simplewebauthn-browser.js';
 import { registerPortalSecurity } from './security.js';
 import { flashPlugin } from './flash.js';
 import { installPortalErrorHandler } from './errors.js';
@@ -25,6 +30,9 @@ export const webPortal: FastifyPluginAsync = async (app) => {
   await registerPortalSecurity(app, { secretKey: config.secretKey, secure });
   await app.register(flashPlugin, { secretKey: config.secretKey, secure });
   await app.register(fastifyStatic, { root: ASSETS_DIR, prefix: '/assets/', decorateReply: false, index: false, maxAge: 300_000 });
+  // The passkey ceremonies' browser side, @simplewebauthn/browser's own bundle, from this server (never a CDN).
+  const webauthnBrowser = readFileSync(join(dirname(createRequire(import.meta.url).resolve('@simplewebauthn/browser')), '..', 'dist', 'bundle', 'index.umd.min.js'));
+  app.get(WEBAUTHN_BROWSER_PATH, async (_request, reply) => reply.header('content-type', 'text/javascript; charset=utf-8').header('cache-control', 'public, max-age=300').send(webauthnBrowser));
   await app.register(view, {
     // autoEscape: every <%= %> is HTML-escaped; <%~ %> is kept for the layout's body only.
     engine: { eta: new Eta({ views: VIEWS_DIR, autoEscape: true, autoTrim: [false, 'nl'], cache: true }) },

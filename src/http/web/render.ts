@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Authenticated } from '../../flows/sessions.js';
+import { mustEnrollTwoFactor } from '../../flows/session-gate.js';
 import { formatAgo, formatHours, formatTime } from './format.js';
 import { manageEntriesFor, type NavItem } from './nav.js';
 
@@ -50,16 +51,18 @@ export function csrfToken(request: FastifyRequest, reply: FastifyReply): string 
 function layoutContext(request: FastifyRequest, reply: FastifyReply, options: PageOptions): LayoutContext {
   const auth = request.portalAuth;
   const now = request.server.deskpass.deps.clock.now();
+  const gated = !!auth && (auth.agent.passwordChangeRequired || mustEnrollTwoFactor(auth.account, auth.agent));
   return {
     title: options.title,
     shape: options.shape ?? (auth ? 'wide' : 'narrow'),
     section: options.section ?? null,
     deskName: auth?.account.name ?? options.deskName ?? null,
     me: auth ? { name: auth.agent.name, email: auth.agent.email } : null,
-    manage: auth && !auth.agent.passwordChangeRequired ? manageEntriesFor(auth.agent) : [],
+    manage: auth && !gated ? manageEntriesFor(auth.agent) : [],
     csrf: csrfToken(request, reply),
     flash: request.flash,
-    passwordChangeRequired: auth?.agent.passwordChangeRequired ?? false,
+    // the required change and the enrolment of a second factor come before anything else: no menu
+    passwordChangeRequired: gated,
     fmt: { time: formatTime, hours: formatHours, ago: (at: Date) => formatAgo(at, now) },
   };
 }

@@ -44,7 +44,7 @@ export const signInPages: FastifyPluginAsync = async (app) => {
     `Too many failed sign-ins for this address. For your security, signing in is locked: try again in ${describeWait(retryAfterSeconds ?? 3600)}, or reset your password with "Forgot password?".`;
 
   const renderLogin = (request: FastifyRequest, reply: FastifyReply, deskName: string, view: LoginView, status = 200) =>
-    renderPage(request, reply, 'login', { ...view }, { title: 'Sign in', status, deskName });
+    renderPage(request, reply, 'login', { ...view, webauthn: true }, { title: 'Sign in', status, deskName });
 
   /** The app behind an interaction the agent is signing in for ("Sign in to continue to Zammad"). */
   const appNameFor = async (next: string | null): Promise<string | null> => {
@@ -119,7 +119,7 @@ export const signInPages: FastifyPluginAsync = async (app) => {
       reply.clearCookie(CHALLENGE_COOKIE, { path: SECOND_STEP_PATH });
       return redirectWith(reply, view.next ? `/login?next=${encodeURIComponent(view.next)}` : '/login', 'error', ERRORS.two_factor_challenge_invalid.message);
     }
-    return renderPage(request, reply, 'login-two-factor', { methods, next: view.next, error: view.error, tab: view.tab ?? (methods.includes('totp') ? 'code' : 'recovery'), appName: await appNameFor(view.next) }, { title: 'Two-factor authentication', status, deskName, shape: 'narrow' });
+    return renderPage(request, reply, 'login-two-factor', { webauthn: true, methods, next: view.next, error: view.error, tab: view.tab ?? (methods.includes('totp') ? 'code' : 'recovery'), appName: await appNameFor(view.next) }, { title: 'Two-factor authentication', status, deskName, shape: 'narrow' });
   };
 
   app.get(SECOND_STEP_PATH, async (request, reply) => {
