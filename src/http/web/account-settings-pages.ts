@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { updateSettings, viewAccount, type SettingsChange } from '../../flows/account.js';
-import { SETTING_LIMITS } from '../../domain/account-settings.js';
+import { SETTING_LIMITS, TWO_FACTOR_POLICIES } from '../../domain/account-settings.js';
 import { PLANS, isPlan } from '../../domain/plans.js';
 import { requestContext } from '../request-context.js';
 import { checkbox, field, formOf, integerField, type FormBody } from './forms.js';
@@ -41,6 +41,7 @@ export const accountSettingsPages: FastifyPluginAsync = async (app) => {
     const values = Object.fromEntries(NUMBERS.map(([name]) => [name, typed ? field(typed, name) : String(stored[name])]));
     const switches = Object.fromEntries(SWITCHES.map((name) => [name, typed ? checkbox(typed, name) : policy[name]]));
     const enforce = typed ? field(typed, 'enforce') === 'yes' : policy.enforceOnNextSignIn;
+    const twoFactorPolicy = (typed && TWO_FACTOR_POLICIES.find((p) => p === field(typed, 'twoFactorPolicy'))) || s.twoFactorPolicy;
     return renderPage(
       request,
       reply,
@@ -51,6 +52,8 @@ export const accountSettingsPages: FastifyPluginAsync = async (app) => {
         values,
         switches,
         enforce,
+        twoFactorPolicy,
+        meHasFactor: auth.agent.twoFactorEnabled,
         limits: SETTING_LIMITS,
         lockout: { threshold: s.lockoutThreshold, minutes: s.lockoutMinutes },
         sessions: { idleHours: s.sessionIdleHours, absoluteHours: s.sessionAbsoluteHours },
@@ -73,6 +76,7 @@ export const accountSettingsPages: FastifyPluginAsync = async (app) => {
       temporaryPasswordLifetimeHours: numbers.temporaryPasswordLifetimeHours,
       passwordPolicy: { minLength: numbers.minLength, historyDepth: numbers.historyDepth, expiryDays: numbers.expiryDays, ...switches },
       requireNonCompliantPasswordsToChange: field(form, 'enforce') === 'yes',
+      twoFactorPolicy: TWO_FACTOR_POLICIES.find((p) => p === field(form, 'twoFactorPolicy')),
     };
     const auth = request.portalAuth!;
     const result = await updateSettings(deps, auth.agent, auth.account, change, requestContext(request, 'portal'));

@@ -8,8 +8,8 @@ export interface AgentFlag {
   title: string;
 }
 
-/** The flags Manage › Agents shows: locked, password change pending, invitation pending or expired, deactivated. */
-export function agentFlags(agent: AgentView, invitation: InvitationState | undefined): AgentFlag[] {
+/** The flags Manage › Agents shows: locked, password change pending, invitation pending or expired, deactivated, no second factor (`required`: the account's policy requires one of this agent). */
+export function agentFlags(agent: AgentView, invitation: InvitationState | undefined, required: boolean): AgentFlag[] {
   const flags: AgentFlag[] = [];
   if (agent.isAccountAdministrator) flags.push({ label: 'Account Administrator', tone: 'info', title: 'Owns the help desk account; only they can change their password.' });
   if (agent.status === 'deactivated') flags.push({ label: 'Deactivated', tone: 'muted', title: 'Cannot sign in.' });
@@ -19,5 +19,6 @@ export function agentFlags(agent: AgentView, invitation: InvitationState | undef
   }
   if (agent.locked) flags.push({ label: 'Locked', tone: 'danger', title: 'Too many failed sign-ins; locked for a while or until unlocked.' });
   if (agent.passwordChangeRequired) flags.push({ label: 'Password change pending', tone: 'warning', title: 'Signs in with a one-time password and must choose a new one.' });
+  if (agent.status !== 'deactivated' && !agent.twoFactorEnabled) flags.push({ label: 'No second factor', tone: required ? 'warning' : 'muted', title: required ? 'The help desk requires a second factor: they set one up at their next sign-in.' : 'Signs in with a password alone.' });
   return flags;
 }

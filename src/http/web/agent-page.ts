@@ -6,6 +6,7 @@ import { checkActOnAgent, toPrincipalPermissions } from '../../flows/principal.j
 import { listAssignableRoles } from '../../flows/role-choices.js';
 import { describeFailure, PASSWORD_SECTION_REASONS } from './messages.js';
 import { agentFlags } from './agent-flags.js';
+import { twoFactorRequiredFor } from '../../domain/account-settings.js';
 import { passwordHints } from './policy-hints.js';
 import { renderMessage, renderPage } from './render.js';
 
@@ -60,8 +61,12 @@ export async function showAgentPage(request: FastifyRequest, reply: FastifyReply
         passwordChangedAt: agent.passwordChangedAt,
         createdAt: agent.createdAt,
         isAccountAdministrator: agent.isAccountAdministrator,
+        twoFactorEnabled: agent.twoFactorEnabled,
       },
-      flags: agentFlags(agent, invitation),
+      twoFactorRequired: twoFactorRequiredFor(settings, agent),
+      meHasFactor: auth.agent.twoFactorEnabled,
+      webauthn: true,
+      flags: agentFlags(agent, invitation, twoFactorRequiredFor(settings, agent)),
       invitation: invitation ?? null,
       isMe,
       actRefusal,

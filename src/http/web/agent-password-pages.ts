@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { sendPasswordResetEmail, setAgentPasswordByAdmin } from '../../flows/admin-reset.js';
+import { resetTwoFactorByAdmin, sendPasswordResetEmail, setAgentPasswordByAdmin } from '../../flows/admin-reset.js';
 import { getAgent } from '../../flows/agents.js';
 import { reauthenticate } from '../../flows/login.js';
 import type { Failure } from '../../domain/errors.js';
@@ -35,7 +35,21 @@ export const agentPasswordPages: FastifyPluginAsync = async (app) => {
     if (!given) return redirectWith(reply, section(id), 'error', 'Enter your password.');
     const result = await reauthenticate(deps, request.portalAuth!, given, requestContext(request, 'portal'));
     if (!result.ok) return redirectWith(reply, section(id), 'error', describeIdentityFailure(result));
-    return redirectWith(reply, section(id), 'success', 'Thank you. For the next 10 minutes you can change agents\' passwords without entering yours again.');
+    return redirectWith(reply, section(id), 'success', 'Thank you. For the next 10 minutes you can change agents\' passwords and second factors without confirming again.');
+  });
+
+  app.post<IdParams>('/manage/agents/:id/two-factor/reset', async (request, reply) => {
+    const id = request.params.id;
+    const auth = request.portalAuth!;
+    const result = await resetTwoFactorByAdmin(deps, auth, id, requestContext(request, 'portal'));
+    if (!result.ok) {
+      if (result.code === 'reauthentication_required') return redirectWith(reply, section(id), 'info', 'For your security, confirm it is you before resetting another agent\'s second factor.');
+      if (result.code === 'two_factor_not_enabled') return redirectWith(reply, section(id), 'info', 'This agent has no second factor to reset.');
+      return refused(reply, id, result);
+    }
+    const target = await getAgent(deps, auth.agent, id);
+    const name = target.ok ? target.agent.name : 'The agent';
+    return redirectWith(reply, section(id), 'success', `The second factor of ${name} is reset: their authenticator app, passkeys and recovery codes no longer work, and they were signed out everywhere and emailed.`);
   });
 
   app.post<IdParams>('/manage/agents/:id/password-reset-email', async (request, reply) => {

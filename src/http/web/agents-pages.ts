@@ -6,6 +6,7 @@ import { listAssignableRoles } from '../../flows/role-choices.js';
 import type { AgentStatus } from '../../domain/models.js';
 import { requestContext } from '../request-context.js';
 import { formOf, queryParam, trimmedField } from './forms.js';
+import { twoFactorRequiredFor } from '../../domain/account-settings.js';
 import { describeFailure } from './messages.js';
 import { agentFlags } from './agent-flags.js';
 import { redirectWith, renderMessage, renderPage } from './render.js';
@@ -22,8 +23,9 @@ export const agentsPages: FastifyPluginAsync = async (app) => {
     const search = queryParam(request, 'search', 200)?.trim() ?? '';
     const rawStatus = queryParam(request, 'status');
     const status = STATUSES.find((s) => s === rawStatus);
+    const twoFactor = queryParam(request, 'twoFactor') === 'off' ? 'off' : '';
     const cursor = queryParam(request, 'cursor');
-    const page = await listAgents(deps, actor, { search: search || undefined, status, limit: PAGE_SIZE, cursor });
+    const page = await listAgents(deps, actor, { search: search || undefined, status, twoFactor: twoFactor === 'off' ? false : undefined, limit: PAGE_SIZE, cursor });
     if (!page.ok) {
       if (page.code === 'forbidden') return renderMessage(request, reply, 403, 'Manage › Agents', describeFailure(page));
       return redirectWith(reply, '/manage/agents', 'error', 'That page of the list is no longer available. Here is the first page.');
@@ -36,9 +38,9 @@ export const agentsPages: FastifyPluginAsync = async (app) => {
       role: agent.role.name,
       isAccountAdministrator: agent.isAccountAdministrator,
       isMe: agent.id === actor.id,
-      flags: agentFlags(agent, invitations.get(agent.id)),
+      flags: agentFlags(agent, invitations.get(agent.id), twoFactorRequiredFor(request.portalAuth!.account.settings, agent)),
     }));
-    const query = (extra: Record<string, string>) => new URLSearchParams({ ...(search ? { search } : {}), ...(status ? { status } : {}), ...extra }).toString();
+    const query = (extra: Record<string, string>) => new URLSearchParams({ ...(search ? { search } : {}), ...(status ? { status } : {}), ...(twoFactor ? { twoFactor } : {}), ...extra }).toString();
     return renderPage(
       request,
       reply,
@@ -48,7 +50,8 @@ export const agentsPages: FastifyPluginAsync = async (app) => {
         search,
         status: status ?? '',
         statuses: STATUSES,
-        filtered: Boolean(search || status),
+        twoFactor,
+        filtered: Boolean(search || status || twoFactor),
         nextHref: page.nextCursor ? `/manage/agents?${query({ cursor: page.nextCursor })}` : null,
         firstHref: cursor ? `/manage/agents?${query({})}` : null,
       },

@@ -29,6 +29,14 @@ export const AUDIT_EVENT_LABELS: Record<string, string> = {
   'app.signed_in': 'Signed in to an app',
   'app.logged_out': 'Logged out of an app (back-channel)',
   'signing_key.rotated': 'Signing key rotated (operator)',
+  'login.two_factor_failed': 'Second step of sign-in failed',
+  'two_factor.enabled': 'Second factor added',
+  'two_factor.disabled': 'Authenticator app removed',
+  'two_factor.reset_by_admin': 'Second factor reset by an administrator',
+  'two_factor.recovery_code_used': 'Recovery code used',
+  'two_factor.recovery_codes_regenerated': 'New recovery codes made',
+  'passkey.added': 'Passkey added',
+  'passkey.removed': 'Passkey removed',
 };
 
 const DETAIL_LABELS: Record<string, string> = {
@@ -44,6 +52,11 @@ const DETAIL_LABELS: Record<string, string> = {
   device: 'device',
   name: 'name',
   appName: 'app',
+  method: 'method',
+  secondFactor: 'second factor',
+  remaining: 'codes left',
+  lastFactor: 'last factor',
+  by: 'by',
 };
 
 /** A short line of the non-secret facts an event carries ("reason: invalid_credentials · changed: name"). */

@@ -65,7 +65,7 @@ export const interactionPages: FastifyPluginAsync = async (app) => {
   }
 
   function showConfirm(request: FastifyRequest<UidParams>, reply: FastifyReply, appName: string, error: string | null, status = 200) {
-    return renderPage(request, reply, 'interaction-confirm', { uid: request.params.uid, appName, error }, { title: 'Confirm it is you', status, shape: 'narrow' });
+    return renderPage(request, reply, 'interaction-confirm', { uid: request.params.uid, appName, error, hasFactor: request.portalAuth!.agent.twoFactorEnabled, webauthn: true }, { title: 'Confirm it is you', status, shape: 'narrow' });
   }
 
   /** API.md: a locked agent gets no code, even with a session: the page says so (and when it ends). */
