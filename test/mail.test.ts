@@ -50,12 +50,14 @@ function samplePayload(template: MailTemplate, names: { person?: string; account
       };
     case 'account_locked':
       return { agentName, accountName, lockedUntil: '2026-11-27T14:05:00.000Z', ip: person ?? '203.0.113.9', userAgent: person ?? 'Firefox/140' };
+    case 'two_factor_changed':
+      return { agentName, accountName, change: 'passkey_added', passkeyName: person ?? 'Work laptop', remaining: null, lastFactor: false, byName: null, byRole: null, changedAt: '2026-11-27T14:05:00.000Z', ip: person ?? '203.0.113.9', userAgent: person ?? 'Firefox/140' };
   }
 }
 
 describe('mail templates', () => {
   test('every template renders a subject, a text part and an HTML part', () => {
-    assert.equal(MAIL_TEMPLATES.length, 6);
+    assert.equal(MAIL_TEMPLATES.length, 7);
     for (const template of MAIL_TEMPLATES) {
       const mail = renderMail(template, samplePayload(template), ctx);
       assert.ok(mail.subject.length > 0, template);

@@ -29,6 +29,18 @@ const API_PATHS: Record<string, string[]> = {
   '/api/v1/account': ['get', 'patch'],
   '/api/v1/setup/{token}': ['get'],
   '/api/v1/setup': ['post'],
+  // Second factor (issue 11)
+  '/api/v1/me/two-factor': ['get'],
+  '/api/v1/me/two-factor/totp': ['post', 'delete'],
+  '/api/v1/me/two-factor/totp/confirm': ['post'],
+  '/api/v1/me/two-factor/recovery-codes': ['post'],
+  '/api/v1/me/passkeys/registration-options': ['post'],
+  '/api/v1/me/passkeys': ['post'],
+  '/api/v1/me/passkeys/{id}': ['delete'],
+  '/api/v1/auth/login/two-factor': ['post'],
+  '/api/v1/auth/passkey/options': ['post'],
+  '/api/v1/auth/passkey': ['post'],
+  '/api/v1/agents/{id}/two-factor': ['delete'],
 };
 
 /** The routes anyone may call; every other /api/v1 route takes the session. */
@@ -39,6 +51,9 @@ const PUBLIC_OPERATIONS = new Set([
   'post /api/v1/auth/reset-password',
   'get /api/v1/setup/{token}',
   'post /api/v1/setup',
+  'post /api/v1/auth/login/two-factor',
+  'post /api/v1/auth/passkey/options',
+  'post /api/v1/auth/passkey',
 ]);
 
 /** Every property name anywhere under a schema. */
@@ -166,7 +181,7 @@ describe('the OpenAPI document', () => {
     assert.ok(doc.components.securitySchemes.bearer);
   });
 
-  test('the OpenAPI document contains no example secrets, and no response schema carries a hash, a password, or a token but login\'s', () => {
+  test('the OpenAPI document contains no example secrets, and no response schema carries a hash, a password, or a token but a sign-in\'s', () => {
     // no example, examples or default that looks like a secret
     const secretish = examples(doc).filter(({ path, value }) => /password|token|secret|hash|cookie/i.test(path) || /password|token|secret/i.test(JSON.stringify(value)));
     assert.deepEqual(secretish, []);
@@ -190,7 +205,9 @@ describe('the OpenAPI document', () => {
           }
           assert.equal(names.has('clientSecret'), answersClientSecret, `${where} clientSecret field`);
           const carriesToken = names.has('token');
-          assert.equal(carriesToken, method === 'post' && path === '/api/v1/auth/login' && status === '200', `${where} token field`);
+          // a session token is answered only by a complete sign-in: the password, its second step, or a passkey
+          const signsIn = method === 'post' && ['/api/v1/auth/login', '/api/v1/auth/login/two-factor', '/api/v1/auth/passkey'].includes(path) && status === '200';
+          assert.equal(carriesToken, signsIn, `${where} token field`);
         }
       }
     }

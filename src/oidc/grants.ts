@@ -1,6 +1,7 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { FlowDeps } from '../flows/deps.js';
 import { isSessionOver, noteActivity, type Authenticated } from '../flows/sessions.js';
+import { mustEnrollTwoFactor } from '../flows/session-gate.js';
 import { audit } from '../flows/consequences.js';
 import { findAppByClientId } from '../store/apps.repo.js';
 import { findAppSignIn, recordAppSignIn, replaceAppSignInGrant } from '../store/app-sign-ins.repo.js';
@@ -66,7 +67,8 @@ export async function ensureAppGrant(deps: FlowDeps, ctx: KoaContextWithOIDC, au
 
 /**
  * The Deskpass session a grant was issued through, with its agent, when an app may still use
- * the grant's tokens: the agent is active and not locked, and the session is within its absolute
+ * the grant's tokens: the agent is active, not locked and not due to set up a required second
+ * factor, and the session is within its absolute
  * lifetime and its idle timeout. An app using its tokens is the agent at work: the session's last
  * activity moves (noteActivity), as a portal request moves it, so an agent busy in the help desk
  * is not signed out for leaving the portal alone (Keycloak's SSO idle works the same way).
@@ -77,6 +79,9 @@ export async function useGrantSession(deps: FlowDeps, grantId: string, agentId: 
   if (!holder || holder.agent.id !== agentId || holder.agent.status !== 'active') return undefined;
   if (holder.lockedUntil && holder.lockedUntil > now) return undefined;
   if (isSessionOver(holder.session, holder.account.settings, now)) return undefined;
+  // The account came to require a second factor this agent has not set up: like every other
+  // door, the apps wait for the enrolment (the portal sends the agent there).
+  if (mustEnrollTwoFactor(holder.account, holder.agent)) return undefined;
   await noteActivity(deps.db, holder.session.id, holder.session.lastSeenAt, now);
   return holder;
 }

@@ -50,6 +50,6 @@ export function describeIdentityFailure(failure: IdentityFailure | Failure<'acco
     case 'passkey_invalid':
       return 'The passkey could not be verified. Try again, or use your password and a code.';
     default:
-      return 'That is not your current password. Try again.';
+      return 'That password is not correct: it is not your current password. Try again.';
   }
 }
