@@ -148,7 +148,8 @@ export async function verifyAssertion(deps: FlowDeps, response: unknown, expecte
   }
 }
 
-async function spendChallengeOf(deps: FlowDeps, response: unknown): Promise<void> {
+/** Spends the challenge a response names, verifying nothing (a response that must not succeed must not be tried twice either). */
+export async function spendChallengeOf(deps: FlowDeps, response: unknown): Promise<void> {
   try {
     const clientData = (response as { response?: { clientDataJSON?: unknown } }).response?.clientDataJSON;
     if (typeof clientData !== 'string') return;
