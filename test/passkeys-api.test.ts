@@ -234,6 +234,9 @@ describe('registering passkeys', () => {
     assert.equal(row.last_used_at, null);
     assert.ok(row.public_key.length > 60, 'a COSE public key');
     assert.equal(await twoFactorEnabled(t, sam.id), true);
+    assert.equal((await t.get(`${API}/me`, sam.token)).body.twoFactorEnabled, true);
+    const withFactor = await t.get(`${API}/agents?twoFactor=on&limit=200`, await ownerSession(t));
+    assert.ok(withFactor.body.agents.some((a: { id: string }) => a.id === sam.id), 'listed with twoFactor=on');
 
     // The codes exist only as keyed hashes.
     const codes = await db(t).selectFrom('recovery_codes').select('code_hash').where('agent_id', '=', sam.id).execute();
@@ -947,6 +950,11 @@ describe('re-authentication with a passkey', () => {
     assert.equal(again.status, 204, again.raw);
     assert.equal((await sessionRow(t, sam.token))!.authenticated_at, t.clock.now().toISOString());
     assert.equal((await t.post(`${API}/me/passkeys/registration-options`, {}, sam.token)).status, 200);
+    // fresh, the agent changes the password without a code (an agent with only passkeys has none to type)
+    const changed = await t.post(`${API}/me/password`, { currentPassword: sam.password, newPassword: 'Lantern-Orchid-Basalt-77' }, sam.token);
+    assert.equal(changed.status, 204, changed.raw);
+    assert.equal((await passkeyRows(t, sam.id)).length, 1, 'a password change keeps the passkeys');
+    assert.equal((await signInWithPasskey(t, key)).answer.status, 200);
   });
 
   test('refused re-authentications leave the session stale: another agent\'s passkey, a replay, no user verification, a phishing origin', async () => {
