@@ -17,7 +17,7 @@ import { keyedHash } from '../security/sealed.js';
 import { hashToken, isWellFormedToken, newRandomToken } from '../security/tokens.js';
 import { findLiveChallenge, findPasskeyByCredentialId, insertChallenge, useChallenge } from '../store/two-factor.repo.js';
 import { methodsOf, proofOfCode, proveSecondFactor, type FactorProof, type SecondFactorMethod } from './two-factor.js';
-import { claimedCredentialId, verifyAssertion } from './passkeys.js';
+import { claimedCredentialId, spendChallengeOf, verifyAssertion } from './passkeys.js';
 import { isFresh, isTemporaryPasswordExpired, startSession, type Authenticated } from './sessions.js';
 
 /** A session: the sign-in is complete. */
@@ -250,7 +250,9 @@ export async function signInWithPasskey(deps: FlowDeps, account: Account, input:
   const claimed = credentialId ? await findPasskeyByCredentialId(deps.db, credentialId) : undefined;
   const agent = claimed && claimed.accountId === account.id ? await findAgentById(deps.db, account.id, claimed.agentId) : undefined;
   if (!agent || agent.status === 'deactivated') {
-    await verifyAssertion(deps, input.response, null); // spends the challenge, verifies nothing
+    // Spends the challenge and verifies nothing: verifying a deactivated agent's passkey would
+    // record a use (counter, lastUsedAt) of a sign-in that is refused.
+    await spendChallengeOf(deps, input.response);
     return fail('invalid_credentials');
   }
   const email = normalizeEmail(agent.email);

@@ -65,6 +65,17 @@ export async function registrationOptions(deps: FlowDeps, account: Account, agen
   return options;
 }
 
+/** WebAuthn Level 3's AuthenticatorTransport values: the hints a browser may be given back. */
+const KNOWN_TRANSPORTS: readonly string[] = ['ble', 'hybrid', 'internal', 'nfc', 'smart-card', 'usb'];
+
+/**
+ * The transports a response reports, as far as they are known ones: the client writes that list,
+ * the library passes it on unchecked, and it is stored and handed back in excludeCredentials.
+ */
+function knownTransports(reported: unknown): string[] {
+  return Array.isArray(reported) ? [...new Set(reported.filter((t): t is string => typeof t === 'string' && KNOWN_TRANSPORTS.includes(t)))] : [];
+}
+
 export interface NewCredential {
   credentialId: string;
   publicKey: string;
@@ -91,7 +102,7 @@ export async function verifyRegistration(deps: FlowDeps, sessionId: string, resp
       credentialId: credential.id,
       publicKey: Buffer.from(credential.publicKey).toString('base64url'),
       counter: credential.counter,
-      transports: credential.transports ?? [],
+      transports: knownTransports(credential.transports),
       deviceType: credentialDeviceType,
       backedUp: credentialBackedUp,
     };
@@ -150,7 +161,8 @@ export async function verifyAssertion(deps: FlowDeps, response: unknown, expecte
   }
 }
 
-async function spendChallengeOf(deps: FlowDeps, response: unknown): Promise<void> {
+/** Spends the challenge a response names, verifying nothing (a response that must not succeed must not be tried twice either). */
+export async function spendChallengeOf(deps: FlowDeps, response: unknown): Promise<void> {
   try {
     const clientData = (response as { response?: { clientDataJSON?: unknown } }).response?.clientDataJSON;
     if (typeof clientData !== 'string') return;

@@ -6,12 +6,14 @@ import { acceptTotpCode, newTotpSecret, normalizeTotpCode, totpUri } from '../do
 import { keyedHash, seal, unseal } from '../security/sealed.js';
 import { newId } from '../security/tokens.js';
 import type { Executor } from '../store/db.js';
+import { isUniqueViolation } from '../store/dialect.js';
 import {
   confirmTotp,
   countRecoveryCodes,
   deletePasskey,
   deletePasskeys,
   endAgentChallenges,
+  findPasskeyByCredentialId,
   deleteRecoveryCodes,
   deleteTotp,
   findTotp,
@@ -212,8 +214,7 @@ export async function addPasskey(
   const outcome = await deps.db.transaction().execute(async (trx) => {
     const current = await lockAgentForChange(trx, account.id, agent.id);
     if (!current || current.status === 'deactivated') return null;
-    const taken = await trx.selectFrom('passkeys').select('id').where('credential_id', '=', credential.credentialId).executeTakeFirst();
-    if (taken) return null;
+    if (await findPasskeyByCredentialId(trx, credential.credentialId)) return null;
     await insertPasskey(trx, passkey);
     const first = !current.twoFactorEnabled;
     if (first) await storeRecoveryCodes(deps, trx, account, agent, recoveryCodes, now);
@@ -222,6 +223,11 @@ export async function addPasskey(
     if (first) await audit(trx, { accountId: account.id, type: 'two_factor.enabled', actorAgentId: agent.id, targetAgentId: agent.id, context: input.context, details: { method: 'passkey' }, at: now });
     await notify(trx, account, agent, { change: 'passkey_added', passkeyName: passkey.name }, input.context, now);
     return { first };
+  }).catch((error: unknown) => {
+    // Two agents registering one credential id at once (a "none" attestation proves nothing
+    // about it) both pass the check above; the unique index refuses the second: the same answer.
+    if (isUniqueViolation(error)) return null;
+    throw error;
   });
   if (!outcome) return fail('passkey_invalid');
   deps.notifyMailQueued();
