@@ -177,6 +177,8 @@ async function removeFactor(deps: FlowDeps, auth: Authenticated, context: Reques
     if (!stillEnabled && twoFactorRequiredFor(account.settings, agent)) throw new KeepLastFactor();
     if (!stillEnabled) await deleteRecoveryCodes(trx, agent.id);
     await audit(trx, { accountId: account.id, type: removal.type, actorAgentId: agent.id, targetAgentId: agent.id, context, details: { ...removal.details, lastFactor: !stillEnabled }, at: now });
+    // the last passkey going is two-factor going, as the authenticator's removal is
+    if (!stillEnabled && removal.type !== 'two_factor.disabled') await audit(trx, { accountId: account.id, type: 'two_factor.disabled', actorAgentId: agent.id, targetAgentId: agent.id, context, details: { method: 'passkey', lastFactor: true }, at: now });
     await notify(trx, account, agent, { change: removal.change, passkeyName: removal.passkeyName ?? null, lastFactor: !stillEnabled }, context, now);
     return 'done' as const;
   }).catch((error: unknown) => {
