@@ -9,6 +9,7 @@ import type { FlowDeps } from './deps.js';
 import { checkNewPassword } from './password-rules.js';
 import { checkActOnAgent, checkPermissions, toPrincipalPermissions } from './principal.js';
 import { isFresh, type Authenticated } from './sessions.js';
+import type { Executor } from '../store/db.js';
 import { notify, removeAllFactors } from './two-factor.js';
 
 type AdminFailure = Failure<'forbidden' | 'not_found' | 'reauthentication_required' | 'agent_deactivated'>;
@@ -96,11 +97,8 @@ export async function setAgentPasswordByAdmin(
     // Checked again on the rows as they are now: a role change of the target (or the actor) that
     // committed while we were hashing must not let a password the actor knows land on an account
     // the actor may no longer act on (issue 8 review: the promotion race).
-    const current = await lockAgentForChange(trx, account.id, target.id);
-    const currentActor = await findAgentById(trx, account.id, actor.id);
-    if (!current || !currentActor || current.status === 'deactivated') return fail('agent_deactivated');
-    const still = checkActOnAgent(toPrincipalPermissions(currentActor), toPrincipalPermissions(current));
-    if (!still.allowed || !checkPermissions(toPrincipalPermissions(currentActor), PASSWORD_ADMIN_PERMISSIONS).allowed) return forbidden(still.allowed ? 'missing_permission' : still.reason);
+    const checked = await recheckOnRows(trx, account.id, actor.id, target.id);
+    if (!checked.ok) return checked;
     const temporaryUntil = input.requireChangeAtNextLogin ? addMs(now, account.settings.temporaryPasswordLifetimeHours * MS_PER_HOUR) : null;
     await applyPasswordChange(trx, { agent: target, passwordHash, now, temporaryUntil, keepSessionId: target.id === actor.id ? session.id : undefined, setByAgentId: actor.id });
     const type = temporaryUntil ? 'password.temporary_set_by_admin' : 'password.set_by_admin';
@@ -140,11 +138,10 @@ export async function resetTwoFactorByAdmin(deps: FlowDeps, auth: Authenticated,
   const { account, agent: actor } = auth;
   const outcome = await deps.db.transaction().execute(async (trx) => {
     const now = deps.clock.now();
-    const current = await lockAgentForChange(trx, account.id, target.id);
-    const currentActor = await findAgentById(trx, account.id, actor.id);
-    if (!current || !currentActor || current.status === 'deactivated') return fail('agent_deactivated');
-    const still = checkActOnAgent(toPrincipalPermissions(currentActor), toPrincipalPermissions(current));
-    if (!still.allowed || !checkPermissions(toPrincipalPermissions(currentActor), PASSWORD_ADMIN_PERMISSIONS).allowed) return forbidden(still.allowed ? 'missing_permission' : still.reason);
+    // the same second look as the password options: a role change meanwhile wins
+    const checked = await recheckOnRows(trx, account.id, actor.id, target.id);
+    if (!checked.ok) return checked;
+    const current = checked.agent;
     if (!(await removeAllFactors(trx, current.id, now))) return fail('two_factor_not_enabled');
     await audit(trx, { accountId: account.id, type: 'two_factor.reset_by_admin', actorAgentId: actor.id, targetAgentId: current.id, context, details: {}, at: now });
     await notify(trx, account, current, { change: 'reset_by_admin', byName: actor.name, byRole: actor.role.name }, context, now);
@@ -153,6 +150,20 @@ export async function resetTwoFactorByAdmin(deps: FlowDeps, auth: Authenticated,
   if (outcome) return outcome;
   deps.notifyMailQueued();
   return { ok: true };
+}
+
+/**
+ * The rules of authorizePasswordAdmin that can change while a request works (the target's and the
+ * actor's roles, the target's status), read again on the rows inside the caller's transaction, the
+ * target's row held until it ends. The target as it is now, or why the change must not happen.
+ */
+async function recheckOnRows(trx: Executor, accountId: string, actorId: string, targetId: string): Promise<{ ok: true; agent: Agent } | Failure<'agent_deactivated' | 'forbidden'>> {
+  const current = await lockAgentForChange(trx, accountId, targetId);
+  const currentActor = await findAgentById(trx, accountId, actorId);
+  if (!current || !currentActor || current.status === 'deactivated') return fail('agent_deactivated');
+  const still = checkActOnAgent(toPrincipalPermissions(currentActor), toPrincipalPermissions(current));
+  if (!still.allowed || !checkPermissions(toPrincipalPermissions(currentActor), PASSWORD_ADMIN_PERMISSIONS).allowed) return forbidden(still.allowed ? 'missing_permission' : still.reason);
+  return { ok: true, agent: current };
 }
 
 /** Whom the notice tells the agent to contact if the change was unexpected: the Account Administrator, else the actor. */
