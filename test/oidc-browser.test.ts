@@ -56,7 +56,7 @@ describe('signing in to help desks through Deskpass, in a browser', () => {
       await screenshot(page, 'oidc-sign-in-for-app');
       await page.getByLabel('Email').fill(OWNER.email);
       await page.getByLabel('Password', { exact: true }).fill(OWNER.password);
-      await Promise.all([page.waitForURL((u) => u.href.startsWith(zammadRp.callback)), page.getByRole('button', { name: 'Sign in' }).click()]);
+      await Promise.all([page.waitForURL((u) => u.href.startsWith(zammadRp.callback)), page.getByRole('button', { name: 'Sign in', exact: true }).click()]);
       const first = await redeem(config, request, page.url());
       const sid = first.claims()!.sid;
       assert.equal(first.claims()!.sub, owner.ownerId);
@@ -100,7 +100,7 @@ describe('signing in to help desks through Deskpass, in a browser', () => {
       await page.goto(request.url.href);
       await page.getByLabel('Email').fill(email);
       await page.getByLabel('Password', { exact: true }).fill(oneTime);
-      await Promise.all([page.waitForURL(/\/password-change-required/), page.getByRole('button', { name: 'Sign in' }).click()]);
+      await Promise.all([page.waitForURL(/\/password-change-required/), page.getByRole('button', { name: 'Sign in', exact: true }).click()]);
       await page.getByLabel('One-time password').fill(oneTime);
       await page.getByLabel('New password', { exact: true }).fill('Cobalt-Willow-Prism-63');
       await page.getByLabel('Confirm new password').fill('Cobalt-Willow-Prism-63');

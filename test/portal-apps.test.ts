@@ -82,7 +82,7 @@ describe('agent portal: Manage › Apps and Your apps', () => {
     await page.goto(`${origin}/my-settings/sessions`);
     await page.getByLabel('Email').fill(OWNER.email);
     await page.getByLabel('Password', { exact: true }).fill(OWNER.password);
-    await clickAndWait(page, page.getByRole('button', { name: 'Sign in' }));
+    await clickAndWait(page, page.getByRole('button', { name: 'Sign in', exact: true }));
     assert.equal(new URL(page.url()).pathname, '/my-settings/sessions', 'a "next" still wins');
     await page.context().close();
   });

@@ -162,14 +162,14 @@ describe('agent portal: setup and self-service', () => {
 
     await page.getByLabel('Email').fill(AGENT.email);
     await page.getByLabel('Password', { exact: true }).fill('Wrong-Password-Again-1');
-    const refused = await clickAndWait(page, page.getByRole('button', { name: 'Sign in' }));
+    const refused = await clickAndWait(page, page.getByRole('button', { name: 'Sign in', exact: true }));
     assert.equal(refused?.status(), 401);
     assert.match(await alertText(page), /email or password is not correct/);
     assert.equal(await page.getByLabel('Email').inputValue(), AGENT.email);
     await screenshot(page, 'login-error');
 
     await page.getByLabel('Password', { exact: true }).fill(AGENT.password);
-    await clickAndWait(page, page.getByRole('button', { name: 'Sign in' }));
+    await clickAndWait(page, page.getByRole('button', { name: 'Sign in', exact: true }));
     assert.equal(new URL(page.url()).pathname, '/my-settings/sessions');
     await context.close();
   });
@@ -248,7 +248,7 @@ describe('agent portal: setup and self-service', () => {
     for (let attempt = 0; attempt < 5; attempt += 1) {
       await page.getByLabel('Email').fill(AGENT.email);
       await page.getByLabel('Password', { exact: true }).fill(`Wrong-Guess-Number-${attempt}`);
-      last = await clickAndWait(page, page.getByRole('button', { name: 'Sign in' }));
+      last = await clickAndWait(page, page.getByRole('button', { name: 'Sign in', exact: true }));
     }
     assert.equal(last?.status(), 423);
     assert.match(await alertText(page), /try again in 60 minutes/);
@@ -256,7 +256,7 @@ describe('agent portal: setup and self-service', () => {
 
     // Even the right password waits for the lock to end.
     await page.getByLabel('Password', { exact: true }).fill(AGENT.password);
-    const locked = await clickAndWait(page, page.getByRole('button', { name: 'Sign in' }));
+    const locked = await clickAndWait(page, page.getByRole('button', { name: 'Sign in', exact: true }));
     assert.equal(locked?.status(), 423);
     await context.close();
   });

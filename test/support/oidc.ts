@@ -161,7 +161,7 @@ export async function authorizeInBrowser(page: Page, url: URL, callback: string,
   if (credentials && page.url().includes('/login')) {
     await page.getByLabel('Email').fill(credentials.email);
     await page.getByLabel('Password', { exact: true }).fill(credentials.password);
-    await Promise.all([page.waitForURL((u) => u.href.startsWith(callback)), page.getByRole('button', { name: 'Sign in' }).click()]);
+    await Promise.all([page.waitForURL((u) => u.href.startsWith(callback)), page.getByRole('button', { name: 'Sign in', exact: true }).click()]);
   } else if (!page.url().startsWith(callback)) {
     await page.waitForURL((u) => u.href.startsWith(callback));
   }

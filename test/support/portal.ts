@@ -82,7 +82,7 @@ export async function signInThroughPage(page: Page, origin: string, email: strin
   await page.goto(`${origin}/login`);
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password', { exact: true }).fill(password);
-  return clickAndWait(page, page.getByRole('button', { name: 'Sign in' }));
+  return clickAndWait(page, page.getByRole('button', { name: 'Sign in', exact: true }));
 }
 
 /** Clicks something that submits a form or follows a link, and waits for the page it leads to. */
