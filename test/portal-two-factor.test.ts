@@ -409,9 +409,7 @@ describe('agent portal: the second factor (authenticator app, recovery codes, pa
     await clickAndWait(page, page.getByRole('button', { name: 'Verify', exact: true }));
     assert.equal(path(page), '/login');
     assert.match(await alertText(page), /This sign-in has expired\. Enter your email and password again/);
-    await signInThroughPage(page, origin, mia.email, mia.password);
-    await page.locator('#code').fill(miaCode());
-    await clickAndWait(page, page.getByRole('button', { name: 'Verify', exact: true }));
+    await signInWithCode(page, mia, miaCode());
     assert.equal(path(page), '/apps');
     assert.deepEqual(await amrOf(context), ['pwd', 'otp', 'mfa']);
     await context.close();
