@@ -39,11 +39,18 @@ export class PortalTeam {
     readonly browser: Browser,
   ) {}
 
-  static async start(): Promise<PortalTeam> {
-    const { t, origin } = await startPortal();
+  /** `hostname: 'localhost'` for passkeys (see startPortal). */
+  static async start(options: { hostname?: 'localhost' | '127.0.0.1' } = {}): Promise<PortalTeam> {
+    const { t, origin } = await startPortal({}, options);
     const team = new PortalTeam(t, origin, await launchBrowser());
-    await team.hire();
-    team.owner = await team.signedIn(OWNER.email, OWNER.password);
+    try {
+      await team.hire();
+      team.owner = await team.signedIn(OWNER.email, OWNER.password);
+    } catch (error) {
+      // the test file's `after` never sees a team that failed to start: a browser and a server left open would hang the run
+      await team.close();
+      throw error;
+    }
     return team;
   }
 

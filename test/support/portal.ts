@@ -42,10 +42,12 @@ async function freePort(): Promise<number> {
 /**
  * A real Deskpass on a real port, its PUBLIC_URL that very origin (links in emails point at
  * it, and the session cookie is scoped to it), with the harness's SMTP capture and clock.
+ * `hostname: 'localhost'` for passkeys: WebAuthn wants the page's origin to be PUBLIC_URL's
+ * and the RP ID to be a domain, not an IP address (the server still listens on 127.0.0.1).
  */
-export async function startPortal(overrides: Partial<Config> = {}): Promise<{ t: TestApp; origin: string }> {
+export async function startPortal(overrides: Partial<Config> = {}, options: { hostname?: 'localhost' | '127.0.0.1' } = {}): Promise<{ t: TestApp; origin: string }> {
   const port = await freePort();
-  const origin = `http://127.0.0.1:${port}`;
+  const origin = `http://${options.hostname ?? '127.0.0.1'}:${port}`;
   const t = await TestApp.start({ publicUrl: origin, port, ...overrides });
   await t.app.listen({ port, host: '127.0.0.1' });
   return { t, origin };
@@ -66,11 +68,11 @@ export async function newVisitor(browser: Browser, cspViolations: string[]): Pro
   return { context, page };
 }
 
-/** A full-page screenshot at desktop (1280×800) and phone (390×844) widths: NAME-desktop.png, NAME-phone.png. */
-export async function screenshot(page: Page, name: string): Promise<void> {
+/** A full-page screenshot at desktop (1280×800 unless told) and phone (390×844) widths: NAME-desktop.png, NAME-phone.png. */
+export async function screenshot(page: Page, name: string, desktop: { width: number; height: number } = DESKTOP): Promise<void> {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
-  const original = page.viewportSize() ?? DESKTOP;
-  await page.setViewportSize(DESKTOP);
+  const original = page.viewportSize() ?? desktop;
+  await page.setViewportSize(desktop);
   await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}-desktop.png`), fullPage: true });
   await page.setViewportSize(PHONE);
   await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}-phone.png`), fullPage: true });

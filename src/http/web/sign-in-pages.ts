@@ -113,13 +113,18 @@ export const signInPages: FastifyPluginAsync = async (app) => {
     return reply.redirect(next ?? homeFor(signedIn.agent), 303);
   }
 
-  const renderSecondStep = async (request: FastifyRequest, reply: FastifyReply, deskName: string, view: { challenge: string; next: string | null; error: string | null; tab?: 'code' | 'recovery' }, status = 200) => {
+  /**
+   * The second step's page. `tab`: the form in front (the code, or the recovery code opened);
+   * `invalid`: the field the error is about, marked aria-invalid and pointing at it (none for a
+   * refused passkey or a lock: what the agent typed was not the problem).
+   */
+  const renderSecondStep = async (request: FastifyRequest, reply: FastifyReply, deskName: string, view: { challenge: string; next: string | null; error: string | null; tab?: 'code' | 'recovery'; invalid?: 'code' | 'recovery' | null }, status = 200) => {
     const methods = await secondStepMethods(deps, view.challenge);
     if (!methods) {
       reply.clearCookie(CHALLENGE_COOKIE, { path: SECOND_STEP_PATH });
       return redirectWith(reply, view.next ? `/login?next=${encodeURIComponent(view.next)}` : '/login', 'error', ERRORS.two_factor_challenge_invalid.message);
     }
-    return renderPage(request, reply, 'login-two-factor', { webauthn: true, methods, next: view.next, error: view.error, tab: view.tab ?? (methods.includes('totp') ? 'code' : 'recovery'), appName: await appNameFor(view.next) }, { title: 'Two-factor authentication', status, deskName, shape: 'narrow' });
+    return renderPage(request, reply, 'login-two-factor', { webauthn: true, methods, next: view.next, error: view.error, tab: view.tab ?? (methods.includes('totp') ? 'code' : 'recovery'), invalid: view.invalid ?? null, appName: await appNameFor(view.next) }, { title: 'Two-factor authentication', status, deskName, shape: 'narrow' });
   };
 
   app.get(SECOND_STEP_PATH, async (request, reply) => {
@@ -140,7 +145,7 @@ export const signInPages: FastifyPluginAsync = async (app) => {
     if (!proof) {
       await app.rateLimits.releaseFailures(request);
       const tab = field(form, 'method') === 'recovery_code' ? 'recovery' : 'code';
-      return renderSecondStep(request, reply, account.name, { challenge, next, error: tab === 'recovery' ? 'Enter one of your recovery codes.' : 'Enter the 6-digit code from your authenticator app.', tab }, 400);
+      return renderSecondStep(request, reply, account.name, { challenge, next, error: tab === 'recovery' ? 'Enter one of your recovery codes.' : 'Enter the 6-digit code from your authenticator app.', tab, invalid: tab }, 400);
     }
     const result = await completeSecondStep(deps, account, { challenge, proof, context: requestContext(request, 'portal') });
     if (!result.ok) {
@@ -152,7 +157,8 @@ export const signInPages: FastifyPluginAsync = async (app) => {
       if (result.retryAfterSeconds !== undefined) reply.header('retry-after', String(result.retryAfterSeconds));
       const tab = 'recoveryCode' in proof ? 'recovery' : 'code';
       const error = result.code === 'account_locked' ? lockedMessage(result.retryAfterSeconds) : 'passkey' in proof ? 'The passkey could not be verified. Try again, or use another way.' : tab === 'recovery' ? 'That recovery code is not correct, or it was already used.' : 'That code is not correct. Enter the code your authenticator app shows now.';
-      return renderSecondStep(request, reply, account.name, { challenge, next, error, tab }, ERRORS[result.code].status);
+      const invalid = result.code === 'account_locked' || 'passkey' in proof ? null : tab;
+      return renderSecondStep(request, reply, account.name, { challenge, next, error, tab, invalid }, ERRORS[result.code].status);
     }
     await app.rateLimits.releaseFailures(request);
     reply.clearCookie(CHALLENGE_COOKIE, { path: SECOND_STEP_PATH });
