@@ -74,10 +74,10 @@ describe('signing in to help desks through Deskpass, in a browser', () => {
       assert.match(await page.locator('h1').innerText(), /Confirm it is you/);
       await screenshot(page, 'oidc-confirm-it-is-you');
       t.clock.advanceSeconds(5);
-      await page.getByLabel('Your password').fill('not the password');
+      await page.getByLabel('Password', { exact: true }).fill('not the password');
       await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: /Continue to Zammad/ }).click()]);
       assert.match(await page.locator('main').innerText(), /not your current password/);
-      await page.getByLabel('Your password').fill(OWNER.password);
+      await page.getByLabel('Password', { exact: true }).fill(OWNER.password);
       await Promise.all([page.waitForURL((u) => u.href.startsWith(zammadRp.callback)), page.getByRole('button', { name: /Continue to Zammad/ }).click()]);
       const again = await redeem(zConfig, forced, page.url());
       assert.equal(again.claims()!.sid, sid, 'the same session, re-authenticated');
