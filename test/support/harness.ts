@@ -115,8 +115,16 @@ export class TestApp {
     };
     const hasher = countingHasher(createArgon2Hasher(config.argon2));
     const queries: string[] = [];
-    const app = await buildApp({ config, clock, hasher, logStream, observeQuery: (sql) => queries.push(sql) });
-    await app.ready();
+    let app: Awaited<ReturnType<typeof buildApp>>;
+    try {
+      app = await buildApp({ config, clock, hasher, logStream, observeQuery: (sql) => queries.push(sql) });
+      await app.ready();
+    } catch (error) {
+      // a server that failed to start leaves nothing running: the test fails instead of hanging
+      await smtp.stop();
+      await hasher.close?.();
+      throw error;
+    }
     const testApp = new TestApp(app, config, clock, smtp, logs, dir, hasher);
     testApp.queries = queries;
     return testApp;
