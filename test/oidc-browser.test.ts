@@ -76,7 +76,7 @@ describe('signing in to help desks through Deskpass, in a browser', () => {
       t.clock.advanceSeconds(5);
       await page.getByLabel('Password', { exact: true }).fill('not the password');
       await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: /Continue to Zammad/ }).click()]);
-      assert.match(await page.locator('main').innerText(), /not correct/);
+      assert.match(await page.locator('main').innerText(), /not your current password/);
       await page.getByLabel('Password', { exact: true }).fill(OWNER.password);
       await Promise.all([page.waitForURL((u) => u.href.startsWith(zammadRp.callback)), page.getByRole('button', { name: /Continue to Zammad/ }).click()]);
       const again = await redeem(zConfig, forced, page.url());
