@@ -51,7 +51,7 @@ function samplePayload(template: MailTemplate, names: { person?: string; account
     case 'account_locked':
       return { agentName, accountName, lockedUntil: '2026-11-27T14:05:00.000Z', ip: person ?? '203.0.113.9', userAgent: person ?? 'Firefox/140' };
     case 'two_factor_changed':
-      return { agentName, accountName, change: 'passkey_added', passkeyName: person ?? 'Work laptop', remaining: null, lastFactor: false, byName: null, byRole: null, changedAt: '2026-11-27T14:05:00.000Z', ip: person ?? '203.0.113.9', userAgent: person ?? 'Firefox/140' };
+      return { agentName, accountName, change: 'reset_by_admin', passkeyName: null, remaining: null, lastFactor: false, byName: person ?? 'Bea Admin', byRole: 'Team Lead', changedAt: '2026-11-27T14:05:00.000Z', ip: '203.0.113.9', userAgent: 'Firefox/140' };
   }
 }
 
@@ -94,6 +94,35 @@ describe('mail templates', () => {
       assert.match(mail.html, /&lt;script&gt;alert\(&quot;x&quot;\)&lt;\/script&gt; &amp; &#39;co&#39;/, template);
       assert.match(mail.subject + mail.text, /<script>alert\("x"\)<\/script>/, template); // plain text needs no escaping
     }
+  });
+
+  test('every second-factor change has its own wording; the count left only for a used recovery code, the client only when the agent made the change', () => {
+    const base = samplePayload('two_factor_changed');
+    const render = (fields: Record<string, unknown>) => renderMail('two_factor_changed', { ...base, ...fields }, ctx);
+    const expected: [string, RegExp][] = [
+      ['totp_added', /An authenticator app was set up as a second factor/],
+      ['totp_replaced', /A new authenticator app replaced the one you had/],
+      ['totp_removed', /Your authenticator app was removed/],
+      ['passkey_added', /A passkey named "Laptop" was added/],
+      ['passkey_removed', /The passkey "Laptop" was removed/],
+      ['recovery_code_used', /A recovery code was used to sign in/],
+      ['recovery_codes_regenerated', /New recovery codes were made; the old ones no longer work/],
+      ['reset_by_admin', /Bea Admin \(Team Lead\) removed your authenticator app, passkeys and recovery codes/],
+      ['reset_by_operator', /The operator of the server removed your authenticator app, passkeys and recovery codes/],
+    ];
+    for (const [change, wording] of expected) {
+      const mail = render({ change, passkeyName: 'Laptop', remaining: 2 });
+      assert.match(mail.text, wording, change);
+      assert.match(mail.html.replace(/&quot;/g, '"'), wording, change);
+      assert.equal(/recovery codes? left/.test(mail.text), change === 'recovery_code_used', change);
+      assert.equal(mail.text.includes('203.0.113.9'), !change.startsWith('reset_'), change);
+      assert.doesNotMatch(mail.text, /undefined|null|\[object/, change);
+    }
+    assert.match(render({ change: 'recovery_code_used', remaining: 2 }).text, /You have 2 recovery codes left\. Make new ones/);
+    assert.match(render({ change: 'recovery_code_used', remaining: 1 }).text, /You have 1 recovery code left\./);
+    assert.doesNotMatch(render({ change: 'recovery_code_used', remaining: 9 }).text, /Make new ones/);
+    assert.match(render({ change: 'totp_removed', lastFactor: true }).text, /no longer has a second factor/);
+    assert.throws(() => render({ change: 'secret_shown' }), /field "change" must be one of/);
   });
 
   test('a name cannot start a line of its own in any part', () => {

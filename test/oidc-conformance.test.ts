@@ -454,7 +454,7 @@ describe('OpenID conformance: Basic OP, Config OP, RP-Initiated and Back-Channel
     const wrong = await postForm(jar, action, { _csrf: inputValue(page.body, '_csrf'), username: agent.email, password: 'not-the-password' });
     assert.equal(wrong.status, 400);
     const wrongPage = await wrong.text();
-    assert.match(wrongPage, /not correct/);
+    assert.match(wrongPage, /not your current password/);
     // the right one: on to the app
     const confirmed = await postForm(jar, action, { _csrf: inputValue(wrongPage, '_csrf'), username: agent.email, password: agent.password });
     const landing = await browse(jar, await continuedTo(confirmed, action), rp.callback);

@@ -181,7 +181,7 @@ describe('the OpenAPI document', () => {
     assert.ok(doc.components.securitySchemes.bearer);
   });
 
-  test('the OpenAPI document contains no example secrets, and no response schema carries a hash, a password, or a token but a sign-in\'s', () => {
+  test('the OpenAPI document contains no example secrets, and no response schema carries a hash, a password, a token or a second-factor secret but the answers that create them', () => {
     // no example, examples or default that looks like a secret
     const secretish = examples(doc).filter(({ path, value }) => /password|token|secret|hash|cookie/i.test(path) || /password|token|secret/i.test(JSON.stringify(value)));
     assert.deepEqual(secretish, []);
@@ -199,18 +199,22 @@ describe('the OpenAPI document', () => {
           const where = `${method} ${path} ${status}`;
           // An app's client secret is answered twice only: when the app is registered and when it is rotated (shown once each).
           const answersClientSecret = (method === 'post' && path === '/api/v1/apps' && status === '201') || (method === 'post' && path === '/api/v1/apps/{id}/secret' && status === '200');
-          // An authenticator's secret is answered once, when the agent starts setting it up.
+          // The second factor's secrets, each in the answer that creates it (API.md "Second factor"):
+          // a new authenticator's secret, the recovery codes of a first factor or a regeneration.
           const answersTotpSecret = method === 'post' && path === '/api/v1/me/two-factor/totp' && status === '200';
+          const answersRecoveryCodes = method === 'post' && ['/api/v1/me/two-factor/totp/confirm 200', '/api/v1/me/two-factor/recovery-codes 200', '/api/v1/me/passkeys 201'].includes(`${path} ${status}`);
           for (const name of names) {
             if (name === 'clientSecret' && answersClientSecret) continue;
             if (name === 'secret' && answersTotpSecret) continue;
             assert.doesNotMatch(name, /hash|password$|secret/i, `${where} answers a field "${name}"`);
           }
           assert.equal(names.has('clientSecret'), answersClientSecret, `${where} clientSecret field`);
+          assert.equal(names.has('secret'), answersTotpSecret, `${where} secret field`);
+          assert.equal(names.has('recoveryCodes'), answersRecoveryCodes, `${where} recoveryCodes field`);
+          assert.equal(names.has('challenge'), method === 'post' && path === '/api/v1/auth/login' && status === '200', `${where} challenge field`);
+          // a session token: the answers of a complete sign-in (password, second step, passkey)
           const carriesToken = names.has('token');
-          // a session token is answered only by a complete sign-in: the password, its second step, or a passkey
-          const signsIn = method === 'post' && ['/api/v1/auth/login', '/api/v1/auth/login/two-factor', '/api/v1/auth/passkey'].includes(path) && status === '200';
-          assert.equal(carriesToken, signsIn, `${where} token field`);
+          assert.equal(carriesToken, method === 'post' && ['/api/v1/auth/login', '/api/v1/auth/login/two-factor', '/api/v1/auth/passkey'].includes(path) && status === '200', `${where} token field`);
         }
       }
     }

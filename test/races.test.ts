@@ -4,6 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { TestApp, OWNER } from './support/harness.js';
 import { createArgon2Hasher } from '../src/security/password-hasher.js';
 import { parseArgon2 } from '../src/config.js';
+import { DEFAULT_SETTINGS } from '../src/domain/account-settings.js';
+import { SECOND_STEP, auditOf, challengeFor, createAgentWithTotp, nextCode, outboxCount, rowsOf } from './support/two-factor.js';
 
 /**
  * Concurrency: what two requests at once must not break, on both dialects (the races a review
@@ -149,4 +151,65 @@ test('a percent-encoded reset path is redacted in the request log like the plain
   const answer = await t.get(`/api/v1/auth/reset%2Dpassword/${token}`);
   assert.equal(answer.status, 410);
   assert.ok(!t.logs.join('\n').includes(token), 'the token is not in any log line');
+});
+
+describe('the second step under a race', () => {
+  const THRESHOLD = DEFAULT_SETTINGS.lockoutThreshold;
+  const sessionsOf = (id: string) => rowsOf(t, 'sessions', id);
+
+  test(`30 parallel wrong codes against one challenge verify at most ${THRESHOLD} codes, lock once, and open nothing`, async () => {
+    const agent = await createAgentWithTotp(t, agentRoleId);
+    const challenge = await challengeFor(t, agent.email, agent.password);
+    const sessions = await sessionsOf(agent.id);
+    const queriesBefore = t.queries.length;
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => t.post(SECOND_STEP, { challenge, code: String(300000 + i) })));
+    // each verification of a code reads the agent's authenticator once (proveSecondFactor)
+    const verified = t.queries.slice(queriesBefore).filter((q) => /from "two_factor_totp"/.test(q) && /^select/i.test(q)).length;
+    assert.equal(verified, THRESHOLD, 'codes verified in the burst');
+    assert.equal(answers.filter((a) => a.status === 401).length, THRESHOLD - 1);
+    assert.equal(answers.filter((a) => a.status === 423).length, 30 - (THRESHOLD - 1));
+    assert.equal((await auditOf(t, 'login.two_factor_failed', agent.id)).length, THRESHOLD);
+    assert.equal((await auditOf(t, 'account.locked', agent.id)).length, 1);
+    assert.equal(await sessionsOf(agent.id), sessions);
+  });
+
+  test('ten parallel submissions of one right code on one challenge: exactly one session', async () => {
+    const agent = await createAgentWithTotp(t, agentRoleId);
+    const challenge = await challengeFor(t, agent.email, agent.password);
+    const sessions = await sessionsOf(agent.id);
+    const code = nextCode(t, agent.secret);
+    const answers = await Promise.all(Array.from({ length: 10 }, () => t.post(SECOND_STEP, { challenge, code })));
+    assert.equal(answers.filter((a) => a.status === 200).length, 1, answers.map((a) => a.status).join(','));
+    assert.ok(answers.every((a) => a.status === 200 || a.status === 401 || a.status === 423));
+    assert.equal(await sessionsOf(agent.id), sessions + 1);
+    assert.equal((await auditOf(t, 'login.succeeded', agent.id)).filter((e) => e.details?.secondFactor === 'totp').length, 2, 'the one of the helper and this one');
+  });
+
+  test('one right code on two challenges at once (two sign-ins): one session', async () => {
+    const agent = await createAgentWithTotp(t, agentRoleId);
+    const [first, second] = [await challengeFor(t, agent.email, agent.password), await challengeFor(t, agent.email, agent.password)];
+    const sessions = await sessionsOf(agent.id);
+    const code = nextCode(t, agent.secret);
+    const answers = await Promise.all([t.post(SECOND_STEP, { challenge: first, code }), t.post(SECOND_STEP, { challenge: second, code })]);
+    assert.deepEqual(answers.map((a) => a.status).sort(), [200, 401]);
+    assert.equal(await sessionsOf(agent.id), sessions + 1);
+  });
+
+  test('two parallel uses of one recovery code: one success, one use audited and emailed, nine left', async () => {
+    const agent = await createAgentWithTotp(t, agentRoleId);
+    const [first, second] = [await challengeFor(t, agent.email, agent.password), await challengeFor(t, agent.email, agent.password)];
+    const sessions = await sessionsOf(agent.id);
+    const recoveryCode = agent.recoveryCodes[0];
+    const answers = await Promise.all([t.post(SECOND_STEP, { challenge: first, recoveryCode }), t.post(SECOND_STEP, { challenge: second, recoveryCode })]);
+    assert.deepEqual(answers.map((a) => a.status).sort(), [200, 401]);
+    assert.equal(await sessionsOf(agent.id), sessions + 1);
+    assert.deepEqual((await auditOf(t, 'two_factor.recovery_code_used', agent.id)).map((e) => e.details), [{ remaining: 9 }]);
+    assert.equal(await outboxCount(t, agent.email), 2, 'the enrolment notice and one use');
+    // and five at once on a single challenge
+    const third = await challengeFor(t, agent.email, agent.password);
+    const burst = await Promise.all(Array.from({ length: 5 }, () => t.post(SECOND_STEP, { challenge: third, recoveryCode: agent.recoveryCodes[1] })));
+    assert.equal(burst.filter((a) => a.status === 200).length, 1, burst.map((a) => a.status).join(','));
+    assert.equal(await rowsOf(t, 'recovery_codes', agent.id), 10);
+    assert.equal((await auditOf(t, 'two_factor.recovery_code_used', agent.id)).length, 2);
+  });
 });

@@ -336,8 +336,17 @@ const SESSION_DOOR = 'session:';
  * Checks the signed-in agent's own password (re-authentication, change password). A wrong one
  * counts toward a lockout of this session's own, reserved before verifying like sign-in, so a
  * stolen session cannot guess it without limit; while locked, the answer is 423 whatever the password.
+ * `codeFollows`: a second factor must still be proved, so a right password gives back only its
+ * own reservation and the earlier failures stay (as at sign-in: openSecondStep).
  */
-export async function proveOwnPassword(deps: FlowDeps, auth: Authenticated, password: string, context: RequestContext, failedEventType: 'reauthentication.failed' | 'password.change_failed'): Promise<PasswordProof> {
+export async function proveOwnPassword(
+  deps: FlowDeps,
+  auth: Authenticated,
+  password: string,
+  context: RequestContext,
+  failedEventType: 'reauthentication.failed' | 'password.change_failed',
+  codeFollows = false,
+): Promise<PasswordProof> {
   const { agent, account } = auth;
   const door: Door = { email: normalizeEmail(agent.email), client: SESSION_DOOR + auth.session.id };
   const now = deps.clock.now();
@@ -345,7 +354,10 @@ export async function proveOwnPassword(deps: FlowDeps, auth: Authenticated, pass
   if (!reservation.reserved) return fail('account_locked', undefined, secondsUntil(reservation.lockedUntil, now));
   const matches = agent.passwordHash ? await deps.hasher.verify(agent.passwordHash, password) : false;
   if (matches) {
-    await clearLoginAttempt(deps.db, account.id, door.email, door.client);
+    // Clearing the door here would let whoever holds the session and knows the password reset
+    // the count between guesses of the code, and guess it without limit.
+    if (codeFollows) await releaseLoginAttempt(deps.db, { accountId: account.id, ...door }, reservation.locks);
+    else await clearLoginAttempt(deps.db, account.id, door.email, door.client);
     return { ok: true };
   }
   const lockedUntil = await countPasswordFailure(deps, account, door, reservation, agent, context, now, { type: failedEventType, reason: 'current_password_incorrect' });
@@ -396,7 +408,7 @@ export async function proveIdentity(
   const needsFactor = agent.twoFactorEnabled && (factor === 'always' || !isFresh(auth.session, deps.clock.now()));
   // Asked before the password is tried, so a missing code costs no attempt.
   if (needsFactor && !proof.code?.trim()) return fail('two_factor_code_required');
-  const password = await proveOwnPassword(deps, auth, proof.password, context, failedEventType);
+  const password = await proveOwnPassword(deps, auth, proof.password, context, failedEventType, needsFactor);
   if (!password.ok || !needsFactor) return password;
   const now = deps.clock.now();
   const reservation = await reserveAttempt(deps, account, door, now);

@@ -1,15 +1,16 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, type ErrorCode, type Failure } from '../domain/errors.js';
 
-/** Answers with the catalogue's status and message for the code. */
-export function sendError(reply: FastifyReply, code: ErrorCode, details?: unknown[], retryAfterSeconds?: number): FastifyReply {
-  const { status, message } = ERRORS[code];
+/** Answers with the catalogue's status (unless the contract names another for this route) and message for the code. */
+export function sendError(reply: FastifyReply, code: ErrorCode, details?: unknown[], retryAfterSeconds?: number, status: number = ERRORS[code].status): FastifyReply {
+  const { message } = ERRORS[code];
   if (retryAfterSeconds !== undefined) reply.header('retry-after', String(retryAfterSeconds));
   return reply.code(status).send({ error: { code, message, ...(details ? { details } : {}) } });
 }
 
-export function sendFailure(reply: FastifyReply, failure: Failure): FastifyReply {
-  return sendError(reply, failure.code, failure.details, failure.retryAfterSeconds);
+/** `statusOf`: the few routes whose contract gives a code another status than the catalogue's. */
+export function sendFailure(reply: FastifyReply, failure: Failure, statusOf: Partial<Record<ErrorCode, number>> = {}): FastifyReply {
+  return sendError(reply, failure.code, failure.details, failure.retryAfterSeconds, statusOf[failure.code]);
 }
 
 /** Maps Fastify's own errors to the catalogue; anything unexpected is a 500 that says nothing about why. */

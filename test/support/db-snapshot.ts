@@ -5,7 +5,8 @@ import { LOCK_NOTICE_REQUEST } from '../../src/flows/login.js';
 
 /**
  * The stored state a refused request must leave alone: accounts and their settings, roles,
- * agents, password history, reset links, sessions, queued mail and the registered apps.
+ * agents, password history, reset links, sessions, queued mail, the registered apps, and the
+ * agents' second factors (authenticators, passkeys, recovery codes).
  *
  * Left out on purpose, because they legitimately change on some 4xx answers: `audit_events`
  * (failed sign-ins and re-authentications are audited), `login_attempts` (failure counters),
@@ -27,6 +28,9 @@ export async function snapshotState(t: TestApp): Promise<Record<string, unknown[
       .orderBy('id')
       .execute(),
     apps: await db.selectFrom('apps').selectAll().orderBy('id').execute(),
+    two_factor_totp: await db.selectFrom('two_factor_totp').selectAll().orderBy('id').execute(),
+    passkeys: await db.selectFrom('passkeys').selectAll().orderBy('id').execute(),
+    recovery_codes: await db.selectFrom('recovery_codes').selectAll().orderBy('id').execute(),
     mail_outbox: await db
       .selectFrom('mail_outbox')
       .select(['id', 'account_id', 'recipient', 'template', 'created_at'])

@@ -10,6 +10,7 @@ import { parseArgon2, type Config } from '../../src/config.js';
 import { ManualClock } from '../../src/domain/clock.js';
 import { createArgon2Hasher, type PasswordHasher } from '../../src/security/password-hasher.js';
 import { SmtpCapture, type CapturedMail } from './smtp-capture.js';
+import type { Database } from '../../src/store/schema.js';
 
 /** Cheap argon2id for tests (the ARGON2ID setting); production uses m=19456,t=2,p=1 or more. */
 export const TEST_ARGON2ID = 'm=256,t=1,p=1';
@@ -148,7 +149,9 @@ export class TestApp {
   async databaseContents(): Promise<string> {
     if (this.dialect === 'sqlite') return this.databaseBytes();
     const db = this.app.deskpass.deps.db;
-    const tables = ['accounts', 'roles', 'agents', 'login_attempts', 'password_history', 'password_reset_tokens', 'sessions', 'audit_events', 'mail_outbox', 'rate_limit_counters'] as const;
+    // every table of the schema, as the database has them (a table added later is searched too)
+    const schema = new URL(this.config.databaseUrl).searchParams.get('schema');
+    const tables = (await db.introspection.getTables()).filter((table) => table.schema === schema).map((table) => table.name as keyof Database);
     const dumps = await Promise.all(tables.map(async (table) => JSON.stringify(await db.selectFrom(table).selectAll().execute())));
     return dumps.join('\n');
   }

@@ -72,7 +72,9 @@ export const twoFactorRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const result = await confirmTotpEnrolment(deps, request.auth, request.body.code, requestContext(request));
-      if (!result.ok) return sendFailure(reply, result);
+      // API.md: a wrong code while setting the app up is a bad request (400); at sign-in and
+      // re-authentication the same code is a failed proof of identity (401)
+      if (!result.ok) return sendFailure(reply, result, { two_factor_code_incorrect: 400 });
       return result.recoveryCodes ? { recoveryCodes: result.recoveryCodes } : {};
     },
   );
