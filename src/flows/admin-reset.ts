@@ -164,6 +164,8 @@ async function recheckOnRows(trx: Executor, accountId: string, actorId: string, 
   const current = await lockAgentForChange(trx, accountId, targetId);
   const currentActor = await findAgentById(trx, accountId, actorId);
   if (!current || !currentActor || current.status === 'deactivated') return fail('agent_deactivated');
+  // an actor deactivated meanwhile acts on nobody
+  if (currentActor.status === 'deactivated') return forbidden('missing_permission');
   const still = checkActOnAgent(toPrincipalPermissions(currentActor), toPrincipalPermissions(current));
   if (!still.allowed || !checkPermissions(toPrincipalPermissions(currentActor), PASSWORD_ADMIN_PERMISSIONS).allowed) return forbidden(still.allowed ? 'missing_permission' : still.reason);
   return { ok: true, agent: current };

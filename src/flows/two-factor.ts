@@ -24,9 +24,10 @@ import {
   replaceRecoveryCodes,
   useRecoveryCode,
   useTotpStep,
+  type TotpRecord,
 } from '../store/two-factor.repo.js';
 import { lockAgentForChange } from '../store/agents.repo.js';
-import { deleteAgentSessions } from '../store/sessions.repo.js';
+import { deleteAgentSessions, lockLiveSession } from '../store/sessions.repo.js';
 import { audit, queueMail } from './consequences.js';
 import type { FlowDeps } from './deps.js';
 import { registrationOptions, verifyAssertion, verifyRegistration } from './passkeys.js';
@@ -91,22 +92,30 @@ export async function beginTotpEnrolment(deps: FlowDeps, auth: Authenticated): P
   if (stale) return stale;
   const secret = newTotpSecret();
   const id = newId();
-  await insertPendingTotp(deps.db, { id, accountId: auth.account.id, agentId: auth.agent.id, sealedSecret: seal(deps.secretKey, TOTP_SEAL, secret, id), now: deps.clock.now() });
+  await insertPendingTotp(deps.db, { id, accountId: auth.account.id, agentId: auth.agent.id, sessionId: auth.session.id, sealedSecret: seal(deps.secretKey, TOTP_SEAL, secret, id), now: deps.clock.now() });
   return { ok: true, secret, otpauthUri: totpUri(secret, `${auth.account.name} (Deskpass)`, auth.agent.email) };
 }
 
 /** A pending authenticator waits this long for its first code; then the agent starts again. */
 export const PENDING_TOTP_LIFETIME_MS = 15 * 60_000;
 
-function isStale(deps: FlowDeps, pending: { createdAt: Date }): boolean {
-  return deps.clock.now().getTime() - pending.createdAt.getTime() > PENDING_TOTP_LIFETIME_MS;
+/**
+ * The authenticator this session is setting up and its secret, when it is not older than
+ * PENDING_TOTP_LIFETIME_MS: another session of the agent (a stolen one among them) neither sees
+ * nor confirms it, and neither does this one once its sign-in is older than 10 minutes.
+ */
+async function ownPendingTotp(deps: FlowDeps, auth: Authenticated): Promise<{ record: TotpRecord; secret: string } | null> {
+  if (!isFresh(auth.session, deps.clock.now())) return null;
+  const { pending } = await findTotp(deps.db, auth.agent.id);
+  if (!pending || pending.sessionId !== auth.session.id || deps.clock.now().getTime() - pending.createdAt.getTime() > PENDING_TOTP_LIFETIME_MS) return null;
+  const secret = openSecret(deps, pending);
+  return secret ? { record: pending, secret } : null;
 }
 
 /** The authenticator the agent is setting up, to show again (the QR code and the key) until its first code confirms it. */
 export async function pendingTotpEnrolment(deps: FlowDeps, auth: Authenticated): Promise<{ secret: string; otpauthUri: string } | null> {
-  const { pending } = await findTotp(deps.db, auth.agent.id);
-  const secret = pending && !isStale(deps, pending) ? openSecret(deps, pending) : '';
-  return secret ? { secret, otpauthUri: totpUri(secret, `${auth.account.name} (Deskpass)`, auth.agent.email) } : null;
+  const pending = await ownPendingTotp(deps, auth);
+  return pending ? { secret: pending.secret, otpauthUri: totpUri(pending.secret, `${auth.account.name} (Deskpass)`, auth.agent.email) } : null;
 }
 
 function openSecret(deps: FlowDeps, record: { id: string; sealedSecret: string }): string {
@@ -121,15 +130,18 @@ function openSecret(deps: FlowDeps, record: { id: string; sealedSecret: string }
  */
 export async function confirmTotpEnrolment(deps: FlowDeps, auth: Authenticated, code: string, context: RequestContext): Promise<Result<{ recoveryCodes?: string[] }, 'two_factor_code_incorrect' | 'reauthentication_required'>> {
   const { agent, account } = auth;
-  const { pending } = await findTotp(deps.db, agent.id);
+  const stale = requireFresh(deps, auth);
+  if (stale) return stale;
+  const own = await ownPendingTotp(deps, auth);
   const now = deps.clock.now();
-  const secret = pending && !isStale(deps, pending) ? openSecret(deps, pending) : '';
-  const step = pending && secret ? acceptTotpCode(secret, code, now, null) : null;
-  if (!pending || step === null) return fail('two_factor_code_incorrect');
+  const step = own ? acceptTotpCode(own.secret, code, now, null) : null;
+  if (!own || step === null) return fail('two_factor_code_incorrect');
+  const pending = own.record;
   const recoveryCodes = newRecoveryCodes();
   const outcome = await deps.db.transaction().execute(async (trx) => {
     const current = await lockAgentForChange(trx, account.id, agent.id);
-    if (!current || current.status === 'deactivated') return null;
+    // the session must still be live: a reset (or a sign-out everywhere) meanwhile wins
+    if (!current || current.status === 'deactivated' || !(await lockLiveSession(trx, auth.session.id, now))) return null;
     const replaced = (await findTotp(trx, agent.id)).active !== null;
     if (!(await confirmTotp(trx, agent.id, pending.id, step, now))) return null;
     const first = !current.twoFactorEnabled;
@@ -215,7 +227,9 @@ export async function addPasskey(
   const recoveryCodes = newRecoveryCodes();
   const outcome = await deps.db.transaction().execute(async (trx) => {
     const current = await lockAgentForChange(trx, account.id, agent.id);
-    if (!current || current.status === 'deactivated') return null;
+    // the session must still be live: an administrator's reset that ended it while the passkey
+    // was being verified must not be followed by a passkey (and fresh recovery codes) it never saw
+    if (!current || current.status === 'deactivated' || !(await lockLiveSession(trx, auth.session.id, now))) return null;
     if (await findPasskeyByCredentialId(trx, credential.credentialId)) return null;
     await insertPasskey(trx, passkey);
     const first = !current.twoFactorEnabled;
@@ -274,7 +288,7 @@ export async function regenerateRecoveryCodes(deps: FlowDeps, auth: Authenticate
   const now = deps.clock.now();
   const done = await deps.db.transaction().execute(async (trx) => {
     const current = await lockAgentForChange(trx, account.id, agent.id);
-    if (!current?.twoFactorEnabled) return false;
+    if (!current?.twoFactorEnabled || !(await lockLiveSession(trx, auth.session.id, now))) return false;
     await storeRecoveryCodes(deps, trx, account, agent, recoveryCodes, now);
     await audit(trx, { accountId: account.id, type: 'two_factor.recovery_codes_regenerated', actorAgentId: agent.id, targetAgentId: agent.id, context, details: { count: RECOVERY_CODE_COUNT }, at: now });
     await notify(trx, account, agent, { change: 'recovery_codes_regenerated' }, context, now);

@@ -247,6 +247,8 @@ export interface TwoFactorTotpTable {
   confirmed_at: string | null;
   /** the last 30-second step a code was accepted for: that step and earlier ones are replays */
   last_used_step: ColumnType<number | string | null, number | null | undefined, number | null>;
+  /** a pending authenticator: the session that started the set-up, the only one that sees and confirms it */
+  session_id: string | null;
 }
 /** A WebAuthn credential of an agent. */
 export interface PasskeysTable {

@@ -10,6 +10,8 @@ export interface TotpRecord {
   createdAt: Date;
   confirmedAt: Date | null;
   lastUsedStep: number | null;
+  /** a pending one: the session that started it */
+  sessionId: string | null;
 }
 
 export interface PasskeyRecord {
@@ -39,14 +41,15 @@ export async function findTotp(db: Executor, agentId: string): Promise<{ active:
     createdAt: new Date(r.created_at),
     confirmedAt: r.confirmed_at ? new Date(r.confirmed_at) : null,
     lastUsedStep: r.last_used_step === null ? null : Number(r.last_used_step),
+    sessionId: r.session_id,
   }));
   return { active: records.find((r) => r.confirmedAt) ?? null, pending: records.find((r) => !r.confirmedAt) ?? null };
 }
 
 /** A new secret waiting for its first code; an older pending one is replaced. */
-export async function insertPendingTotp(db: Executor, row: { id: string; accountId: string; agentId: string; sealedSecret: string; now: Date }): Promise<void> {
+export async function insertPendingTotp(db: Executor, row: { id: string; accountId: string; agentId: string; sessionId: string; sealedSecret: string; now: Date }): Promise<void> {
   await db.deleteFrom('two_factor_totp').where('agent_id', '=', row.agentId).where('confirmed_at', 'is', null).execute();
-  await db.insertInto('two_factor_totp').values({ id: row.id, account_id: row.accountId, agent_id: row.agentId, sealed_secret: row.sealedSecret, created_at: iso(row.now), confirmed_at: null, last_used_step: null }).execute();
+  await db.insertInto('two_factor_totp').values({ id: row.id, account_id: row.accountId, agent_id: row.agentId, sealed_secret: row.sealedSecret, created_at: iso(row.now), confirmed_at: null, last_used_step: null, session_id: row.sessionId }).execute();
 }
 
 /** The pending secret becomes the agent's authenticator (replacing an older one), its confirming code's step used. False if it is gone. */

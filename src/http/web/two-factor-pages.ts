@@ -101,7 +101,9 @@ export const twoFactorPages: FastifyPluginAsync = async (app) => {
   });
 
   async function showTotp(request: FastifyRequest, reply: FastifyReply, next: string | null, error: string | null = null, status = 200) {
-    const pending = await pendingTotpEnrolment(deps, request.portalAuth!);
+    const auth = request.portalAuth!;
+    const pending = await pendingTotpEnrolment(deps, auth);
+    if (!pending && !isFresh(auth.session, deps.clock.now())) return redirectWith(reply, here(next), 'info', 'For your security, confirm it is you first, then set up the app.');
     if (!pending) return redirectWith(reply, here(next), 'info', 'Start the set-up again: the key shown before has expired.');
     const svg = await QRCode.toString(pending.otpauthUri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
     return renderPage(
@@ -127,6 +129,7 @@ export const twoFactorPages: FastifyPluginAsync = async (app) => {
     const code = trimmedField(formOf(request), 'code');
     if (!code) return showTotp(request, reply, next, 'Enter the 6-digit code your authenticator app shows.', 400);
     const result = await confirmTotpEnrolment(deps, request.portalAuth!, code, requestContext(request, 'portal'));
+    if (!result.ok && result.code === 'reauthentication_required') return refused(reply, next, result);
     if (!result.ok) return showTotp(request, reply, next, 'That code is not correct. Check that the app shows the code for this account, and enter the one it shows now.', 400);
     if (result.recoveryCodes) return showCodes(request, reply, result.recoveryCodes, next, 'first');
     return redirectWith(reply, here(next), 'success', 'Your new authenticator app is set up. The old one no longer works.');

@@ -5,8 +5,9 @@ import type { Kysely } from 'kysely';
  * - agents.two_factor_enabled: the agent has a confirmed authenticator or a passkey (kept by the
  *   flows in the transaction that adds or removes the last factor; the agents list filters on it).
  * - two_factor_totp: an agent's authenticator app: the RFC 6238 secret sealed under SECRET_KEY,
- *   confirmed_at null while enrolment waits for the first code, and the last time step accepted
- *   (a code of that step or an earlier one is a replay).
+ *   confirmed_at null while enrolment waits for the first code (only the session that started it
+ *   sees it and can confirm it: session_id), and the last time step accepted (a code of that step
+ *   or an earlier one is a replay).
  * - passkeys: WebAuthn credentials (public key, signature counter, transports), named by the agent.
  * - recovery_codes: ten per agent, each only as a keyed hash, used_at once spent.
  * - two_factor_challenges: the step between a right password and the session; only a keyed hash
@@ -28,6 +29,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'text', (c) => c.notNull())
     .addColumn('confirmed_at', 'text')
     .addColumn('last_used_step', 'bigint')
+    .addColumn('session_id', 'text')
     .execute();
   await db.schema.createIndex('two_factor_totp_agent_idx').on('two_factor_totp').column('agent_id').execute();
 
