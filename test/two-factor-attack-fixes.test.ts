@@ -1,6 +1,7 @@
 // The outside attack on the second factor (issue 11), its findings as tests: a pending authenticator
 // belongs to the session that started it; a change to factors whose session ended meanwhile (an
-// administrator's reset) does not land; wrong codes on re-authentication lock like wrong passwords.
+// administrator's reset) does not land; wrong codes on re-authentication lock like wrong passwords,
+// and the lock email says the password was known.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestApp } from './support/harness.js';
@@ -88,5 +89,9 @@ describe('the attack on the second factor, fixed at the root', () => {
     assert.deepEqual(answers, [...Array(threshold - 1).fill(401), 423, 423, 423]);
     const right = await t.post(REAUTHENTICATE, { password: victim.password, code: nextCode(t, victim.secret) }, victim.token);
     assert.equal(right.status, 423, right.raw);
+    // the lock email says what it means: whoever made these attempts knows the password and holds a session
+    const mail = await t.mailTo(victim.email, /locked/i);
+    assert.match(mail.text, /wrong codes/);
+    assert.match(mail.text, /someone knows your password and has one of your sessions: change your password now/);
   });
 });

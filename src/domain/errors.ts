@@ -24,7 +24,7 @@ export const ERRORS = {
   role_name_taken: { status: 409, message: 'A role with this name already exists.' },
   role_in_use: { status: 409, message: 'This role is still given to agents.' },
   two_factor_required: { status: 409, message: 'Your help desk requires a second factor: add another one before removing this one.' },
-  two_factor_not_enabled: { status: 409, message: 'Set up a second factor of your own first.' },
+  two_factor_not_enabled: { status: 409, message: 'No second factor is set up for this: add one first.' },
   app_is_public: { status: 409, message: 'A public app has no client secret to rotate.' },
   setup_already_done: { status: 410, message: 'This help desk is already set up.' },
   setup_link_invalid: { status: 410, message: 'This setup link is no longer valid.' },

@@ -68,7 +68,7 @@ export async function updateSettings(deps: FlowDeps, actor: Agent, account: Acco
   if (policy !== undefined && !TWO_FACTOR_POLICIES.includes(policy)) problems.push({ field: 'twoFactorPolicy', message: `must be one of ${TWO_FACTOR_POLICIES.join(', ')}` });
   if (problems.length > 0) return fail('invalid_request', problems);
   // Whoever makes a factor required has one: otherwise the change would shut its author out mid-session.
-  if (policy !== undefined && twoFactorRequiredFor({ twoFactorPolicy: policy }, actor) && !actor.twoFactorEnabled) return fail('two_factor_not_enabled');
+  if (policy !== undefined && twoFactorRequiredFor({ twoFactorPolicy: policy }, actor) && !actor.twoFactorEnabled) return fail('two_factor_not_enabled', [{ reason: 'own_factor_missing' }]);
 
   // Merged into the settings as stored when the write happens (read again, and held on
   // PostgreSQL): two administrators changing different settings at once both keep their change.

@@ -144,7 +144,7 @@ export async function resetTwoFactorByAdmin(deps: FlowDeps, auth: Authenticated,
     const current = checked.agent;
     // Asked before anything is removed: returning a failure commits the transaction, and
     // removeAllFactors ends the sessions whether or not there was a factor.
-    if (!current.twoFactorEnabled) return fail('two_factor_not_enabled');
+    if (!current.twoFactorEnabled) return fail('two_factor_not_enabled', [{ reason: 'agent_has_no_factor' }]);
     await removeAllFactors(trx, current.id, now);
     await audit(trx, { accountId: account.id, type: 'two_factor.reset_by_admin', actorAgentId: actor.id, targetAgentId: current.id, context, details: {}, at: now });
     await notify(trx, account, current, { change: 'reset_by_admin', byName: actor.name, byRole: actor.role.name }, context, now);

@@ -322,10 +322,13 @@ async function countPasswordFailure(
     await audit(trx, { accountId: account.id, type: 'account.locked', actorAgentId: null, ...target, context, details: { failures: reservation.count, lockedUntil: lockedUntil.toISOString(), door: doorName }, at: now });
     // Queued for every locked address, resolved by the worker at its next round (not woken
     // now): a known address costs no extra query, and no work follows this request at once.
-    await enqueueMail(trx, { accountId: account.id, recipient: door.email, template: LOCK_NOTICE_REQUEST, payload: { email: door.email, lockedUntil: lockedUntil.toISOString(), door: doorName, ip: context.ip, userAgent: context.userAgent } }, now);
+    await enqueueMail(trx, { accountId: account.id, recipient: door.email, template: LOCK_NOTICE_REQUEST, payload: { email: door.email, lockedUntil: lockedUntil.toISOString(), door: doorName, cause: SECOND_FACTOR_REASONS.has(event.reason) ? 'second_factor' : 'password', ip: context.ip, userAgent: context.userAgent } }, now);
   });
   return lockedUntil;
 }
+
+/** Failures that are wrong second factors, not wrong passwords: whoever made them knew the password. */
+const SECOND_FACTOR_REASONS = new Set(['totp', 'recovery_code', 'passkey', 'two_factor_code_incorrect']);
 
 export type PasswordProof = { ok: true } | Failure<'current_password_incorrect' | 'account_locked'>;
 
@@ -434,7 +437,7 @@ export const LOCK_NOTICE_REQUEST = 'account_locked_request';
 /** Turns a queued lock notice into an email to the agent who has the address, if any and not deactivated. */
 export function lockNoticePreparer(deps: Pick<FlowDeps, 'db'>): MailPreparer {
   return async (message: OutboxMessage) => {
-    const payload = message.payload as { email: string; lockedUntil: string; door?: string; ip: string | null; userAgent: string | null };
+    const payload = message.payload as { email: string; lockedUntil: string; door?: string; cause?: string; ip: string | null; userAgent: string | null };
     const account = await findAccountById(deps.db, message.accountId);
     const agent = account && (await findAgentByEmail(deps.db, account.id, payload.email));
     if (!account || !agent || agent.status === 'deactivated') return { send: false };
@@ -442,7 +445,7 @@ export function lockNoticePreparer(deps: Pick<FlowDeps, 'db'>): MailPreparer {
       send: true,
       recipient: agent.email,
       template: 'account_locked',
-      payload: { agentName: agent.name, accountName: account.name, lockedUntil: payload.lockedUntil, door: payload.door ?? 'unknown_devices', ip: payload.ip, userAgent: payload.userAgent },
+      payload: { agentName: agent.name, accountName: account.name, lockedUntil: payload.lockedUntil, door: payload.door ?? 'unknown_devices', cause: payload.cause ?? 'password', ip: payload.ip, userAgent: payload.userAgent },
     };
   };
 }

@@ -294,7 +294,7 @@ export async function regenerateRecoveryCodes(deps: FlowDeps, auth: Authenticate
     await notify(trx, account, agent, { change: 'recovery_codes_regenerated' }, context, now);
     return true;
   });
-  if (!done) return fail('two_factor_not_enabled');
+  if (!done) return fail('two_factor_not_enabled', [{ reason: 'own_factor_missing' }]);
   deps.notifyMailQueued();
   return { ok: true, recoveryCodes };
 }

@@ -80,6 +80,9 @@ export const accountSettingsPages: FastifyPluginAsync = async (app) => {
     };
     const auth = request.portalAuth!;
     const result = await updateSettings(deps, auth.agent, auth.account, change, requestContext(request, 'portal'));
+    if (!result.ok && result.code === 'two_factor_not_enabled') {
+      return show(request, reply, form, 'Set up a second factor of your own first (My Settings › Two-factor authentication): the policy you chose requires one of you too.', 400);
+    }
     if (!result.ok) return show(request, reply, form, describeFailure(result), result.code === 'forbidden' ? 403 : 400);
     return redirectWith(reply, '/manage/account', 'success', 'The account settings were saved. New links and passwords follow them from now on.');
   });
