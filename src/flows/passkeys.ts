@@ -106,8 +106,7 @@ export async function verifyRegistration(deps: FlowDeps, sessionId: string, resp
       deviceType: credentialDeviceType,
       backedUp: credentialBackedUp,
     };
-  } catch (error) {
-    if (process.env.DESKPASS_DEBUG_WEBAUTHN) console.error('registration', error);
+  } catch {
     // malformed, wrong origin, wrong RP, no user verification, unknown challenge: one answer
     return null;
   }
@@ -155,8 +154,8 @@ export async function verifyAssertion(deps: FlowDeps, response: unknown, expecte
     if (userHandle && Buffer.from(userHandle, 'base64url').toString('utf8') !== passkey.agentId) return null;
     const moved = await recordPasskeyUse(deps.db, passkey.id, verification.authenticationInfo.newCounter, deps.clock.now());
     return moved ? passkey : null;
-  } catch (error) {
-    if (process.env.DESKPASS_DEBUG_WEBAUTHN) console.error('assertion', error);
+  } catch {
+    // malformed, wrong origin, wrong RP, no user verification, bad signature, unknown challenge: one answer
     return null;
   }
 }
