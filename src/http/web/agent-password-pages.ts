@@ -7,7 +7,7 @@ import { describeIdentityFailure, identityProofOf } from './identity-proof.js';
 import { requestContext } from '../request-context.js';
 import { checkbox, field, formOf } from './forms.js';
 import { formatHours, formatTime } from './format.js';
-import { describeFailure, describeWait, passwordProblems } from './messages.js';
+import { describeFailure, passwordProblems } from './messages.js';
 import { showAgentPage } from './agent-page.js';
 import { redirectWith } from './render.js';
 import { pageLimits, perIp } from './limits.js';

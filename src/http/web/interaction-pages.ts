@@ -7,8 +7,7 @@ import { INTERACTION_PATH } from '../../oidc/endpoints.js';
 import { isLocked, type DeskpassInteractionResult } from '../../oidc/provider.js';
 import { describeIdentityFailure, identityProofOf } from './identity-proof.js';
 import { requestContext } from '../request-context.js';
-import { field, formOf } from './forms.js';
-import { describeWait } from './messages.js';
+import { formOf } from './forms.js';
 import { continueTo, renderMessage, renderPage } from './render.js';
 import { pageLimits, perIp } from './limits.js';
 

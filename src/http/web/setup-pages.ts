@@ -9,7 +9,7 @@ import { setSessionCookie } from '../session-cookie.js';
 import { field, formOf, trimmedField } from './forms.js';
 import { describeFailure, passwordProblems } from './messages.js';
 import { passwordHints } from './policy-hints.js';
-import { redirectWith, renderMessage, renderPage } from './render.js';
+import { redirectWith, renderPage } from './render.js';
 import { pageGuard, pageLimits, perIp } from './limits.js';
 
 type TokenParams = { Params: { token: string } };
