@@ -1,7 +1,7 @@
 import { isValidEmail } from '../domain/email.js';
 import { addMs, MS_PER_MINUTE } from '../domain/clock.js';
 import { checkPasswordAtSignIn, passwordExpired } from '../domain/password-policy.js';
-import { fail, type Failure, type Result } from '../domain/errors.js';
+import { fail, type ErrorCode, type Failure, type Result } from '../domain/errors.js';
 import { normalizeEmail, type Account, type Agent, type AuthenticationMethod, type RequestContext, type Session } from '../domain/models.js';
 import { findAgentByEmail, findAgentById, lockAgentCredentials, updateAgent } from '../store/agents.repo.js';
 import { clearLoginAttempt, releaseLoginAttempt, reserveLoginAttempt, UNKNOWN_DEVICES, type AttemptReservation } from '../store/login-attempts.repo.js';
@@ -75,15 +75,10 @@ export async function signIn(deps: FlowDeps, account: Account, input: { email: s
   const passwordMatches = await hasher.verify(agent?.passwordHash ?? (await hasher.dummyHash()), input.password);
 
   if (!passwordMatches || !agent || agent.status === 'deactivated') {
-    return recordFailure(deps, account, door, reservation, agent, input.context, now);
+    return refuseAttempt(deps, account, door, reservation, agent, input.context, now, { type: 'login.failed', reason: 'invalid_credentials' }, 'invalid_credentials');
   }
 
-  if (isTemporaryPasswordExpired(agent, now)) {
-    // The right password: the reserved failure is taken back.
-    await clearLoginAttempt(db, account.id, email, door.client);
-    await audit(db, { accountId: account.id, type: 'login.failed', actorAgentId: null, targetAgentId: agent.id, context: input.context, details: { reason: 'temporary_password_expired' }, at: now });
-    return fail('temporary_password_expired');
-  }
+  if (isTemporaryPasswordExpired(agent, now)) return refuseExpiredTemporaryPassword(deps, account, agent, door, input.context, now);
 
   // Upgrade a hash made with weaker parameters while we hold the password (before the transaction).
   const upgradedHash = agent.passwordHash && hasher.needsRehash(agent.passwordHash) ? await hasher.hash(input.password) : null;
@@ -214,8 +209,7 @@ export async function completeSecondStep(deps: FlowDeps, account: Account, input
   const method = await proveSecondFactor(deps, account, agent, input.proof, input.context);
   if (!method) {
     const proofMethod = 'code' in input.proof ? 'totp' : 'recoveryCode' in input.proof ? 'recovery_code' : 'passkey';
-    const lockedUntil = await countPasswordFailure(deps, account, door, reservation, agent, input.context, now, { type: 'login.two_factor_failed', reason: proofMethod });
-    return lockedUntil ? fail('account_locked', undefined, secondsUntil(lockedUntil, now)) : fail('two_factor_code_incorrect');
+    return refuseAttempt(deps, account, door, reservation, agent, input.context, now, { type: 'login.two_factor_failed', reason: proofMethod }, 'two_factor_code_incorrect');
   }
   const signedIn = await admit(deps, account, agent, {
     door,
@@ -262,14 +256,9 @@ export async function signInWithPasskey(deps: FlowDeps, account: Account, input:
   if (!reservation.reserved) return fail('account_locked', undefined, secondsUntil(reservation.lockedUntil, now));
   const passkey = await verifyAssertion(deps, input.response, agent.id);
   if (!passkey) {
-    const lockedUntil = await countPasswordFailure(deps, account, door, reservation, agent, input.context, now, { type: 'login.failed', reason: 'passkey_invalid' });
-    return lockedUntil ? fail('account_locked', undefined, secondsUntil(lockedUntil, now)) : fail('invalid_credentials');
+    return refuseAttempt(deps, account, door, reservation, agent, input.context, now, { type: 'login.failed', reason: 'passkey_invalid' }, 'invalid_credentials');
   }
-  if (isTemporaryPasswordExpired(agent, now)) {
-    await clearLoginAttempt(deps.db, account.id, email, door.client);
-    await audit(deps.db, { accountId: account.id, type: 'login.failed', actorAgentId: null, targetAgentId: agent.id, context: input.context, details: { reason: 'temporary_password_expired' }, at: now });
-    return fail('temporary_password_expired');
-  }
+  if (isTemporaryPasswordExpired(agent, now)) return refuseExpiredTemporaryPassword(deps, account, agent, door, input.context, now);
   const signedIn = await admit(deps, account, agent, { door, deviceId, expectedHash: agent.passwordHash, newHash: agent.passwordHash, amr: ['hwk', 'mfa'], context: input.context, details: { method: 'passkey', passkeyId: passkey.id }, now });
   return signedIn ?? fail('invalid_credentials');
 }
@@ -291,19 +280,21 @@ function reserveAttempt(deps: FlowDeps, account: Account, door: Door, now: Date)
   return reserveLoginAttempt(deps.db, { accountId: account.id, ...door }, { threshold: lockoutThreshold, lockUntil: addMs(now, lockoutMinutes * MS_PER_MINUTE) }, now);
 }
 
-async function recordFailure(deps: FlowDeps, account: Account, door: Door, reservation: Reserved, agent: Agent | undefined, context: RequestContext, now: Date): Promise<SignInResult> {
-  const lockedUntil = await countPasswordFailure(deps, account, door, reservation, agent, context, now, { type: 'login.failed', reason: 'invalid_credentials' });
-  return lockedUntil ? fail('account_locked', undefined, secondsUntil(lockedUntil, now)) : fail('invalid_credentials');
-}
-
 type Reserved = Extract<AttemptReservation, { reserved: true }>;
 
+/** The right proof, but the one-time password has expired: the reserved failure is taken back, and nothing opens. */
+async function refuseExpiredTemporaryPassword(deps: FlowDeps, account: Account, agent: Agent, door: Door, context: RequestContext, now: Date): Promise<Failure<'temporary_password_expired'>> {
+  await clearLoginAttempt(deps.db, account.id, door.email, door.client);
+  await audit(deps.db, { accountId: account.id, type: 'login.failed', actorAgentId: null, targetAgentId: agent.id, context, details: { reason: 'temporary_password_expired' }, at: now });
+  return fail('temporary_password_expired');
+}
+
 /**
- * Writes the audit event of a wrong password whose failure the reservation already counted; the
- * failure that reached the threshold (exactly one per lock) also audits the lock and emails the
- * agent. Returns the end of the lock when this failure locked the door.
+ * Writes the audit event of a wrong proof (password, code, passkey) whose failure the reservation
+ * already counted; the failure that reached the threshold (exactly one per lock) also audits the
+ * lock and emails the agent. Answers `code`, or 423 account_locked when this failure locked the door.
  */
-async function countPasswordFailure(
+async function refuseAttempt<C extends ErrorCode>(
   deps: FlowDeps,
   account: Account,
   door: Door,
@@ -312,7 +303,8 @@ async function countPasswordFailure(
   context: RequestContext,
   now: Date,
   event: { type: string; reason: string },
-): Promise<Date | null> {
+  code: C,
+): Promise<Failure<C | 'account_locked'>> {
   const target = { targetAgentId: agent?.id ?? null, targetEmail: agent ? null : auditableEmail(door.email) };
   const lockedUntil = reservation.locks ? reservation.lockedUntil : null;
   const doorName = door.client === UNKNOWN_DEVICES ? 'unknown_devices' : door.client.startsWith(SESSION_DOOR) ? 'session' : 'device';
@@ -324,7 +316,7 @@ async function countPasswordFailure(
     // now): a known address costs no extra query, and no work follows this request at once.
     await enqueueMail(trx, { accountId: account.id, recipient: door.email, template: LOCK_NOTICE_REQUEST, payload: { email: door.email, lockedUntil: lockedUntil.toISOString(), door: doorName, cause: SECOND_FACTOR_REASONS.has(event.reason) ? 'second_factor' : 'password', ip: context.ip, userAgent: context.userAgent } }, now);
   });
-  return lockedUntil;
+  return lockedUntil ? fail('account_locked', undefined, secondsUntil(lockedUntil, now)) : fail(code);
 }
 
 /** Failures that are wrong second factors, not wrong passwords: whoever made them knew the password. */
@@ -334,6 +326,10 @@ export type PasswordProof = { ok: true } | Failure<'current_password_incorrect' 
 
 /** Re-authentication has a door per session: a stolen session gets `threshold` guesses, and strangers cannot close it. */
 const SESSION_DOOR = 'session:';
+
+function sessionDoor(auth: Authenticated): Door {
+  return { email: normalizeEmail(auth.agent.email), client: SESSION_DOOR + auth.session.id };
+}
 
 /**
  * Checks the signed-in agent's own password (re-authentication, change password). A wrong one
@@ -351,7 +347,7 @@ export async function proveOwnPassword(
   codeFollows = false,
 ): Promise<PasswordProof> {
   const { agent, account } = auth;
-  const door: Door = { email: normalizeEmail(agent.email), client: SESSION_DOOR + auth.session.id };
+  const door = sessionDoor(auth);
   const now = deps.clock.now();
   const reservation = await reserveAttempt(deps, account, door, now);
   if (!reservation.reserved) return fail('account_locked', undefined, secondsUntil(reservation.lockedUntil, now));
@@ -363,8 +359,7 @@ export async function proveOwnPassword(
     else await clearLoginAttempt(deps.db, account.id, door.email, door.client);
     return { ok: true };
   }
-  const lockedUntil = await countPasswordFailure(deps, account, door, reservation, agent, context, now, { type: failedEventType, reason: 'current_password_incorrect' });
-  return lockedUntil ? fail('account_locked', undefined, secondsUntil(lockedUntil, now)) : fail('current_password_incorrect');
+  return refuseAttempt(deps, account, door, reservation, agent, context, now, { type: failedEventType, reason: 'current_password_incorrect' }, 'current_password_incorrect');
 }
 
 /**
@@ -396,7 +391,7 @@ export async function proveIdentity(
   factor: 'always' | 'unless_fresh' = 'always',
 ): Promise<{ ok: true } | IdentityFailure> {
   const { agent, account } = auth;
-  const door: Door = { email: normalizeEmail(agent.email), client: SESSION_DOOR + auth.session.id };
+  const door = sessionDoor(auth);
   if ('passkey' in proof) {
     const now = deps.clock.now();
     const reservation = await reserveAttempt(deps, account, door, now);
@@ -405,8 +400,7 @@ export async function proveIdentity(
       await clearLoginAttempt(deps.db, account.id, door.email, door.client);
       return { ok: true };
     }
-    const lockedUntil = await countPasswordFailure(deps, account, door, reservation, agent, context, now, { type: failedEventType, reason: 'passkey_invalid' });
-    return lockedUntil ? fail('account_locked', undefined, secondsUntil(lockedUntil, now)) : fail('passkey_invalid');
+    return refuseAttempt(deps, account, door, reservation, agent, context, now, { type: failedEventType, reason: 'passkey_invalid' }, 'passkey_invalid');
   }
   const needsFactor = agent.twoFactorEnabled && (factor === 'always' || !isFresh(auth.session, deps.clock.now()));
   // Asked before the password is tried, so a missing code costs no attempt.
@@ -420,8 +414,7 @@ export async function proveIdentity(
     await clearLoginAttempt(deps.db, account.id, door.email, door.client);
     return { ok: true };
   }
-  const lockedUntil = await countPasswordFailure(deps, account, door, reservation, agent, context, now, { type: failedEventType, reason: 'two_factor_code_incorrect' });
-  return lockedUntil ? fail('account_locked', undefined, secondsUntil(lockedUntil, now)) : fail('two_factor_code_incorrect');
+  return refuseAttempt(deps, account, door, reservation, agent, context, now, { type: failedEventType, reason: 'two_factor_code_incorrect' }, 'two_factor_code_incorrect');
 }
 
 /** Proves the password (and the factor) again: the session counts as freshly authenticated for 10 minutes. */
