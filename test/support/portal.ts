@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core';
@@ -68,14 +69,55 @@ export async function newVisitor(browser: Browser, cspViolations: string[]): Pro
   return { context, page };
 }
 
-/** A full-page screenshot at desktop (1280×800 unless told) and phone (390×844) widths: NAME-desktop.png, NAME-phone.png. */
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** One axe finding, short enough to read in a failed assertion. */
+export interface AxeFinding {
+  id: string;
+  impact: string | null;
+  help: string;
+  targets: string[];
+}
+
+/**
+ * axe-core over the page as it is now (WCAG 2.2 A and AA rules, plus axe's best practices).
+ * Injected through the DevTools protocol, which the page's Content-Security-Policy does not
+ * govern, so the page is checked with its real CSP in force.
+ */
+export async function axeFindings(page: Page): Promise<AxeFinding[]> {
+  await page.evaluate(AXE_SOURCE);
+  return page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: { run(context: unknown, options: unknown): Promise<{ violations: Array<{ id: string; impact: string | null; help: string; nodes: Array<{ target: unknown[] }> }> }> } }).axe;
+    const result = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] }, resultTypes: ['violations'] });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 5).map((n) => n.target.map(String).join(' ')) }));
+  });
+}
+
+/** Every page a test screenshots is checked by axe at each width; the findings are collected here. */
+export const axeReport: Array<{ page: string; width: string; findings: AxeFinding[] }> = [];
+
+/** Fails with the findings when axe finds anything on the page (at its current width and media). */
+export async function assertAccessible(page: Page, name: string, width = 'desktop'): Promise<void> {
+  const findings = await axeFindings(page);
+  axeReport.push({ page: name, width, findings });
+  if (findings.length > 0) {
+    throw new Error(`axe found ${findings.length} violation(s) on ${name} (${width}):\n` + findings.map((f) => `- ${f.id} (${f.impact}): ${f.help} at ${f.targets.join(', ')}`).join('\n'));
+  }
+}
+
+/**
+ * A full-page screenshot at desktop (1280×800 unless told) and phone (390×844) widths:
+ * NAME-desktop.png, NAME-phone.png; axe checks the page at each width (0 violations or it throws).
+ */
 export async function screenshot(page: Page, name: string, desktop: { width: number; height: number } = DESKTOP): Promise<void> {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const original = page.viewportSize() ?? desktop;
   await page.setViewportSize(desktop);
   await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}-desktop.png`), fullPage: true });
+  await assertAccessible(page, name, 'desktop');
   await page.setViewportSize(PHONE);
   await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}-phone.png`), fullPage: true });
+  await assertAccessible(page, name, 'phone');
   await page.setViewportSize(original);
 }
 
