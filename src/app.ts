@@ -9,6 +9,7 @@ import { SetupLink } from './flows/setup.js';
 import { sweepExpiredRecords } from './flows/maintenance.js';
 import { createArgon2Hasher, type PasswordHasher } from './security/password-hasher.js';
 import { migrateToLatest, openDatabase, type Db, type QueryObserver } from './store/db.js';
+import { assertStoreUsable } from './store/store-check.js';
 import { OutboxWorker, type Deliverer, type MailPreparer } from './mail/outbox-worker.js';
 import { RESET_REQUEST, resetRequestPreparer } from './flows/forgot-password.js';
 import { LOCK_NOTICE_REQUEST, lockNoticePreparer } from './flows/login.js';
@@ -80,7 +81,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (!config.rateLimits) logger.warn('RATE_LIMITS=off: for load tests on a closed machine only');
 
   const db: Db = openDatabase(config.databaseUrl, options.observeQuery);
-  await migrateToLatest(db);
+  try {
+    await assertStoreUsable(db, config.databaseUrl);
+    await migrateToLatest(db);
+  } catch (error) {
+    await db.destroy(); // a pool left open would keep the process (or a test) alive
+    throw error;
+  }
   const clock = options.clock ?? systemClock;
   const transport = options.mailTransport ?? createMailTransport({ smtpUrl: config.smtpUrl, mailDir: config.mailDir });
   const preparers: Record<string, MailPreparer> = {};

@@ -8,6 +8,7 @@ import { issueAdminRecoveryLink, resetAdminTwoFactor } from '../flows/recover-ad
 import { createHelpDesk } from '../flows/setup.js';
 import { createArgon2Hasher } from '../security/password-hasher.js';
 import { migrateToLatest, openDatabase, type Db } from '../store/db.js';
+import { assertStoreUsable, StoreConfigError } from '../store/store-check.js';
 import { startServer } from '../server.js';
 import { ERRORS } from '../domain/errors.js';
 import { appsCommand } from './apps-command.js';
@@ -22,6 +23,7 @@ async function withDeps<T>(config: Config, run: (deps: FlowDeps, db: Db) => Prom
   const db = openDatabase(config.databaseUrl);
   const hasher = createArgon2Hasher(config.argon2);
   try {
+    await assertStoreUsable(db, config.databaseUrl);
     await migrateToLatest(db);
     // The running server's outbox worker picks queued mail up within its poll interval.
     const deps: FlowDeps = { db, clock: systemClock, hasher, publicUrl: config.publicUrl, secretKey: config.secretKey, notifyMailQueued: () => {} };
@@ -136,7 +138,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await buildCli().parseAsync(argv);
   } catch (error) {
-    if (error instanceof ConfigError) fail(error.message);
+    if (error instanceof ConfigError || error instanceof StoreConfigError) fail(error.message);
     const { code, port, address } = error as { code?: string; port?: number; address?: string };
     if (code === 'EADDRINUSE') fail(`cannot listen on ${address}:${port}: the port is in use (another Deskpass, or another program); set PORT to a free one`);
     throw error;
