@@ -8,12 +8,13 @@ import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { describeStoreFailure } from '../src/store/store-check.js';
 
-// A wrong DATABASE_URL, as an operator types one: `deskpass serve` and `deskpass migrate` (the
-// built bin, a child process) say in one line what is wrong and how to fix it, exit 1, print no
+// A wrong DATABASE_URL, as an operator types one: `deskpass serve` and `deskpass migrate` (a
+// child process running the CLI's sources through tsx, so no build is needed) say in one line what is wrong and how to fix it, exit 1, print no
 // stack trace and no password, and create nothing (no schema, no database, no file changed).
 
 const ROOT = resolve(import.meta.dirname, '..');
-const BIN = join(ROOT, 'bin', 'deskpass.js');
+const CLI = join(ROOT, 'src', 'cli', 'run.ts');
+const TSX = import.meta.resolve('tsx');
 const POSTGRES = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const SECRET_KEY = 'ab'.repeat(32);
 const dir = mkdtempSync(join(tmpdir(), 'deskpass-dburl-'));
@@ -29,7 +30,7 @@ function deskpass(args: string[], databaseUrl: string): Promise<Run> {
   const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: databaseUrl, SECRET_KEY, ARGON2ID: 'm=256,t=1,p=1', PORT: '0', LOG_LEVEL: 'info' };
   for (const name of ['NODE_OPTIONS', 'NODE_TEST_CONTEXT', 'REDIS_URL', 'SMTP_URL']) delete env[name];
   return new Promise((resolvePromise) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: dir, env, timeout: 60_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, ['--import', TSX, CLI, ...args], { cwd: dir, env, timeout: 60_000 }, (error, stdout, stderr) => {
       resolvePromise({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
     });
   });
