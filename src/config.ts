@@ -33,6 +33,8 @@ export interface Config {
 export class ConfigError extends Error {}
 
 const DATA_DIR = './data';
+/** Where the secret key lives when SECRET_KEY is not set (made at the first start). */
+export const KEY_FILE = `${DATA_DIR}/secret.key`;
 
 /**
  * A URL as it may be shown (errors, logs): the password of `scheme://user:password@host` and
@@ -80,7 +82,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mailFrom: env.MAIL_FROM ?? 'Deskpass <no-reply@localhost>',
     redisUrl: env.REDIS_URL || undefined,
     rateLimits: rateLimits === 'on',
-    secretKey: env.SECRET_KEY ? parseSecretKey(env.SECRET_KEY) : loadOrCreateSecretKey(`${DATA_DIR}/secret.key`),
+    secretKey: env.SECRET_KEY ? parseSecretKey(env.SECRET_KEY) : loadOrCreateSecretKey(KEY_FILE),
     argon2: parseArgon2(env.ARGON2ID ?? 'm=19456,t=2,p=1'),
     logLevel: env.LOG_LEVEL ?? 'info',
   };

@@ -1,6 +1,6 @@
 import { isValidEmail } from '../domain/email.js';
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import { ConfigError, KEY_FILE, loadConfig, type Config } from '../config.js';
 import { systemClock } from '../domain/clock.js';
 import { PLAN_NAMES } from '../domain/plans.js';
 import type { FlowDeps } from '../flows/deps.js';
@@ -9,6 +9,8 @@ import { createHelpDesk } from '../flows/setup.js';
 import { createArgon2Hasher } from '../security/password-hasher.js';
 import { migrateToLatest, openDatabase, type Db } from '../store/db.js';
 import { assertStoreUsable, StoreConfigError } from '../store/store-check.js';
+import { backupSqlite, BackupRefused, type BackupResult } from '../store/backup.js';
+import { resolve } from 'node:path';
 import { startServer } from '../server.js';
 import { ERRORS } from '../domain/errors.js';
 import { appsCommand } from './apps-command.js';
@@ -105,6 +107,32 @@ export function buildCli(): Command {
       process.stdout.write(
         `One-time reset link for the Account Administrator ${result.email} (valid until ${result.expiresAt.toISOString()}; their older links are dead):\n\n  ${result.link}\n\n` +
           'Hand it over in person or over a channel you trust. This was written to the audit log.\n',
+      );
+    });
+
+  program
+    .command('backup')
+    .argument('<file>', 'where to write the copy (must not exist yet)')
+    .description('a consistent copy of the SQLite database, taken while the server runs')
+    .action(async (file: string) => {
+      const config = loadConfig();
+      if (!config.databaseUrl.startsWith('sqlite:')) {
+        fail(
+          'deskpass backup copies a SQLite database; with PostgreSQL use pg_dump, which takes a consistent snapshot while serving: ' +
+            "pg_dump --format=custom --file=deskpass.dump \"$DATABASE_URL_WITHOUT_SCHEMA\" (add --schema=NAME when DATABASE_URL has ?schema=NAME); keep SECRET_KEY with it",
+        );
+      }
+      let result: BackupResult;
+      try {
+        result = await backupSqlite(config.databaseUrl.slice('sqlite:'.length), file);
+      } catch (error) {
+        fail(error instanceof BackupRefused ? error.message : `the backup failed, nothing was written to ${file}: ${(error as Error).message}`);
+      }
+      const key = process.env.SECRET_KEY ? 'the SECRET_KEY this server runs with' : `the key file ${resolve(KEY_FILE)}`;
+      process.stdout.write(
+        `Backed up ${result.agents} agents to ${result.file} (${result.bytes} bytes, ${result.pages} pages; SQLite's integrity check: ok).\n` +
+          `Keep ${key} too, stored apart from the backup: without it the copy's authenticator secrets and signing keys cannot be opened, and with it anyone holding the copy can.\n` +
+          'To restore: stop the server, put the copy at the DATABASE_URL path (remove any -wal and -shm files beside it), start with the same key.\n',
       );
     });
 
