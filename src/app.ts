@@ -10,6 +10,7 @@ import { sweepExpiredRecords } from './flows/maintenance.js';
 import { createArgon2Hasher, type PasswordHasher } from './security/password-hasher.js';
 import { migrateToLatest, openDatabase, type Db, type QueryObserver } from './store/db.js';
 import { assertStoreUsable } from './store/store-check.js';
+import { Metrics } from './http/plugins/metrics.js';
 import { OutboxWorker, type Deliverer, type MailPreparer } from './mail/outbox-worker.js';
 import { RESET_REQUEST, resetRequestPreparer } from './flows/forgot-password.js';
 import { LOCK_NOTICE_REQUEST, lockNoticePreparer } from './flows/login.js';
@@ -92,9 +93,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const transport = options.mailTransport ?? createMailTransport({ smtpUrl: config.smtpUrl, mailDir: config.mailDir });
   const preparers: Record<string, MailPreparer> = {};
   const deliverers: Record<string, Deliverer> = {};
-  const mailWorker = new OutboxWorker({ db, transport, clock, secretKey: config.secretKey, publicUrl: config.publicUrl, mailFrom: config.mailFrom, logger: logger.child({ component: 'outbox' }), preparers, deliverers });
   // A hasher the app made is the app's to close (its hashing threads); one a test passes is not.
   const ownHasher = options.hasher ? undefined : createArgon2Hasher(config.argon2);
+  const metrics = new Metrics({ db, clock, hasher: options.hasher ?? ownHasher! });
+  const mailWorker = new OutboxWorker({
+    db,
+    transport,
+    clock,
+    secretKey: config.secretKey,
+    publicUrl: config.publicUrl,
+    mailFrom: config.mailFrom,
+    logger: logger.child({ component: 'outbox' }),
+    preparers,
+    deliverers,
+    onDelivery: metrics.observeDelivery,
+  });
   const deps: FlowDeps = {
     db,
     clock,
@@ -129,6 +142,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   installErrorHandlers(app);
+  metrics.install(app, config.metricsToken);
   const counters = config.redisUrl ? redisCounters(config.redisUrl) : databaseCounters(db, clock);
   await app.register(rateLimitsPlugin, { counters, enabled: config.rateLimits });
   await app.register(rejectNulPlugin);

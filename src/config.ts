@@ -28,6 +28,8 @@ export interface Config {
   secretKey: Buffer;
   argon2: Argon2Params;
   logLevel: string;
+  /** METRICS_TOKEN: GET /metrics answers Prometheus text to `Authorization: Bearer <it>`; unset, there is no /metrics */
+  metricsToken?: string;
 }
 
 export class ConfigError extends Error {}
@@ -85,7 +87,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretKey: env.SECRET_KEY ? parseSecretKey(env.SECRET_KEY) : loadOrCreateSecretKey(KEY_FILE),
     argon2: parseArgon2(env.ARGON2ID ?? 'm=19456,t=2,p=1'),
     logLevel: env.LOG_LEVEL ?? 'info',
+    metricsToken: parseMetricsToken(env.METRICS_TOKEN),
   };
+}
+
+function parseMetricsToken(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  if (raw.length < 32 || /\s/.test(raw)) throw new ConfigError('METRICS_TOKEN must be at least 32 characters without spaces (e.g. openssl rand -hex 32)');
+  return raw;
 }
 
 function parsePort(raw: string): number {

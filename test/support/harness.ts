@@ -60,6 +60,9 @@ function countingHasher(inner: PasswordHasher): CountingHasher {
     },
     needsRehash: (h) => inner.needsRehash(h),
     dummyHash: () => inner.dummyHash(),
+    close: inner.close ? () => inner.close!() : undefined,
+    load: inner.load ? () => inner.load!() : undefined,
+    observe: inner.observe ? (listener) => inner.observe!(listener) : undefined,
   };
 }
 
