@@ -19,7 +19,7 @@ import { rateLimitsPlugin } from './http/plugins/rate-limits.js';
 import { rejectNulPlugin } from './http/plugins/reject-nul.js';
 import { responseHeadersPlugin } from './http/plugins/response-headers.js';
 import { databaseCounters, redisCounters } from './security/rate-counters.js';
-import { answerFrameworkError, installErrorHandlers } from './http/errors.js';
+import { answerClientError, answerFrameworkError, installErrorHandlers } from './http/errors.js';
 import { createLogger, OneLinePerRequest } from './http/logging.js';
 import { healthRoutes } from './http/api/health-routes.js';
 import { publicRoutes } from './http/api/public-routes.js';
@@ -68,7 +68,24 @@ export interface AppOptions {
   sweepIntervalMs?: number;
   /** how often the provider looks for rotated signing keys; default 30 s, 0 turns it off */
   keysPollIntervalMs?: number;
+  /** tests of slow clients shorten these (see CLIENT_TIMEOUTS) */
+  clientTimeouts?: ClientTimeouts;
 }
+
+/** How long a client may take, in ms: a slow or hostile client holds a socket, never the server. */
+export interface ClientTimeouts {
+  /** to send the request line and headers (slowloris); checked every `checkEveryMs` */
+  headersMs: number;
+  /** to send the whole request, body included (a slow POST) */
+  requestMs: number;
+  /** a socket with no traffic at all */
+  idleMs: number;
+  /** a kept-alive connection between requests */
+  keepAliveMs: number;
+  checkEveryMs: number;
+}
+
+export const CLIENT_TIMEOUTS: ClientTimeouts = { headersMs: 10_000, requestMs: 30_000, idleMs: 60_000, keepAliveMs: 65_000, checkEveryMs: 2_000 };
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -123,12 +140,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const oidc = await ProviderHost.start({ deps, issuer: config.publicUrl, cookieName, logger: logger.child({ component: 'oidc' }) as Logger });
   deliverers[BACKCHANNEL_LOGOUT] = backchannelLogoutDeliverer(deps, oidc);
 
+  const timeouts = options.clientTimeouts ?? CLIENT_TIMEOUTS;
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
+    // Node's own defaults let a client take 60 s for its headers, checked every 30 s, and 300 s
+    // for a request: a few hundred slow sockets then sit for minutes. These answer 408 and close.
+    http: { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: timeouts.checkEveryMs },
+    requestTimeout: timeouts.requestMs,
+    connectionTimeout: timeouts.idleMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
     trustProxy: false,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
     frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
     logController: new OneLinePerRequest(),
   });
   // The API takes JSON only: without this, Fastify's built-in text/plain parser would hand a
