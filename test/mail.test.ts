@@ -29,18 +29,19 @@ function samplePayload(template: MailTemplate, names: { person?: string; account
   const person = names.person;
   switch (template) {
     case 'invitation':
-      return { agentName, accountName, invitedByName: person ?? 'Bea Admin', tokenId: randomUUID(), expiresAt: '2026-11-27T14:05:00.000Z' };
+      return { agentName, accountName, invitedByName: person ?? 'Bea Admin', invitedByRole: 'Team Lead', email: 'ana@acme.test', tokenId: randomUUID(), expiresAt: '2026-11-27T14:05:00.000Z' };
     case 'reset_link':
-      return { agentName, accountName, purpose: 'admin', sentByName: person ?? 'Bea Admin', tokenId: randomUUID(), expiresAt: '2026-11-27T14:05:00.000Z', lifetimeHours: 48 };
+      return { agentName, accountName, purpose: 'admin', sentByName: person ?? 'Bea Admin', sentByRole: 'Team Lead', tokenId: randomUUID(), expiresAt: '2026-11-27T14:05:00.000Z', lifetimeHours: 48 };
     case 'password_changed':
       return { agentName, accountName, changedAt: '2026-11-27T14:05:00.000Z', how: 'self_change', ip: person ?? '203.0.113.9', userAgent: person ?? 'Firefox/140' };
     case 'password_set_by_admin':
-      return { agentName, accountName, adminName: person ?? 'Bea Admin', adminEmail: person ?? 'bea@acme.test', changedAt: '2026-11-27T14:05:00.000Z', contactName: person ?? 'Carl Owner', contactEmail: person ?? 'carl@acme.test' };
+      return { agentName, accountName, adminName: person ?? 'Bea Admin', adminRole: 'Team Lead', adminEmail: person ?? 'bea@acme.test', changedAt: '2026-11-27T14:05:00.000Z', contactName: person ?? 'Carl Owner', contactEmail: person ?? 'carl@acme.test' };
     case 'password_change_required':
       return {
         agentName,
         accountName,
         adminName: person ?? 'Bea Admin',
+        adminRole: 'Team Lead',
         adminEmail: person ?? 'bea@acme.test',
         changedAt: '2026-11-27T14:05:00.000Z',
         expiresAt: '2026-11-30T14:05:00.000Z',
@@ -81,7 +82,7 @@ describe('mail templates', () => {
     const self = renderMail('reset_link', { ...base, purpose: 'self_service', sentByName: null }, ctx);
     assert.match(self.text, /If it was not you, ignore this email/);
     const admin = renderMail('reset_link', { ...base, purpose: 'admin', sentByName: 'Bea Admin' }, ctx);
-    assert.match(admin.text, /Bea Admin \(an administrator of the Acme Support help desk\) sent you this link/);
+    assert.match(admin.text, /Bea Admin \(Team Lead\) sent you this link to choose a new password for your Acme Support help desk account/);
     const operator = renderMail('reset_link', { ...base, purpose: 'operator_recovery', sentByName: null }, ctx);
     assert.match(operator.text, /server operator issued a recovery link/);
   });
