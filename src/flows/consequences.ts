@@ -105,6 +105,7 @@ export async function retireOthersPasswordOnGrowth(
     accountName: account.name,
     purpose: 'permissions_grew',
     sentByName: actor.name,
+    sentByRole: actor.role.name,
     tokenId: link.tokenId,
     expiresAt: link.expiresAt.toISOString(),
     lifetimeHours,
