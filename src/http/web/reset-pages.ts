@@ -91,8 +91,11 @@ export const resetPages: FastifyPluginAsync = async (app) => {
   const linkLimit = pageLimits(app, perIp('resetLinkPerIp'));
   app.get<TokenParams>('/reset-password/:token', { preHandler: linkLimit }, async (request, reply) => showResetPage(request, reply));
 
-  // The meter's check (password-check-pages.ts) for this link's agent, while the link is usable; counted like the link's own requests.
-  app.post<TokenParams>('/reset-password/:token/check', { preHandler: linkLimit, schema: { response: PASSWORD_CHECK_RESPONSE } }, async (request, reply) => {
+  // The meter's check (password-check-pages.ts) for this link's agent, while the link is usable:
+  // as many per address as the link's own requests, on a counter of its own, so typing never
+  // uses up the budget of the submit.
+  const meterLimit = pageLimits(app, { name: 'resetLinkPerIp', subject: (request) => `meter:${request.ip}` });
+  app.post<TokenParams>('/reset-password/:token/check', { preHandler: meterLimit, schema: { response: PASSWORD_CHECK_RESPONSE } }, async (request, reply) => {
     reply.header('referrer-policy', 'no-referrer');
     const result = await checkResetLinkPassword(deps, request.params.token, field(formOf(request), 'password', 1024));
     return result.ok ? answerCheck(reply, result) : answerRefusal(reply, result);
