@@ -95,6 +95,30 @@ describe('portal password check and generated passphrases', () => {
     assert.equal(own.statusCode, 403);
   });
 
+  test('setup: the check judges the first password against the names typed on the form, and only while the link is valid', async () => {
+    const blank = await TestApp.start();
+    try {
+      const token = blank.app.deskpass.setupLink.issue();
+      blank.secrets.add(token);
+      const visitor = new Browserish(blank, { ip: freshIp() });
+      const page = await visitor.get(`/setup/${token}`);
+      assert.equal(page.statusCode, 200);
+      assert.match(page.body, /Your name, your email address, the help desk name and common passwords are refused/);
+      const csrf = Browserish.csrfOf(page.body);
+      const typed = { _csrf: csrf, accountName: 'Zebra Support', adminName: 'Quinn Quill', adminEmail: 'quinn@zebra.test' };
+      const named = await visitor.post(`/setup/${token}/password-check`, { ...typed, password: 'Zebra-Orchid-Summit-Lantern' });
+      assert.equal(named.statusCode, 200);
+      assert.deepEqual(JSON.parse(named.body).problems.map((p: { rule: string }) => p.rule), ['contains_personal_info'], 'the help desk name typed above');
+      const fine = await visitor.post(`/setup/${token}/password-check`, { ...typed, password: 'Cobalt-Prairie-Lantern-Sky' });
+      assert.deepEqual(JSON.parse(fine.body), { ok: true, problems: [] });
+      const wrong = await visitor.post(`/setup/${'y'.repeat(43)}/password-check`, { ...typed, password: 'Cobalt-Prairie-Lantern-Sky' });
+      assert.equal(wrong.statusCode, 410);
+      assert.equal(await blank.app.deskpass.deps.db.selectFrom('accounts').select('id').executeTakeFirst(), undefined, 'nothing was created');
+    } finally {
+      await blank.close();
+    }
+  });
+
   test('a passphrase is four EFF words (more for a longer minimum), with a digit and a capital when required; the choice is uniform', () => {
     assert.equal(EFF_LONG_WORDS.length, 7772);
     assert.equal(new Set(EFF_LONG_WORDS).size, EFF_LONG_WORDS.length);

@@ -180,6 +180,23 @@ describe('agent portal: refused forms are seen and heard; the meter agrees with 
     await page.context().close();
   });
 
+  test('My Settings › Change password at 390 px: a wrong current password is marked on its field, and the summary says the passwords were cleared', async () => {
+    const page = await team.signedIn(people.ada.email, people.ada.password);
+    await page.setViewportSize(PHONE);
+    await page.goto(`${origin}/my-settings/password`);
+    assert.match(await page.locator('#new-password-rules').innerText(), /your recent passwords are refused/);
+    await page.getByLabel('Current password').fill('Not-Adas-Password-00');
+    await page.getByLabel('New password', { exact: true }).fill('Cobalt-Prairie-Lantern-Sky');
+    await page.getByLabel('Confirm new password').fill('Cobalt-Prairie-Lantern-Sky');
+    const refused = await clickAndWait(page, page.getByRole('button', { name: 'Change password' }));
+    assert.equal(refused?.status(), 400);
+    await assertSummaryFocused(page, 'password-errors');
+    await assertFieldError(page, 'current-password', /Your current password is not correct/);
+    assert.match(await page.locator('#password-errors').innerText(), /passwords were cleared: type them again/);
+    await screenshot(page, 'forms-my-password-refused');
+    await page.context().close();
+  });
+
   test("the reset page at 390 px: the meter shows the server's refusals (common password, the agent's name) before submit, and a refused submit is focused", async () => {
     const since = t.smtp.messages.length;
     assert.equal((await t.post('/api/v1/auth/forgot-password', { email: people.bob.email })).status, 202);
