@@ -122,6 +122,17 @@ describe('agent portal: refused forms are seen and heard; the meter agrees with 
     await owner.setViewportSize(DESKTOP);
   });
 
+  test("an agent's profile without a name: the profile form's summary has the focus and the name field says why; nothing is saved", async () => {
+    await owner.goto(team.agentPage(people.bob.id));
+    await owner.locator('#name').fill('   ');
+    const refused = await clickAndWait(owner, owner.getByRole('button', { name: 'Save profile' }));
+    assert.equal(refused?.status(), 400);
+    await assertSummaryFocused(owner, 'profile-errors');
+    await assertFieldError(owner, 'name', /Enter a name/);
+    const row = await t.app.deskpass.deps.db.selectFrom('agents').select('name').where('id', '=', people.bob.id).executeTakeFirstOrThrow();
+    assert.equal(row.name, people.bob.name, 'the name is unchanged');
+  });
+
   test('a new role without a name at 390 px: focus on the summary, the name field marked, the ticked permissions kept, no role made', async () => {
     const rolesBefore = (await t.app.deskpass.deps.db.selectFrom('roles').select('id').execute()).length;
     await owner.setViewportSize(PHONE);
