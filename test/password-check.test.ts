@@ -60,6 +60,7 @@ describe('portal password check and generated passphrases', () => {
       const used = await visitor.post(`/reset-password/${token}/check`, { _csrf: csrf, password: 'Baker-Lantern-Orbit-Prairie' });
       assert.ok([410, 429].includes(used.statusCode), 'a used link answers nothing about its agent');
       assert.doesNotMatch(used.body, /problems/);
+      assert.deepEqual(t.leakedSecrets(t.logs.join('\n')), [], 'no token and no typed password in any log line');
     } finally {
       assert.equal((await t.patch('/api/v1/account', { rateLimits: { resetLinkPerIp: 60 } }, ownerToken)).status, 200);
     }
@@ -77,6 +78,10 @@ describe('portal password check and generated passphrases', () => {
     assert.ok(JSON.parse(checked.body).problems.some((p: { rule: string }) => p.rule === 'contains_personal_info'), "Bob's name, on Bob's page");
     const noToken = await admin.post(`/manage/agents/${bob.id}/password-check`, { password: 'Bob-Orchid-Summit-Lantern' });
     assert.equal(noToken.statusCode, 403);
+    for (const id of ['not-an-id', '00000000-0000-4000-8000-000000000000']) {
+      const unknown = await admin.post(`/manage/agents/${id}/password-check`, { _csrf: csrf, password: 'Bob-Orchid-Summit-Lantern' });
+      assert.equal(unknown.statusCode, 404, `${id.slice(0, 20)}: ${unknown.body}`);
+    }
 
     const before = await snapshotState(t);
     const generated = await admin.post(`/manage/agents/${bob.id}/password-generate`, { _csrf: csrf });
