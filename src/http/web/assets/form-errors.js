@@ -5,7 +5,12 @@
   'use strict';
   var summary = document.querySelector('[data-error-summary]');
   if (!summary) return;
-  if (document.activeElement === document.body || document.activeElement === null) summary.focus();
+  function focusSummary() {
+    if (document.activeElement === document.body || document.activeElement === null) summary.focus();
+  }
+  focusSummary();
+  // a summary inside a form another script shows (the passkey form) can take the focus only then
+  window.addEventListener('load', focusSummary);
 
   summary.addEventListener('click', function (event) {
     var link = event.target.closest ? event.target.closest('a[href^="#"]') : null;
