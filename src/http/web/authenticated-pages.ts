@@ -16,6 +16,7 @@ import { interactionPages } from './interaction-pages.js';
 import { appsPages } from './apps-pages.js';
 import { yourAppsPages } from './your-apps-pages.js';
 import { twoFactorPages } from './two-factor-pages.js';
+import { passwordCheckPages } from './password-check-pages.js';
 
 /** Every page behind the sign-in gate. */
 export const authenticatedPages: FastifyPluginAsync = async (app) => {
@@ -47,4 +48,5 @@ export const authenticatedPages: FastifyPluginAsync = async (app) => {
   await app.register(interactionPages);
   await app.register(appsPages);
   await app.register(yourAppsPages);
+  await app.register(passwordCheckPages);
 };
