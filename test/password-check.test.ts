@@ -6,7 +6,7 @@ import { assertStateUnchanged, snapshotState } from './support/db-snapshot.js';
 import { checkPasswordRules } from '../src/domain/password-policy.js';
 import { DEFAULT_SETTINGS } from '../src/domain/account-settings.js';
 import { generatePassphrase, randomBelow } from '../src/domain/passphrase.js';
-import { EFF_LONG_WORDS } from '../src/domain/data/eff-long-wordlist.js';
+import { EFF_LONG_WORDS } from '../src/domain/eff-long-words.js';
 
 /**
  * The portal's password check (the meter's server side) and the passphrase behind "Generate"

@@ -1,6 +1,6 @@
 import { webcrypto } from 'node:crypto';
 import type { PasswordPolicySettings } from './account-settings.js';
-import { EFF_LONG_WORDS } from './data/eff-long-wordlist.js';
+import { EFF_LONG_WORDS } from './eff-long-words.js';
 
 /**
  * Readable passphrases for "Generate" on an administrator's set-password forms (issue 12,
