@@ -18,7 +18,7 @@ import { createMailTransport, type MailTransport } from './mail/transport.js';
 import { rateLimitsPlugin } from './http/plugins/rate-limits.js';
 import { rejectNulPlugin } from './http/plugins/reject-nul.js';
 import { responseHeadersPlugin } from './http/plugins/response-headers.js';
-import { databaseCounters, redisCounters } from './security/rate-counters.js';
+import { databaseCounters, failoverCounters, redisCounters, type RateCounters } from './security/rate-counters.js';
 import { answerClientError, answerFrameworkError, installErrorHandlers } from './http/errors.js';
 import { createLogger, OneLinePerRequest } from './http/logging.js';
 import { healthRoutes } from './http/api/health-routes.js';
@@ -168,7 +168,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   installErrorHandlers(app);
   metrics.install(app, config.metricsToken);
-  const counters = config.redisUrl ? redisCounters(config.redisUrl) : databaseCounters(db, clock);
+  const counters = config.redisUrl ? await sharedCounters(config.redisUrl, databaseCounters(db, clock), logger, metrics) : databaseCounters(db, clock);
   await app.register(rateLimitsPlugin, { counters, enabled: config.rateLimits });
   await app.register(rejectNulPlugin);
   await app.register(responseHeadersPlugin);
@@ -211,4 +211,27 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await db.destroy();
   });
   return app;
+}
+
+/**
+ * Rate-limit counters in Redis, falling back to the store's while Redis is away (a warning in
+ * the log and `deskpass_redis_up 0` in /metrics), back to Redis when it returns. At start the
+ * first connection gets 2 s: a server whose Redis is down still starts, on the store's counters.
+ */
+async function sharedCounters(redisUrl: string, fallback: RateCounters, logger: Logger, metrics: Metrics): Promise<RateCounters> {
+  const redis = redisCounters(redisUrl);
+  const counters = failoverCounters(redis, fallback, {
+    down: (error) => {
+      metrics.redisUp(false);
+      logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'Redis is unavailable: rate limits count in the database until it returns');
+    },
+    up: () => {
+      metrics.redisUp(true);
+      logger.info('Redis is back: rate limits count in Redis again');
+    },
+    fellBack: () => metrics.rateLimitFallback(),
+  });
+  if (await redis.connected(2000)) metrics.redisUp(true);
+  else logger.warn('Redis did not answer within 2 s of start: rate limits count in the database until it does');
+  return counters;
 }

@@ -122,6 +122,20 @@ export class Metrics {
 
   observeDelivery: DeliveryObserver = (template, result) => this.deliveries.inc({ template, result });
 
+  // Only with REDIS_URL: made at the first report, so a server without Redis shows neither.
+  private redis?: Gauge;
+  private fallbacks?: Counter;
+
+  redisUp(up: boolean): void {
+    this.redis ??= new Gauge({ name: 'deskpass_redis_up', help: '1 while the rate-limit counters are in Redis, 0 while they fall back to the store', registers: [this.registry] });
+    this.redis.set(up ? 1 : 0);
+  }
+
+  rateLimitFallback(): void {
+    this.fallbacks ??= new Counter({ name: 'deskpass_rate_limit_fallbacks_total', help: 'Rate-limit counter operations done in the store because Redis was away', registers: [this.registry] });
+    this.fallbacks.inc();
+  }
+
   /** Records every answer's latency by its route pattern (never the raw URL: bounded labels). */
   install(app: FastifyInstance, token: string | undefined): void {
     app.addHook('onResponse', async (request, reply) => {
