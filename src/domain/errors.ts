@@ -38,6 +38,8 @@ export const ERRORS = {
   rate_limited: { status: 429, message: 'Too many requests. Try again later.' },
   internal_error: { status: 500, message: 'Something went wrong on our side.' },
   not_ready: { status: 503, message: 'The service is not ready.' },
+  store_unavailable: { status: 503, message: 'The service is briefly unavailable: nothing was changed. Try again in a moment.' },
+  storage_full: { status: 503, message: 'The server has run out of storage space: nothing was changed. Tell the administrator of this server.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -2,6 +2,10 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ERRORS, type ErrorCode, type Failure } from '../domain/errors.js';
+import { storeTrouble } from '../store/store-check.js';
+
+/** How soon to try again when the store is away: a PostgreSQL restart takes seconds. */
+export const STORE_RETRY_AFTER_SECONDS = 5;
 
 /** Answers with the catalogue's status (unless the contract names another for this route) and message for the code. */
 export function sendError(reply: FastifyReply, code: ErrorCode, details?: unknown[], retryAfterSeconds?: number, status: number = ERRORS[code].status): FastifyReply {
@@ -39,6 +43,11 @@ export function installErrorHandlers(app: FastifyInstance): void {
     if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
       // Malformed JSON and other client errors Fastify raises before our handlers.
       return sendError(reply, 'invalid_request', [{ message: error.message }]);
+    }
+    const trouble = storeTrouble(error);
+    if (trouble) {
+      request.log.warn({ err: error.message, code: error.code }, trouble === 'storage_full' ? 'the store is out of space' : 'the store is unavailable');
+      return sendError(reply, trouble, undefined, STORE_RETRY_AFTER_SECONDS);
     }
     request.log.error({ err: error }, 'unhandled error');
     return sendError(reply, 'internal_error');

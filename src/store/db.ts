@@ -42,8 +42,17 @@ export function openDatabase(databaseUrl: string, observeQuery?: QueryObserver):
     const pool = new pg.Pool({
       connectionString: url.toString(),
       max: Number(url.searchParams.get('pool_max') ?? 10),
+      // A request waits at most this long for a connection while PostgreSQL is away, then is
+      // answered 503 store_unavailable (the default, 0, waits for ever: a restart hung requests).
+      connectionTimeoutMillis: 5000,
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
     });
+    // A connection that PostgreSQL ends (a restart, pg_terminate_backend) is an 'error' event:
+    // on the pool for an idle client, and on the client itself for one that is checked out (its
+    // query also fails, and is answered 503). Unheard, either would crash the process. pg drops
+    // such a client; the next query connects anew.
+    pool.on('error', () => undefined);
+    pool.on('connect', (client) => client.on('error', () => undefined));
     return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
   }
   throw new StoreConfigError('DATABASE_URL must be sqlite:PATH or postgres://USER@HOST:PORT/DATABASE[?schema=NAME]');

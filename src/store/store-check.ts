@@ -117,3 +117,30 @@ function safeUrl(databaseUrl: string): URL | null {
 function oneLine(text: string | undefined): string {
   return (text ?? 'unknown error').replace(/\s+/g, ' ').trim().slice(0, 200);
 }
+
+const UNAVAILABLE_CODES = new Set([
+  // PostgreSQL: shutting down, crashed, restarting, out of connections
+  '57P01', '57P02', '57P03', '53300',
+  // the connection itself
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
+  // SQLite: another process held the write lock past busy_timeout
+  'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR',
+]);
+const FULL_CODES = new Set(['SQLITE_FULL', 'ENOSPC', '53100']);
+// node-postgres's own words when a connection dies or cannot be had in time
+const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly|the database system is (starting up|shutting down)/i;
+
+/**
+ * Is this error the store being away (a PostgreSQL restart, terminated connections, a lock
+ * held too long) or full (a disk with no space), rather than a bug? Those are 503s with a code,
+ * never 500s: the request did nothing (its transaction rolled back with the connection) and
+ * can be sent again.
+ */
+export function storeTrouble(error: unknown): 'store_unavailable' | 'storage_full' | null {
+  const failure = (error ?? {}) as PgFailure;
+  const code = String(failure.code ?? '');
+  if (FULL_CODES.has(code) || code.startsWith('SQLITE_FULL')) return 'storage_full';
+  if (UNAVAILABLE_CODES.has(code) || code.startsWith('08') || code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_IOERR')) return 'store_unavailable';
+  if (UNAVAILABLE_MESSAGES.test(failure.message ?? '')) return 'store_unavailable';
+  return null;
+}
