@@ -105,6 +105,18 @@ function withStatementCache(sqlite: SQLite.Database, maxStatements = 256): Sqlit
   return {
     close: () => sqlite.close(),
     prepare(text: string) {
+      // SQLite ends a transaction by itself on some errors (SQLITE_FULL: the disk is full); the
+      // ROLLBACK Kysely then sends would fail with "no transaction is active" and hide the real
+      // error (a 500 instead of 503 storage_full). With no transaction open, it is a no-op.
+      if (text === 'rollback') {
+        const rollback = sqlite.prepare(text);
+        return {
+          reader: false,
+          all: (...params: unknown[]) => rollback.all(...params),
+          iterate: (...params: unknown[]) => rollback.iterate(...params),
+          run: (...params: unknown[]) => (sqlite.inTransaction ? rollback.run(...params) : { changes: 0, lastInsertRowid: 0 }),
+        } as unknown as SQLite.Statement;
+      }
       let statement = statements.get(text);
       if (statement) {
         statements.delete(text); // re-inserted below: most recently used last
