@@ -11,7 +11,7 @@ import { createArgon2Hasher, type PasswordHasher } from './security/password-has
 import { migrateToLatest, openDatabase, type Db, type QueryObserver } from './store/db.js';
 import { assertStoreUsable } from './store/store-check.js';
 import { Metrics } from './http/plugins/metrics.js';
-import { OutboxWorker, type Deliverer, type MailPreparer } from './mail/outbox-worker.js';
+import { OutboxWorker, type Deliverer, type MailPreparer, type OutboxWorkerOptions } from './mail/outbox-worker.js';
 import { RESET_REQUEST, resetRequestPreparer } from './flows/forgot-password.js';
 import { LOCK_NOTICE_REQUEST, lockNoticePreparer } from './flows/login.js';
 import { createMailTransport, type MailTransport } from './mail/transport.js';
@@ -26,7 +26,7 @@ import { publicRoutes } from './http/api/public-routes.js';
 import { authenticatedRoutes } from './http/api/authenticated-routes.js';
 import { ProviderHost } from './oidc/host.js';
 import { providerMount } from './oidc/mount.js';
-import { backchannelLogoutDeliverer } from './oidc/logout-delivery.js';
+import { backchannelLogoutDeliverer, backchannelLogoutGiveUp } from './oidc/logout-delivery.js';
 import { BACKCHANNEL_LOGOUT } from './store/app-sign-ins.repo.js';
 
 declare module 'fastify' {
@@ -110,6 +110,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const transport = options.mailTransport ?? createMailTransport({ smtpUrl: config.smtpUrl, mailDir: config.mailDir });
   const preparers: Record<string, MailPreparer> = {};
   const deliverers: Record<string, Deliverer> = {};
+  const giveUp: NonNullable<OutboxWorkerOptions['giveUp']> = {};
   // A hasher the app made is the app's to close (its hashing threads); one a test passes is not.
   const ownHasher = options.hasher ? undefined : createArgon2Hasher(config.argon2);
   const metrics = new Metrics({ db, clock, hasher: options.hasher ?? ownHasher! });
@@ -123,6 +124,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logger: logger.child({ component: 'outbox' }),
     preparers,
     deliverers,
+    giveUp,
     onDelivery: metrics.observeDelivery,
   });
   const deps: FlowDeps = {
@@ -139,6 +141,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const cookieName = secure ? '__Host-deskpass_session' : 'deskpass_session';
   const oidc = await ProviderHost.start({ deps, issuer: config.publicUrl, cookieName, logger: logger.child({ component: 'oidc' }) as Logger });
   deliverers[BACKCHANNEL_LOGOUT] = backchannelLogoutDeliverer(deps, oidc);
+  giveUp[BACKCHANNEL_LOGOUT] = backchannelLogoutGiveUp(deps);
 
   const timeouts = options.clientTimeouts ?? CLIENT_TIMEOUTS;
   const app = Fastify({

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../domain/clock.js';
 import { deriveLinkToken } from '../security/tokens.js';
-import type { Db } from '../store/db.js';
-import { claimDueMail, markMailFailed, markMailSent, markMailSkipped, type OutboxMessage } from '../store/outbox.repo.js';
+import type { Db, Executor } from '../store/db.js';
+import { claimDueMail, markMailDropped, markMailFailed, markMailSent, markMailSkipped, type OutboxMessage } from '../store/outbox.repo.js';
 import { renderMail, type RenderContext } from './templates.js';
 import type { MailTransport } from './transport.js';
 
@@ -24,7 +24,12 @@ export interface OutboxWorkerOptions {
   /** rows that are not emails (a back-channel logout to an app), delivered by their own code, by template */
   deliverers?: Record<string, Deliverer>;
   /** hears how each row went (for /metrics) */
-  onDelivery?: (template: string, result: 'sent' | 'skipped' | 'failed') => void;
+  onDelivery?: (template: string, result: 'sent' | 'skipped' | 'failed' | 'dropped') => void;
+  /**
+   * Rows of these templates stop being retried once they are `afterMs` old: the row is kept as
+   * 'dropped' with its last error, and `record` says so (an audit event). Email is never given up.
+   */
+  giveUp?: Record<string, { afterMs: number; record(trx: Executor, message: OutboxMessage, lastError: string, attempts: number): Promise<void> }>;
 }
 
 /**
@@ -199,6 +204,11 @@ export class OutboxWorker {
         messageId: `<outbox.${message.id}.${message.accountId}@${this.messageIdDomain}>`,
       });
     } catch (err) {
+      const giveUp = this.o.giveUp?.[message.template];
+      if (giveUp && this.o.clock.now().getTime() - message.createdAt.getTime() >= giveUp.afterMs) {
+        await this.drop(message, attempt, errorMessage(err), giveUp, context);
+        return false;
+      }
       const nextAttemptAt = new Date(this.o.clock.now().getTime() + retryDelayMs(attempt));
       this.o.logger.warn({ ...context, err: errorMessage(err), nextAttemptAt: nextAttemptAt.toISOString() }, 'mail delivery failed; will retry');
       await this.recordFailure(message, attempt, nextAttemptAt, err);
@@ -219,6 +229,22 @@ export class OutboxWorker {
     }
     this.o.logger.info(context, 'mail sent');
     return true;
+  }
+
+  private async drop(message: OutboxMessage, attempts: number, lastError: string, giveUp: NonNullable<OutboxWorkerOptions['giveUp']>[string], context: Record<string, unknown>): Promise<void> {
+    try {
+      // the row and its record together: given up exactly when it says so
+      await this.o.db.transaction().execute(async (trx) => {
+        await markMailDropped(trx, message.id, attempts, lastError);
+        await giveUp.record(trx, message, lastError, attempts);
+      });
+    } catch (dbErr) {
+      // the claim runs out and the row is tried (and given up) again: recorded at least once
+      this.o.logger.error({ ...context, err: errorMessage(dbErr) }, 'could not record a delivery given up');
+      return;
+    }
+    this.o.logger.warn({ ...context, err: lastError }, 'delivery given up after its retry time');
+    this.o.onDelivery?.(message.template, 'dropped');
   }
 
   private async recordFailure(message: OutboxMessage, attempt: number, nextAttemptAt: Date, err: unknown): Promise<void> {

@@ -11,6 +11,7 @@ export interface OutboxMessage {
   template: string;
   payload: Record<string, unknown>;
   attempts: number;
+  createdAt: Date;
 }
 
 /** Queues an email in the caller's transaction: it is sent if and only if the change commits. */
@@ -67,6 +68,7 @@ function toMessage(row: OutboxRow): OutboxMessage {
     template: row.template,
     payload: row.payload ? (JSON.parse(row.payload) as Record<string, unknown>) : {},
     attempts: row.attempts,
+    createdAt: new Date(row.created_at),
   };
 }
 
@@ -111,6 +113,11 @@ export async function markMailSkipped(db: Executor, id: number, now: Date): Prom
 /** Records what a preparer decided (e.g. the link it issued), so a retry sends the same email. */
 export async function updateMailPayload(db: Executor, id: number, payload: Record<string, unknown>): Promise<void> {
   await db.updateTable('mail_outbox').set({ payload: JSON.stringify(payload) }).where('id', '=', id).execute();
+}
+
+/** Given up (a back-channel logout past its time): kept, with its last error, never tried again. */
+export async function markMailDropped(db: Executor, id: number, attempts: number, error: string): Promise<void> {
+  await db.updateTable('mail_outbox').set({ status: 'dropped', attempts, locked_until: null, last_error: error.slice(0, 500), payload: null }).where('id', '=', id).execute();
 }
 
 export async function markMailFailed(db: Executor, id: number, attempts: number, nextAttemptAt: Date, error: string): Promise<void> {

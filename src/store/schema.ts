@@ -161,8 +161,8 @@ export interface MailOutboxTable {
   template: string;
   /** JSON of the template's data; never a password or a raw token; erased once sent */
   payload: Json | null;
-  /** skipped: a mail request that resolved to no email (see MailPreparer) */
-  status: 'pending' | 'sent' | 'skipped';
+  /** skipped: a mail request that resolved to no email (see MailPreparer); dropped: given up (see OutboxWorkerOptions.giveUp) */
+  status: 'pending' | 'sent' | 'skipped' | 'dropped';
   attempts: number;
   next_attempt_at: string;
   /** a worker's claim on the row, so two workers never send it twice */

@@ -12,7 +12,7 @@ import { sendError } from '../errors.js';
 export const METRICS_PATH = '/metrics';
 
 /** What the outbox worker reports after each row it handled (a mail, a back-channel logout). */
-export type DeliveryObserver = (template: string, result: 'sent' | 'skipped' | 'failed') => void;
+export type DeliveryObserver = (template: string, result: 'sent' | 'skipped' | 'failed' | 'dropped') => void;
 
 /**
  * The process's Prometheus metrics (prom-client, a registry of this app's own). Counters of
@@ -63,7 +63,7 @@ export class Metrics {
     new Gauge({ name: 'deskpass_argon2_queue_depth', help: 'argon2id jobs waiting for a hashing thread now', registers, collect() { this.set(hasher.load?.().queued ?? 0); } });
     new Gauge({ name: 'deskpass_argon2_running', help: 'argon2id jobs on a hashing thread now', registers, collect() { this.set(hasher.load?.().running ?? 0); } });
 
-    this.deliveries = new Counter({ name: 'deskpass_outbox_deliveries_total', help: 'Outbox rows handled by this process: sent, skipped (nothing to send) or failed (retried later), by template (backchannel_logout is an app logout)', labelNames: ['template', 'result'], registers });
+    this.deliveries = new Counter({ name: 'deskpass_outbox_deliveries_total', help: 'Outbox rows handled by this process: sent, skipped (nothing to send), failed (retried later) or dropped (a back-channel logout given up), by template (backchannel_logout is an app logout)', labelNames: ['template', 'result'], registers });
     // prom-client collects every metric of a scrape at once: the four below share one read of the backlog.
     const backlog = () => this.readBacklog(deps);
     new Gauge({

@@ -28,6 +28,7 @@ export const AUDIT_EVENT_LABELS: Record<string, string> = {
   'app.secret_rotated': 'App secret rotated',
   'app.signed_in': 'Signed in to an app',
   'app.logged_out': 'Signed out of an app (back-channel)',
+  'app.logout_dropped': 'Back-channel sign-out given up (the app did not answer for an hour)',
   'signing_key.rotated': 'Signing key rotated (operator)',
   'login.two_factor_failed': 'Second step of sign-in failed',
   'two_factor.enabled': 'Second factor added',
