@@ -153,7 +153,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     requestTimeout: timeouts.requestMs,
     connectionTimeout: timeouts.idleMs,
     keepAliveTimeout: timeouts.keepAliveMs,
-    trustProxy: false,
+    // Off unless TRUST_PROXY names the proxies: request.ip (rate limits, lockout doors, the
+    // audit log) is then the client's address from X-Forwarded-For, as the proxy saw it.
+    trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : (config.trustProxy ?? false),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError,
@@ -237,4 +239,9 @@ async function sharedCounters(redisUrl: string, fallback: RateCounters, logger: 
   if (await redis.connected(2000)) metrics.redisUp(true);
   else logger.warn('Redis did not answer within 2 s of start: rate limits count in the database until it does');
   return counters;
+}
+
+/** TRUST_PROXY=N: the N nearest hops are proxies (proxy-addr's hop count, as a function Fastify's types accept). */
+function trustHops(hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops;
 }

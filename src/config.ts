@@ -1,5 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { isLoopbackHost } from './domain/apps.js';
 
@@ -30,6 +31,11 @@ export interface Config {
   logLevel: string;
   /** METRICS_TOKEN: GET /metrics answers Prometheus text to `Authorization: Bearer <it>`; unset, there is no /metrics */
   metricsToken?: string;
+  /**
+   * TRUST_PROXY: the reverse proxies whose X-Forwarded-For names the client (addresses or
+   * CIDR ranges, comma-separated, or a number of hops); unset, the peer address is the client.
+   */
+  trustProxy?: string[] | number;
 }
 
 export class ConfigError extends Error {}
@@ -88,7 +94,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     argon2: parseArgon2(env.ARGON2ID ?? 'm=19456,t=2,p=1'),
     logLevel: env.LOG_LEVEL ?? 'info',
     metricsToken: parseMetricsToken(env.METRICS_TOKEN),
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
   };
+}
+
+function parseTrustProxy(raw: string | undefined): string[] | number | undefined {
+  if (raw === undefined || raw.trim() === '' || raw.trim().toLowerCase() === 'false') return undefined;
+  const value = raw.trim();
+  if (/^\d{1,2}$/.test(value) && Number(value) > 0) return Number(value);
+  if (value.toLowerCase() === 'true') {
+    throw new ConfigError('TRUST_PROXY=true would let any client choose its own address (and its rate limits): name the proxies, e.g. TRUST_PROXY=127.0.0.1 or TRUST_PROXY=10.0.0.0/8, or a number of hops');
+  }
+  const entries = value.split(',').map((entry) => entry.trim()).filter(Boolean);
+  for (const entry of entries) {
+    const [address, bits, extra] = entry.split('/');
+    const ok = extra === undefined && (isIP(address) !== 0) && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (isIP(address) === 4 ? 32 : 128)));
+    if (!ok) throw new ConfigError(`TRUST_PROXY: "${entry}" is not an IP address or CIDR range (e.g. 127.0.0.1, 10.0.0.0/8, ::1)`);
+  }
+  return entries;
 }
 
 function parseMetricsToken(raw: string | undefined): string | undefined {
