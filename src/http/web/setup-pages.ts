@@ -4,6 +4,7 @@ import { signIn } from '../../flows/login.js';
 import { createHelpDesk } from '../../flows/setup.js';
 import { DEFAULT_SETTINGS } from '../../domain/account-settings.js';
 import { isValidEmail } from '../../domain/email.js';
+import { normalizeTimeZone, timeZoneGroups } from '../../domain/time-zones.js';
 import { requestContext } from '../request-context.js';
 import { setSessionCookie } from '../session-cookie.js';
 import { field, formOf, trimmedField } from './forms.js';
@@ -18,6 +19,8 @@ interface SetupForm {
   accountName: string;
   adminName: string;
   adminEmail: string;
+  /** as typed; '' on the first view (the browser's zone is then offered by time-zone.js) */
+  timeZone: string;
 }
 
 /**
@@ -49,18 +52,26 @@ export const setupPages: FastifyPluginAsync = async (app) => {
       request,
       reply,
       'setup',
-      { action: `/setup/${request.params.token}`, ...form, hints: passwordHints(DEFAULT_SETTINGS.passwordPolicy), error: extra.error ?? null, problems: extra.problems ?? [] },
+      {
+        action: `/setup/${request.params.token}`,
+        ...form,
+        timeZone: normalizeTimeZone(form.timeZone) ?? DEFAULT_SETTINGS.timeZone,
+        timeZoneGroups: timeZoneGroups(),
+        // only on the first view: a refused form keeps what the operator chose
+        detectTimeZone: form.timeZone === '',
+        timeZoneInvalid: form.timeZone !== '' && !normalizeTimeZone(form.timeZone),
+        hints: passwordHints(DEFAULT_SETTINGS.passwordPolicy), error: extra.error ?? null, problems: extra.problems ?? [] },
       { title: 'Set up your help desk', status },
     );
   }
 
   app.get<TokenParams>('/setup/:token', { preHandler: setupLinkGuards }, async (request, reply) => {
-    return showForm(request, reply, { accountName: '', adminName: '', adminEmail: '' });
+    return showForm(request, reply, { accountName: '', adminName: '', adminEmail: '', timeZone: '' });
   });
 
   app.post<TokenParams>('/setup/:token', { preHandler: setupLinkGuards }, async (request, reply) => {
     const body = formOf(request);
-    const form: SetupForm = { accountName: trimmedField(body, 'accountName'), adminName: trimmedField(body, 'adminName'), adminEmail: trimmedField(body, 'adminEmail') };
+    const form: SetupForm = { accountName: trimmedField(body, 'accountName'), adminName: trimmedField(body, 'adminName'), adminEmail: trimmedField(body, 'adminEmail'), timeZone: trimmedField(body, 'timeZone') || DEFAULT_SETTINGS.timeZone };
     const password = field(body, 'password');
     const missing = !form.accountName || !form.adminName || !form.adminEmail || !password;
     if (missing) return showForm(request, reply, form, { error: 'Fill in every field.' }, 400);
@@ -71,6 +82,7 @@ export const setupPages: FastifyPluginAsync = async (app) => {
     const context = requestContext(request, 'portal');
     const created = await createHelpDesk(deps, { ...form, password, context });
     if (!created.ok) {
+      if (created.code === 'time_zone_unknown') return showForm(request, reply, form, { error: 'Choose the help desk\'s time zone from the list.' }, 422);
       if (created.code === 'password_rejected') return showForm(request, reply, form, { error: 'Choose a different password.', problems: passwordProblems(created) }, 422);
       return showForm(request, reply, form, { error: describeFailure(created) }, 400);
     }
