@@ -179,7 +179,7 @@ describe('local time: the help desk\'s and each agent\'s time zone, in pages, em
   test('a bad date or a reversed range gets a clear message, a 400, and no events', async () => {
     const bad = await page('/manage/audit?from=2026-02-30', ownerToken);
     assert.equal(bad.status, 400);
-    assert.match(bad.html, /From: enter a date like 2026-12-03/);
+    assert.match(bad.html, /From: &quot;2026-02-30&quot; is not a date. Enter a date like 2026-12-03/);
     assert.match(bad.html, /id="from" name="from" type="date" value="2026-02-30"[^>]*aria-invalid="true"/);
     assert.equal(auditTimes(bad.html).length, 0);
     const reversed = await page('/manage/audit?from=2026-07-16&to=2026-07-15', ownerToken);

@@ -38,11 +38,22 @@ export interface TimeZoneGroup {
   zones: { value: string; label: string }[];
 }
 
-let groups: TimeZoneGroup[] | null = null;
+let groups: { hour: number; groups: TimeZoneGroup[] } | null = null;
 
-/** Every known zone under its region ("Europe" › "Berlin"), UTC first on its own; for a select. */
-export function timeZoneGroups(): TimeZoneGroup[] {
-  if (groups) return groups;
+/** "UTC+01:00", "UTC−03:30" style, for a select's labels. */
+function offsetLabel(offsetMs: number): string {
+  const minutes = Math.round(Math.abs(offsetMs) / 60_000);
+  const sign = offsetMs < 0 ? '-' : '+';
+  return `UTC${sign}${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
+}
+
+/**
+ * Every known zone under its region, UTC first on its own; for a select. Each label is the whole
+ * name with its offset now ("Europe/Berlin (UTC+01:00)"), so a closed select still reads well.
+ */
+export function timeZoneGroups(now: Date = new Date()): TimeZoneGroup[] {
+  const hour = Math.floor(now.getTime() / 3_600_000);
+  if (groups && groups.hour === hour) return groups.groups;
   const byRegion = new Map<string, { value: string; label: string }[]>();
   for (const zone of [...knownZones()].sort()) {
     if (zone === 'UTC') continue;
@@ -50,13 +61,13 @@ export function timeZoneGroups(): TimeZoneGroup[] {
     // Etc/GMT+5 and the like: offsets with inverted signs that read as a trap; UTC covers their use
     if (slash < 0 || zone.startsWith('Etc/')) continue;
     const region = zone.slice(0, slash);
-    const label = zone.slice(slash + 1).replace(/_/g, ' ').replace(/\//g, ' › ');
     const list = byRegion.get(region) ?? [];
-    list.push({ value: zone, label });
+    list.push({ value: zone, label: `${zone.replace(/_/g, ' ')} (${offsetLabel(zoneOffsetMs(now, zone))})` });
     byRegion.set(region, list);
   }
-  groups = [{ region: 'Universal', zones: [{ value: 'UTC', label: 'UTC (Coordinated Universal Time)' }] }, ...[...byRegion].map(([region, zones]) => ({ region, zones }))];
-  return groups;
+  const built = [{ region: 'Universal', zones: [{ value: 'UTC', label: 'UTC (Coordinated Universal Time)' }] }, ...[...byRegion].map(([region, zones]) => ({ region, zones }))];
+  groups = { hour, groups: built };
+  return built;
 }
 
 /** Is this one of the names the select offers (so a stored Etc/ zone still shows as chosen)? */

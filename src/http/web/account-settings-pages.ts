@@ -57,7 +57,7 @@ export const accountSettingsPages: FastifyPluginAsync = async (app) => {
         enforce,
         twoFactorPolicy,
         timeZone,
-        timeZoneGroups: timeZoneGroups(),
+        timeZoneGroups: timeZoneGroups(deps.clock.now()),
         timeZoneInvalid: Boolean(typed && typedZone && !normalizeTimeZone(typedZone)),
         meHasFactor: auth.agent.twoFactorEnabled,
         limits: SETTING_LIMITS,

@@ -15,7 +15,7 @@ type DateCheck = { ok: true; at: Date | undefined } | { ok: false; message: stri
 function readDate(typed: string, label: string, timeZone: string, edge: 'start' | 'end'): DateCheck {
   if (typed === '') return { ok: true, at: undefined };
   const date = parseLocalDate(typed);
-  if (!date) return { ok: false, message: `${label}: enter a date like 2026-12-03 (year-month-day).` };
+  if (!date) return { ok: false, message: `${label}: "${typed.slice(0, 20)}" is not a date. Enter a date like 2026-12-03 (year-month-day).` };
   return { ok: true, at: edge === 'start' ? startOfLocalDay(date, timeZone) : endOfLocalDay(date, timeZone) };
 }
 

@@ -18,7 +18,7 @@ export const myPreferencesPages: FastifyPluginAsync = async (app) => {
         tab: 'preferences',
         timeZone: typed ?? agent.timeZone ?? '',
         deskDefaultLabel: `Use the help desk's time zone (${account.settings.timeZone})`,
-        groups: timeZoneGroups(),
+        groups: timeZoneGroups(deps.clock.now()),
         now: deps.clock.now(),
         error,
       },

@@ -56,7 +56,7 @@ export const setupPages: FastifyPluginAsync = async (app) => {
         action: `/setup/${request.params.token}`,
         ...form,
         timeZone: normalizeTimeZone(form.timeZone) ?? DEFAULT_SETTINGS.timeZone,
-        timeZoneGroups: timeZoneGroups(),
+        timeZoneGroups: timeZoneGroups(deps.clock.now()),
         // only on the first view: a refused form keeps what the operator chose
         detectTimeZone: form.timeZone === '',
         timeZoneInvalid: form.timeZone !== '' && !normalizeTimeZone(form.timeZone),
