@@ -112,6 +112,11 @@ describe('local time: the help desk\'s and each agent\'s time zone, in pages, em
     const ownerMail = await forgotPasswordMail(OWNER.email);
     assert.match(ownerMail, /until 17 January 2026, 11:00 CET/);
     assert.doesNotMatch(ownerMail, /UTC/);
+    // the signed-out reset page names the link's end in its agent's zone too
+    const token = /\/reset-password\/([A-Za-z0-9_-]{43})/.exec(bobMail)![1];
+    t.secrets.add(token);
+    const resetPage = await t.request('GET', `/reset-password/${token}`);
+    assert.match(resetPage.raw, /This link works until 17 January 2026, 19:00 GMT\+9 \(Asia\/Tokyo\)/);
   });
 
   test('pages show the viewer\'s zone: their own, else the help desk\'s; <time datetime> stays UTC', async () => {

@@ -80,7 +80,7 @@ export const resetPages: FastifyPluginAsync = async (app) => {
         error: extra.error ?? null,
         problems: extra.problems ?? [],
       },
-      { title: invitation ? 'Set your password' : 'Choose a new password', status, deskName: account?.name },
+      { title: invitation ? 'Set your password' : 'Choose a new password', status, deskName: account?.name, timeZone: link.timeZone },
     );
   }
 
