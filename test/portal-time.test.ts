@@ -101,6 +101,14 @@ describe('portal: local time (time zones, the audit log to the second, its date 
     assert.equal(await zone.locator('option:checked').innerText(), "Use the help desk's time zone (Europe/Berlin)");
     assert.match(await page.locator('#time-zone-hint').innerText(), /Now: .* CES?T/);
     await screenshot(page, 'time-my-preferences');
+    // four tabs now: on a phone every one is in view, and nothing pushes the page sideways
+    await page.setViewportSize(PHONE);
+    assert.equal(await page.evaluate(() => document.documentElement.scrollWidth), PHONE.width);
+    for (const name of ['Change password', 'Two-factor authentication', 'Sessions', 'Preferences']) {
+      const tab = await page.locator('nav.tabs').getByRole('link', { name }).boundingBox();
+      assert.ok(tab && tab.x >= 0 && tab.x + tab.width <= PHONE.width, `${name} is on screen`);
+    }
+    await page.setViewportSize(DESKTOP);
     await zone.selectOption('Asia/Tokyo');
     await clickAndWait(page, page.getByRole('button', { name: 'Save preferences' }));
     assert.match(await alertText(page), /times are now shown in Asia\/Tokyo/);

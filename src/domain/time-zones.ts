@@ -70,11 +70,6 @@ export function timeZoneGroups(now: Date = new Date()): TimeZoneGroup[] {
   return built;
 }
 
-/** Is this one of the names the select offers (so a stored Etc/ zone still shows as chosen)? */
-export function isOfferedTimeZone(zone: string): boolean {
-  return timeZoneGroups().some((g) => g.zones.some((z) => z.value === zone));
-}
-
 const offsetFormats = new Map<string, Intl.DateTimeFormat>();
 
 /** Milliseconds the zone's wall clock is ahead of UTC at this instant (+3,600,000 for CET). */
