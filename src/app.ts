@@ -9,6 +9,8 @@ import { SetupLink } from './flows/setup.js';
 import { sweepExpiredRecords } from './flows/maintenance.js';
 import { createArgon2Hasher, type PasswordHasher } from './security/password-hasher.js';
 import { migrateToLatest, openDatabase, type Db, type QueryObserver } from './store/db.js';
+import { assertStoreUsable } from './store/store-check.js';
+import { Metrics } from './http/plugins/metrics.js';
 import { OutboxWorker, type Deliverer, type MailPreparer } from './mail/outbox-worker.js';
 import { RESET_REQUEST, resetRequestPreparer } from './flows/forgot-password.js';
 import { LOCK_NOTICE_REQUEST, lockNoticePreparer } from './flows/login.js';
@@ -17,7 +19,7 @@ import { rateLimitsPlugin } from './http/plugins/rate-limits.js';
 import { rejectNulPlugin } from './http/plugins/reject-nul.js';
 import { responseHeadersPlugin } from './http/plugins/response-headers.js';
 import { databaseCounters, redisCounters } from './security/rate-counters.js';
-import { answerFrameworkError, installErrorHandlers } from './http/errors.js';
+import { answerClientError, answerFrameworkError, installErrorHandlers } from './http/errors.js';
 import { createLogger, OneLinePerRequest } from './http/logging.js';
 import { healthRoutes } from './http/api/health-routes.js';
 import { publicRoutes } from './http/api/public-routes.js';
@@ -66,7 +68,24 @@ export interface AppOptions {
   sweepIntervalMs?: number;
   /** how often the provider looks for rotated signing keys; default 30 s, 0 turns it off */
   keysPollIntervalMs?: number;
+  /** tests of slow clients shorten these (see CLIENT_TIMEOUTS) */
+  clientTimeouts?: ClientTimeouts;
 }
+
+/** How long a client may take, in ms: a slow or hostile client holds a socket, never the server. */
+export interface ClientTimeouts {
+  /** to send the request line and headers (slowloris); checked every `checkEveryMs` */
+  headersMs: number;
+  /** to send the whole request, body included (a slow POST) */
+  requestMs: number;
+  /** a socket with no traffic at all */
+  idleMs: number;
+  /** a kept-alive connection between requests */
+  keepAliveMs: number;
+  checkEveryMs: number;
+}
+
+export const CLIENT_TIMEOUTS: ClientTimeouts = { headersMs: 10_000, requestMs: 30_000, idleMs: 60_000, keepAliveMs: 65_000, checkEveryMs: 2_000 };
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -80,14 +99,32 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (!config.rateLimits) logger.warn('RATE_LIMITS=off: for load tests on a closed machine only');
 
   const db: Db = openDatabase(config.databaseUrl, options.observeQuery);
-  await migrateToLatest(db);
+  try {
+    await assertStoreUsable(db, config.databaseUrl);
+    await migrateToLatest(db);
+  } catch (error) {
+    await db.destroy(); // a pool left open would keep the process (or a test) alive
+    throw error;
+  }
   const clock = options.clock ?? systemClock;
   const transport = options.mailTransport ?? createMailTransport({ smtpUrl: config.smtpUrl, mailDir: config.mailDir });
   const preparers: Record<string, MailPreparer> = {};
   const deliverers: Record<string, Deliverer> = {};
-  const mailWorker = new OutboxWorker({ db, transport, clock, secretKey: config.secretKey, publicUrl: config.publicUrl, mailFrom: config.mailFrom, logger: logger.child({ component: 'outbox' }), preparers, deliverers });
   // A hasher the app made is the app's to close (its hashing threads); one a test passes is not.
   const ownHasher = options.hasher ? undefined : createArgon2Hasher(config.argon2);
+  const metrics = new Metrics({ db, clock, hasher: options.hasher ?? ownHasher! });
+  const mailWorker = new OutboxWorker({
+    db,
+    transport,
+    clock,
+    secretKey: config.secretKey,
+    publicUrl: config.publicUrl,
+    mailFrom: config.mailFrom,
+    logger: logger.child({ component: 'outbox' }),
+    preparers,
+    deliverers,
+    onDelivery: metrics.observeDelivery,
+  });
   const deps: FlowDeps = {
     db,
     clock,
@@ -103,12 +140,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const oidc = await ProviderHost.start({ deps, issuer: config.publicUrl, cookieName, logger: logger.child({ component: 'oidc' }) as Logger });
   deliverers[BACKCHANNEL_LOGOUT] = backchannelLogoutDeliverer(deps, oidc);
 
+  const timeouts = options.clientTimeouts ?? CLIENT_TIMEOUTS;
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
+    // Node's own defaults let a client take 60 s for its headers, checked every 30 s, and 300 s
+    // for a request: a few hundred slow sockets then sit for minutes. These answer 408 and close.
+    http: { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: timeouts.checkEveryMs },
+    requestTimeout: timeouts.requestMs,
+    connectionTimeout: timeouts.idleMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
     trustProxy: false,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
     frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
     logController: new OneLinePerRequest(),
   });
   // The API takes JSON only: without this, Fastify's built-in text/plain parser would hand a
@@ -122,6 +167,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   installErrorHandlers(app);
+  metrics.install(app, config.metricsToken);
   const counters = config.redisUrl ? redisCounters(config.redisUrl) : databaseCounters(db, clock);
   await app.register(rateLimitsPlugin, { counters, enabled: config.rateLimits });
   await app.register(rejectNulPlugin);

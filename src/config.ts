@@ -28,11 +28,15 @@ export interface Config {
   secretKey: Buffer;
   argon2: Argon2Params;
   logLevel: string;
+  /** METRICS_TOKEN: GET /metrics answers Prometheus text to `Authorization: Bearer <it>`; unset, there is no /metrics */
+  metricsToken?: string;
 }
 
 export class ConfigError extends Error {}
 
 const DATA_DIR = './data';
+/** Where the secret key lives when SECRET_KEY is not set (made at the first start). */
+export const KEY_FILE = `${DATA_DIR}/secret.key`;
 
 /**
  * A URL as it may be shown (errors, logs): the password of `scheme://user:password@host` and
@@ -80,10 +84,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mailFrom: env.MAIL_FROM ?? 'Deskpass <no-reply@localhost>',
     redisUrl: env.REDIS_URL || undefined,
     rateLimits: rateLimits === 'on',
-    secretKey: env.SECRET_KEY ? parseSecretKey(env.SECRET_KEY) : loadOrCreateSecretKey(`${DATA_DIR}/secret.key`),
+    secretKey: env.SECRET_KEY ? parseSecretKey(env.SECRET_KEY) : loadOrCreateSecretKey(KEY_FILE),
     argon2: parseArgon2(env.ARGON2ID ?? 'm=19456,t=2,p=1'),
     logLevel: env.LOG_LEVEL ?? 'info',
+    metricsToken: parseMetricsToken(env.METRICS_TOKEN),
   };
+}
+
+function parseMetricsToken(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  if (raw.length < 32 || /\s/.test(raw)) throw new ConfigError('METRICS_TOKEN must be at least 32 characters without spaces (e.g. openssl rand -hex 32)');
+  return raw;
 }
 
 function parsePort(raw: string): number {

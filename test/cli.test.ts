@@ -186,6 +186,9 @@ describe('deskpass init, recover-admin and migrate', () => {
     const invitation = await smtp.waitFor((m) => m.to.includes(ADMIN.email) && /invit/i.test(m.subject));
     assert.equal(LINK.exec(invitation.text)?.[1], printedToken, 'the emailed link is the printed one');
     assert.match(invitation.text, /\d{2}:\d{2} CES?T/, "init --time-zone Europe/Berlin: the invitation's time is in the help desk's zone");
+    // nobody signed in did it: the operator did, and the email says so (and how to sign in later)
+    assert.match(invitation.text, /^The server operator has invited you to the Acme CLI Desk help desk/m);
+    assert.ok(invitation.text.includes(`sign in with ${ADMIN.email}`), invitation.text);
 
     const inspect = await call(app, 'GET', `/api/v1/auth/reset-password/${printedToken}`);
     assert.equal(inspect.status, 200, inspect.raw);

@@ -169,7 +169,8 @@ describe('agent portal: Manage › Agents, Roles, Audit log and Account settings
     await owner.getByLabel('Reset link lifetime').fill('100');
     const refused = await clickAndWait(owner, owner.getByRole('button', { name: 'Save settings' }));
     assert.equal(refused?.status(), 400);
-    assert.match(await alertText(owner), /Reset link lifetime: must be a whole number from 1 to 72/);
+    assert.match(await alertText(owner), /Reset link lifetime must be a whole number from 1 to 72/);
+    assert.equal(await owner.getByLabel('Reset link lifetime').getAttribute('aria-invalid'), 'true', 'on the field it is about');
     await owner.getByLabel('Reset link lifetime').fill('24');
     await clickAndWait(owner, owner.getByRole('button', { name: 'Save settings' }));
     assert.match(await alertText(owner), /settings were saved/);

@@ -4,6 +4,8 @@
  */
 export const ERRORS = {
   invalid_request: { status: 400, message: 'The request is not valid.' },
+  request_timeout: { status: 408, message: 'The request took too long to arrive: send it again.' },
+  headers_too_large: { status: 431, message: 'The request headers are too large.' },
   current_password_incorrect: { status: 400, message: 'The current password is not correct.' },
   two_factor_code_incorrect: { status: 401, message: 'The code is not correct.' },
   two_factor_code_required: { status: 400, message: 'Enter a code from your authenticator app or a recovery code.' },

@@ -106,7 +106,7 @@ export async function createHelpDesk(deps: FlowDeps, input: NewHelpDesk): Promis
     let link: { token: string; expiresAt: Date } | null = null;
     if (!passwordHash) {
       const issued = await issueResetLink(trx, { agent, purpose: 'invitation', createdByAgentId: null, lifetimeHours: INVITATION_LIFETIME_HOURS, now, secretKey: deps.secretKey });
-      await queueMail(trx, account.id, agent.email, 'invitation', { agentName: agent.name, accountName: account.name, invitedByName: null, tokenId: issued.tokenId, expiresAt: issued.expiresAt.toISOString() }, now);
+      await queueMail(trx, account.id, agent.email, 'invitation', { agentName: agent.name, accountName: account.name, invitedByName: null, invitedByOperator: true, email: agent.email, tokenId: issued.tokenId, expiresAt: issued.expiresAt.toISOString() }, now);
       link = { token: issued.token, expiresAt: issued.expiresAt };
     }
     return { agent, link };

@@ -25,6 +25,8 @@ export interface OutboxWorkerOptions {
   preparers?: Record<string, MailPreparer>;
   /** rows that are not emails (a back-channel logout to an app), delivered by their own code, by template */
   deliverers?: Record<string, Deliverer>;
+  /** hears how each row went (for /metrics) */
+  onDelivery?: (template: string, result: 'sent' | 'skipped' | 'failed') => void;
 }
 
 /**
@@ -171,6 +173,7 @@ export class OutboxWorker {
         if ((await deliverer(message)) === 'skipped') {
           await markMailSkipped(this.o.db, message.id, this.o.clock.now());
           this.o.logger.info(context, 'outbox delivery resolved to nothing to send');
+          this.o.onDelivery?.(message.template, 'skipped');
           return false;
         }
         return await this.recordSent(message, context);
@@ -182,6 +185,7 @@ export class OutboxWorker {
         if (!prepared.send) {
           await markMailSkipped(this.o.db, message.id, this.o.clock.now());
           this.o.logger.info(context, 'mail request resolved to no mail');
+          this.o.onDelivery?.(message.template, 'skipped');
           return false;
         }
         ({ recipient, template, payload } = prepared);
@@ -202,12 +206,14 @@ export class OutboxWorker {
       const nextAttemptAt = new Date(this.o.clock.now().getTime() + retryDelayMs(attempt));
       this.o.logger.warn({ ...context, err: errorMessage(err), nextAttemptAt: nextAttemptAt.toISOString() }, 'mail delivery failed; will retry');
       await this.recordFailure(message, attempt, nextAttemptAt, err);
+      this.o.onDelivery?.(message.template, 'failed');
       return false;
     }
     return this.recordSent(message, context);
   }
 
   private async recordSent(message: OutboxMessage, context: Record<string, unknown>): Promise<boolean> {
+    this.o.onDelivery?.(message.template, 'sent');
     try {
       await markMailSent(this.o.db, message.id, this.o.clock.now());
     } catch (err) {

@@ -6,6 +6,7 @@ import { dialectOf } from './dialect.js';
 import { Kysely, PostgresDialect, sql, type LogEvent, SqliteDialect, type SqliteDatabase, type Transaction } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import type { Database } from './schema.js';
+import { describeStoreFailure, StoreConfigError } from './store-check.js';
 import * as initial from './migrations/001-initial.js';
 import * as rateLimits from './migrations/002-rate-limits.js';
 import * as agentSearch from './migrations/003-agent-search.js';
@@ -25,9 +26,36 @@ export type QueryObserver = (sql: string) => void;
 export function openDatabase(databaseUrl: string, observeQuery?: QueryObserver): Db {
   const log = observeQuery ? (event: LogEvent) => observeQuery(event.query.sql) : undefined;
   if (databaseUrl.startsWith('sqlite:')) {
-    const path = databaseUrl.slice('sqlite:'.length);
-    if (path !== ':memory:') createPrivateFile(path);
-    const sqlite = new SQLite(path);
+    let sqlite: SQLite.Database;
+    try {
+      sqlite = openSqlite(databaseUrl.slice('sqlite:'.length));
+    } catch (error) {
+      throw new StoreConfigError(describeStoreFailure(databaseUrl, error));
+    }
+    return new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }), log });
+  }
+  if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    const url = new URL(databaseUrl);
+    // `?schema=NAME` puts every table in that schema (tests give each file a fresh one).
+    const schema = url.searchParams.get('schema');
+    url.searchParams.delete('schema');
+    if (schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new StoreConfigError('DATABASE_URL: the schema in ?schema= must be a plain lower-case identifier (letters, digits, _)');
+    const pool = new pg.Pool({
+      connectionString: url.toString(),
+      max: Number(url.searchParams.get('pool_max') ?? 10),
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    });
+    return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
+  }
+  throw new StoreConfigError('DATABASE_URL must be sqlite:PATH or postgres://USER@HOST:PORT/DATABASE[?schema=NAME]');
+}
+
+export { dialectOf };
+
+function openSqlite(path: string): SQLite.Database {
+  if (path !== ':memory:') createPrivateFile(path);
+  const sqlite = new SQLite(path);
+  try {
     // WAL lets readers go on while a writer commits; busy_timeout covers a second process (the CLI).
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
@@ -37,25 +65,12 @@ export function openDatabase(databaseUrl: string, observeQuery?: QueryObserver):
     // of 100,000 agents fits in the 256 MiB map (pages are the OS's page cache, shared, not heap).
     sqlite.pragma('mmap_size = 268435456');
     sqlite.pragma('cache_size = -32768');
-    return new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }), log });
+  } catch (error) {
+    sqlite.close();
+    throw error;
   }
-  if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    const url = new URL(databaseUrl);
-    // `?schema=NAME` puts every table in that schema (tests give each file a fresh one).
-    const schema = url.searchParams.get('schema');
-    url.searchParams.delete('schema');
-    if (schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error('the schema in DATABASE_URL must be a plain lower-case identifier');
-    const pool = new pg.Pool({
-      connectionString: url.toString(),
-      max: Number(url.searchParams.get('pool_max') ?? 10),
-      ...(schema ? { options: `-c search_path=${schema}` } : {}),
-    });
-    return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
-  }
-  throw new Error('DATABASE_URL must be sqlite:PATH or postgres://…');
+  return sqlite;
 }
-
-export { dialectOf };
 
 /**
  * The database holds password hashes and the audit log: its folder is made 0700 and the file

@@ -121,3 +121,32 @@ export async function markMailFailed(db: Executor, id: number, attempts: number,
     .execute();
 }
 
+
+export interface OutboxBacklogRow {
+  template: string;
+  pending: number;
+  /** pending rows that failed at least once */
+  retrying: number;
+  oldestAgeSeconds: number;
+}
+
+/** The pending rows by template: how many, how many are being retried, the oldest one's age (for /metrics and /readyz). */
+export async function outboxBacklog(db: Executor, now: Date): Promise<OutboxBacklogRow[]> {
+  const rows = await db
+    .selectFrom('mail_outbox')
+    .select((eb) => [
+      'template',
+      eb.fn.countAll<string | number>().as('pending'),
+      eb.fn.sum<string | number | null>(eb.case().when('attempts', '>', 0).then(1).else(0).end()).as('retrying'),
+      eb.fn.min<string>('created_at').as('oldest'),
+    ])
+    .where('status', '=', 'pending')
+    .groupBy('template')
+    .execute();
+  return rows.map((row) => ({
+    template: row.template,
+    pending: Number(row.pending),
+    retrying: Number(row.retrying ?? 0),
+    oldestAgeSeconds: Math.max(0, (now.getTime() - new Date(row.oldest).getTime()) / 1000),
+  }));
+}

@@ -9,12 +9,16 @@ import { agentFlags } from './agent-flags.js';
 import { twoFactorRequiredFor } from '../../domain/account-settings.js';
 import { passwordHints } from './policy-hints.js';
 import { renderMessage, renderPage } from './render.js';
+import { NO_ERRORS, type FormErrors } from './form-errors.js';
 
-/** What a failed password form hands back to the page: its error, and what to keep ticked. */
+/** What a refused form of the page hands back to it: its errors, and what was typed or ticked. */
 export interface PasswordFormState {
-  error?: string;
-  problems?: string[];
+  errors?: FormErrors;
   requireChange?: boolean;
+  /** a refused "confirm it's you" of the password section */
+  reauth?: FormErrors;
+  /** a refused profile form: its errors and the name as typed */
+  profile?: { errors: FormErrors; name: string };
 }
 
 const PROFILE_REASONS: Record<string, string> = {
@@ -77,7 +81,9 @@ export async function showAgentPage(request: FastifyRequest, reply: FastifyReply
       resetLinkLifetimeHours: settings.resetLinkLifetimeHours,
       temporaryPasswordLifetimeHours: settings.temporaryPasswordLifetimeHours,
       hints: passwordHints(settings.passwordPolicy),
-      passwordForm: { error: passwordForm.error ?? null, problems: passwordForm.problems ?? [], requireChange: passwordForm.requireChange ?? false },
+      passwordForm: { errors: passwordForm.errors ?? NO_ERRORS, requireChange: passwordForm.requireChange ?? false },
+      profileForm: passwordForm.profile ?? { errors: NO_ERRORS, name: agent.name },
+      reauthErrors: passwordForm.reauth ?? NO_ERRORS,
     },
     { title: agent.name, status, section: 'agents' },
   );

@@ -27,7 +27,7 @@ export const AUDIT_EVENT_LABELS: Record<string, string> = {
   'app.deleted': 'App removed',
   'app.secret_rotated': 'App secret rotated',
   'app.signed_in': 'Signed in to an app',
-  'app.logged_out': 'Logged out of an app (back-channel)',
+  'app.logged_out': 'Signed out of an app (back-channel)',
   'signing_key.rotated': 'Signing key rotated (operator)',
   'login.two_factor_failed': 'Second step of sign-in failed',
   'two_factor.enabled': 'Second factor added',

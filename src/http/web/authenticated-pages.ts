@@ -17,6 +17,7 @@ import { interactionPages } from './interaction-pages.js';
 import { appsPages } from './apps-pages.js';
 import { yourAppsPages } from './your-apps-pages.js';
 import { twoFactorPages } from './two-factor-pages.js';
+import { passwordCheckPages } from './password-check-pages.js';
 
 /** Every page behind the sign-in gate. */
 export const authenticatedPages: FastifyPluginAsync = async (app) => {
@@ -49,4 +50,5 @@ export const authenticatedPages: FastifyPluginAsync = async (app) => {
   await app.register(interactionPages);
   await app.register(appsPages);
   await app.register(yourAppsPages);
+  await app.register(passwordCheckPages);
 };

@@ -48,9 +48,24 @@ export class PayloadReader {
     return line === '' ? null : line;
   }
 
-  /** A User-Agent, as a short description from a fixed vocabulary ("Firefox 133 on Linux"): never the client's own text. */
+  /** A User-Agent, as a short description from a fixed vocabulary ("Firefox on Linux"): never the client's own text. */
   client(field: string): string | null {
     return describeClient(this.optionalText(field));
+  }
+
+  /**
+   * Who did it, as the agent would say it: "Sam Supervisor (Supervisor)" from a name field and a
+   * role-name field written when the mail was queued (a rename later does not rewrite history).
+   * Null without a name: the caller words the operator or a fallback. A row queued before roles
+   * were recorded gives the name alone. Both are agent-chosen text, so each "." and ":" is
+   * followed by a zero-width space: "https://evil.example" in a name reads the same but is no
+   * link that a mail client would make clickable (HTML escaping is the engine's job).
+   */
+  actor(nameField: string, roleField: string): string | null {
+    const name = this.optionalText(nameField);
+    if (!name) return null;
+    const role = this.optionalText(roleField);
+    return unlinkable(role ? `${name} (${role})` : name);
   }
 
   /** An ISO time, returned formatted for people in the recipient's zone ("27 November 2026, 15:05 CET"). */
@@ -109,6 +124,11 @@ export class PayloadReader {
   private fail(problem: string): never {
     throw new MailRenderError(`mail template ${this.template}: ${problem}`);
   }
+}
+
+// A zero-width space after each "." and ":" breaks the scheme and the domain a linkifier looks for.
+function unlinkable(text: string): string {
+  return text.replace(/[.:]/g, '$&\u200b');
 }
 
 function oneLine(value: string): string {
