@@ -71,12 +71,14 @@ export function buildCli(): Command {
     .option('--admin-name <name>', "the Account Administrator's name", 'Account Administrator')
     .option('--account-name <name>', 'the help desk name', 'Help Desk')
     .option('--plan <plan>', `one of ${PLAN_NAMES.join(', ')}`, plan, 'enterprise')
-    .action(async (options: { adminEmail: string; adminName: string; accountName: string; plan: string }) => {
+    .option('--time-zone <zone>', 'the help desk\'s IANA time zone, e.g. Europe/Berlin', 'UTC')
+    .action(async (options: { adminEmail: string; adminName: string; accountName: string; plan: string; timeZone: string }) => {
       const config = loadConfig();
       if (!isValidEmail(options.adminEmail)) fail('--admin-email must be an email address');
       const result = await withDeps(config, (deps) =>
-        createHelpDesk(deps, { accountName: options.accountName, adminName: options.adminName, adminEmail: options.adminEmail, plan: options.plan, context: CLI_CONTEXT }),
+        createHelpDesk(deps, { accountName: options.accountName, adminName: options.adminName, adminEmail: options.adminEmail, plan: options.plan, timeZone: options.timeZone, context: CLI_CONTEXT }),
       );
+      if (!result.ok && result.code === 'time_zone_unknown') fail(`--time-zone: "${options.timeZone}" is not an IANA time zone this server knows (e.g. Europe/Berlin, America/New_York, UTC)`);
       if (!result.ok) fail(result.code === 'setup_already_done' ? 'this server already hosts a help desk; init refuses a second one' : ERRORS[result.code].message);
       const link = `${config.publicUrl}/reset-password/${result.link!.token}`;
       process.stdout.write(

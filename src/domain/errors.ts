@@ -33,6 +33,7 @@ export const ERRORS = {
   reset_link_invalid: { status: 410, message: 'This password reset link is no longer valid.' },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
   unsupported_media_type: { status: 415, message: 'Send JSON with Content-Type: application/json.' },
+  time_zone_unknown: { status: 422, message: 'This is not a time zone we know. Choose one from the list, or send an IANA name such as "Europe/Berlin".' },
   password_rejected: { status: 422, message: 'The password does not meet the password policy.' },
   account_locked: { status: 423, message: 'Too many failed sign-ins. Try again later or reset your password.' },
   rate_limited: { status: 429, message: 'Too many requests. Try again later.' },

@@ -4,6 +4,8 @@ import { deriveLinkToken } from '../security/tokens.js';
 import type { Db, Executor } from '../store/db.js';
 import { claimDueMail, markMailDropped, markMailFailed, markMailSent, markMailSkipped, type OutboxMessage } from '../store/outbox.repo.js';
 import { renderMail, type RenderContext } from './templates.js';
+import { normalizeTimeZone } from '../domain/time-zones.js';
+import { timeZoneForRecipient } from '../store/time-zones.repo.js';
 import type { MailTransport } from './transport.js';
 
 export interface OutboxWorkerOptions {
@@ -193,7 +195,9 @@ export class OutboxWorker {
         }
         ({ recipient, template, payload } = prepared);
       }
-      const mail = renderMail(template, payload, this.renderContext);
+      // in the recipient's zone as it is now (mail queued before a choice follows it too)
+      const timeZone = normalizeTimeZone(await timeZoneForRecipient(this.o.db, message.accountId, recipient)) ?? 'UTC';
+      const mail = renderMail(template, payload, { ...this.renderContext, timeZone });
       await this.o.transport.send({
         from: this.o.mailFrom,
         to: recipient,

@@ -13,6 +13,7 @@ import * as agentSearch from './migrations/003-agent-search.js';
 import * as deviceLockout from './migrations/004-device-lockout.js';
 import * as appsAndProvider from './migrations/005-apps-and-provider.js';
 import * as secondFactor from './migrations/006-second-factor.js';
+import * as timeZones from './migrations/008-time-zones.js';
 
 export type Db = Kysely<Database>;
 /** What every repository takes first: the database or an open transaction, so the caller owns the transaction. */
@@ -137,6 +138,7 @@ const migrations: Record<string, Migration> = {
   '004-device-lockout': deviceLockout,
   '005-apps-and-provider': appsAndProvider,
   '006-second-factor': secondFactor,
+  '008-time-zones': timeZones,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -70,6 +70,8 @@ export interface AgentsTable {
   password_set_by_agent_id: string | null;
   /** a confirmed authenticator app or a passkey (kept with them, in the same transaction) */
   two_factor_enabled: ColumnType<Flag, Flag | undefined, Flag>;
+  /** the IANA zone the agent chose; null: the help desk's (migration 008) */
+  time_zone: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: string;
   updated_at: string;
 }

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { updateSettings, viewAccount, type SettingsChange } from '../../flows/account.js';
 import { SETTING_LIMITS, TWO_FACTOR_POLICIES } from '../../domain/account-settings.js';
 import { PLANS, isPlan } from '../../domain/plans.js';
+import { normalizeTimeZone, timeZoneGroups } from '../../domain/time-zones.js';
 import { requestContext } from '../request-context.js';
 import { checkbox, field, formOf, integerField, type FormBody } from './forms.js';
 import { describeFailure } from './messages.js';
@@ -52,6 +53,8 @@ export const accountSettingsPages: FastifyPluginAsync = async (app) => {
     const switches = Object.fromEntries(SWITCHES.map((name) => [name, typed ? checkbox(typed, name) : policy[name]]));
     const enforce = typed ? field(typed, 'enforce') === 'yes' : policy.enforceOnNextSignIn;
     const twoFactorPolicy = (typed && TWO_FACTOR_POLICIES.find((p) => p === field(typed, 'twoFactorPolicy'))) || s.twoFactorPolicy;
+    const typedZone = typed ? field(typed, 'timeZone').trim() : '';
+    const timeZone = typedZone && normalizeTimeZone(typedZone) ? normalizeTimeZone(typedZone)! : s.timeZone;
     return renderPage(
       request,
       reply,
@@ -63,6 +66,8 @@ export const accountSettingsPages: FastifyPluginAsync = async (app) => {
         switches,
         enforce,
         twoFactorPolicy,
+        timeZone,
+        timeZoneGroups: timeZoneGroups(deps.clock.now()),
         meHasFactor: auth.agent.twoFactorEnabled,
         limits: SETTING_LIMITS,
         lockout: { threshold: s.lockoutThreshold, minutes: s.lockoutMinutes },
@@ -87,12 +92,14 @@ export const accountSettingsPages: FastifyPluginAsync = async (app) => {
       passwordPolicy: { minLength: numbers.minLength, historyDepth: numbers.historyDepth, expiryDays: numbers.expiryDays, ...switches },
       requireNonCompliantPasswordsToChange: field(form, 'enforce') === 'yes',
       twoFactorPolicy: TWO_FACTOR_POLICIES.find((p) => p === field(form, 'twoFactorPolicy')),
+      ...(field(form, 'timeZone').trim() ? { timeZone: field(form, 'timeZone').trim() } : {}),
     };
     const auth = request.portalAuth!;
     const result = await updateSettings(deps, auth.agent, auth.account, change, requestContext(request, 'portal'));
     if (!result.ok && result.code === 'two_factor_not_enabled') {
       return show(request, reply, form, fieldError(NOT_SAVED, `two-factor-${change.twoFactorPolicy}`, 'Set up a second factor of your own first (My Settings › Two-factor authentication): the policy you chose requires one of you too.'), 400);
     }
+    if (!result.ok && result.code === 'time_zone_unknown') return show(request, reply, form, fieldError(NOT_SAVED, 'time-zone', 'Choose the help desk\'s time zone from the list.'), 422);
     if (!result.ok && result.code === 'invalid_request') return show(request, reply, form, invalidRequest(NOT_SAVED, result, FLOW_FIELDS, describeFailure(result)), 400);
     if (!result.ok) return show(request, reply, form, fieldError(NOT_SAVED, null, describeFailure(result)), result.code === 'forbidden' ? 403 : 400);
     return redirectWith(reply, '/manage/account', 'success', 'The account settings were saved. New links and passwords follow them from now on.');

@@ -5,7 +5,7 @@ import { getAgent } from '../../flows/agents.js';
 import type { Failure } from '../../domain/errors.js';
 import { requestContext } from '../request-context.js';
 import { field, formOf, trimmedField } from './forms.js';
-import { formatTime } from './format.js';
+import { formatTimeFor } from './format.js';
 import { describeFailure } from './messages.js';
 import { showAgentPage } from './agent-page.js';
 import { fieldError } from './form-errors.js';
@@ -74,6 +74,6 @@ export const agentDetailPages: FastifyPluginAsync = async (app) => {
     const { agent: actor, account } = request.portalAuth!;
     const result = await resendInvitation(deps, actor, account, request.params.id, requestContext(request, 'portal'));
     if (!result.ok) return refused(reply, request.params.id, result);
-    return redirectWith(reply, back(request.params.id), 'success', `A new invitation was emailed. It is valid for 7 days, until ${formatTime(result.expiresAt)}; the previous one no longer works.`);
+    return redirectWith(reply, back(request.params.id), 'success', `A new invitation was emailed. It is valid for 7 days, until ${formatTimeFor(request, result.expiresAt)}; the previous one no longer works.`);
   });
 };

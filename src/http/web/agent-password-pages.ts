@@ -6,7 +6,7 @@ import type { Failure } from '../../domain/errors.js';
 import { identityErrors, identityProofOf } from './identity-proof.js';
 import { requestContext } from '../request-context.js';
 import { checkbox, field, formOf } from './forms.js';
-import { formatHours, formatTime } from './format.js';
+import { formatHours, formatTimeFor } from './format.js';
 import { describeFailure } from './messages.js';
 import { fieldError, passwordRejected, PASSWORDS_CLEARED } from './form-errors.js';
 import { showAgentPage } from './agent-page.js';
@@ -64,7 +64,7 @@ export const agentPasswordPages: FastifyPluginAsync = async (app) => {
     const target = await getAgent(deps, auth.agent, id);
     const who = target.ok ? `${target.agent.name} (${target.agent.email})` : 'The agent';
     const hours = formatHours(auth.account.settings.resetLinkLifetimeHours);
-    return redirectWith(reply, section(id), 'success', `A password reset email was sent to ${who}. The link is valid for ${hours}, until ${formatTime(result.expiresAt)}, and works once.`);
+    return redirectWith(reply, section(id), 'success', `A password reset email was sent to ${who}. The link is valid for ${hours}, until ${formatTimeFor(request, result.expiresAt)}, and works once.`);
   });
 
   app.post<IdParams>('/manage/agents/:id/password', async (request, reply) => {

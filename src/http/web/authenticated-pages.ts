@@ -5,6 +5,7 @@ import { homeFor } from './nav.js';
 import { pageAuthPlugin } from './page-auth.js';
 import { redirectWith, renderMessage } from './render.js';
 import { requiredChangePages } from './required-change-pages.js';
+import { myPreferencesPages } from './my-preferences-pages.js';
 import { mySettingsPages } from './my-settings-pages.js';
 import { agentsPages } from './agents-pages.js';
 import { agentDetailPages } from './agent-detail-pages.js';
@@ -38,6 +39,7 @@ export const authenticatedPages: FastifyPluginAsync = async (app) => {
 
   await app.register(requiredChangePages);
   await app.register(mySettingsPages);
+  await app.register(myPreferencesPages);
   await app.register(twoFactorPages);
   await app.register(agentsPages);
   await app.register(agentDetailPages);

@@ -9,6 +9,8 @@ import { identityErrors, identityProofOf } from './identity-proof.js';
 import { NO_ERRORS, type FormErrors } from './form-errors.js';
 import { requestContext } from '../request-context.js';
 import { formOf } from './forms.js';
+import { formatTime } from './format.js';
+import { timeZoneFor } from '../../domain/account-settings.js';
 import { continueTo, renderMessage, renderPage } from './render.js';
 import { pageLimits, perIp } from './limits.js';
 
@@ -78,7 +80,7 @@ export const interactionPages: FastifyPluginAsync = async (app) => {
       reply,
       423,
       'Signing in is locked',
-      `Too many failed sign-ins for ${auth.agent.email}: for your security, help desks cannot be opened with this account until ${until.toISOString().replace('T', ' ').slice(0, 16)} UTC. An administrator can unlock it sooner, or reset your password with "Forgot password?".`,
+      `Too many failed sign-ins for ${auth.agent.email}: for your security, help desks cannot be opened with this account until ${formatTime(until, timeZoneFor(auth.account.settings, auth.agent))}. An administrator can unlock it sooner, or reset your password with "Forgot password?".`,
     );
   }
 

@@ -84,7 +84,7 @@ export const resetPages: FastifyPluginAsync = async (app) => {
         errors,
         checkUrl: `/reset-password/${request.params.token}/check`,
       },
-      { title: invitation ? 'Set your password' : 'Choose a new password', status, deskName: account?.name },
+      { title: invitation ? 'Set your password' : 'Choose a new password', status, deskName: account?.name, timeZone: link.timeZone },
     );
   }
 

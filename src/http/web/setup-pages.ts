@@ -4,6 +4,7 @@ import { signIn } from '../../flows/login.js';
 import { createHelpDesk } from '../../flows/setup.js';
 import { DEFAULT_SETTINGS } from '../../domain/account-settings.js';
 import { isValidEmail } from '../../domain/email.js';
+import { normalizeTimeZone, timeZoneGroups } from '../../domain/time-zones.js';
 import { requestContext } from '../request-context.js';
 import { setSessionCookie } from '../session-cookie.js';
 import { field, formOf, trimmedField } from './forms.js';
@@ -23,6 +24,8 @@ interface SetupForm {
   accountName: string;
   adminName: string;
   adminEmail: string;
+  /** as typed; '' on the first view (the browser's zone is then offered by time-zone.js) */
+  timeZone: string;
 }
 
 /**
@@ -54,13 +57,23 @@ export const setupPages: FastifyPluginAsync = async (app) => {
       request,
       reply,
       'setup',
-      { action: `/setup/${request.params.token}`, ...form, hints: passwordHints(DEFAULT_SETTINGS.passwordPolicy), errors, checkUrl: `/setup/${request.params.token}/password-check` },
+      {
+        action: `/setup/${request.params.token}`,
+        ...form,
+        timeZone: normalizeTimeZone(form.timeZone) ?? DEFAULT_SETTINGS.timeZone,
+        timeZoneGroups: timeZoneGroups(deps.clock.now()),
+        // only on the first view: a refused form keeps what the operator chose
+        detectTimeZone: form.timeZone === '',
+        hints: passwordHints(DEFAULT_SETTINGS.passwordPolicy),
+        errors,
+        checkUrl: `/setup/${request.params.token}/password-check`,
+      },
       { title: 'Set up your help desk', status },
     );
   }
 
   app.get<TokenParams>('/setup/:token', { preHandler: setupLinkGuards }, async (request, reply) => {
-    return showForm(request, reply, { accountName: '', adminName: '', adminEmail: '' });
+    return showForm(request, reply, { accountName: '', adminName: '', adminEmail: '', timeZone: '' });
   });
 
   // The meter's check (password-check-pages.ts): the default policy, against the names typed on the form.
@@ -72,7 +85,7 @@ export const setupPages: FastifyPluginAsync = async (app) => {
 
   app.post<TokenParams>('/setup/:token', { preHandler: setupLinkGuards }, async (request, reply) => {
     const body = formOf(request);
-    const form: SetupForm = { accountName: trimmedField(body, 'accountName'), adminName: trimmedField(body, 'adminName'), adminEmail: trimmedField(body, 'adminEmail') };
+    const form: SetupForm = { accountName: trimmedField(body, 'accountName'), adminName: trimmedField(body, 'adminName'), adminEmail: trimmedField(body, 'adminEmail'), timeZone: trimmedField(body, 'timeZone') || DEFAULT_SETTINGS.timeZone };
     const password = field(body, 'password');
     const cleared = { cleared: password ? PASSWORDS_CLEARED : null };
     const problems = [
@@ -89,6 +102,7 @@ export const setupPages: FastifyPluginAsync = async (app) => {
     const context = requestContext(request, 'portal');
     const created = await createHelpDesk(deps, { ...form, password, context });
     if (!created.ok) {
+      if (created.code === 'time_zone_unknown') return showForm(request, reply, form, fieldError(NOT_CREATED, 'time-zone', 'Choose the help desk\'s time zone from the list.', cleared), 422);
       if (created.code === 'password_rejected') return showForm(request, reply, form, passwordRejected(NOT_CREATED, created, 'password'), 422);
       return showForm(request, reply, form, fieldError(NOT_CREATED, null, describeFailure(created), cleared), 400);
     }

@@ -22,6 +22,8 @@ export class PayloadReader {
   constructor(
     private readonly template: string,
     private readonly payload: Record<string, unknown>,
+    /** the recipient's zone: every time in the email is shown in it */
+    private readonly timeZone = 'UTC',
   ) {
     for (const key of Object.keys(payload)) {
       if (SECRET_LOOKING_FIELD.test(key)) this.fail(`refuses secret-looking field "${key}"`);
@@ -66,12 +68,12 @@ export class PayloadReader {
     return unlinkable(role ? `${name} (${role})` : name);
   }
 
-  /** An ISO time, returned formatted for people ("27 November 2026, 14:05 UTC"). */
+  /** An ISO time, returned formatted for people in the recipient's zone ("27 November 2026, 15:05 CET"). */
   time(field: string): string {
     const value = this.payload[field];
     const at = typeof value === 'string' ? new Date(value) : null;
     if (!at || Number.isNaN(at.getTime())) this.fail(`field "${field}" is missing or not an ISO time`);
-    return formatTime(at);
+    return formatTime(at, this.timeZone);
   }
 
   oneOf<T extends string>(field: string, values: readonly T[]): T {
