@@ -33,16 +33,16 @@ export const passwordCheckPages: FastifyPluginAsync = async (app) => {
   type IdParams = { Params: { id: string } };
 
   // the required change uses it too, before anything else is allowed
-  app.post('/my-settings/password-check', { config: { allowedDuringPasswordChange: true }, schema: { response: PASSWORD_CHECK_RESPONSE } }, async (request, reply) => {
+  app.post('/my-settings/password-check', { config: { allowedDuringPasswordChange: true }, schema: { hide: true, response: PASSWORD_CHECK_RESPONSE } }, async (request, reply) => {
     return answerCheck(reply, checkOwnNewPassword(request.portalAuth!, field(formOf(request), 'password', MAX_CHECKED_LENGTH)));
   });
 
-  app.post<IdParams>('/manage/agents/:id/password-check', { schema: { response: PASSWORD_CHECK_RESPONSE } }, async (request, reply) => {
+  app.post<IdParams>('/manage/agents/:id/password-check', { schema: { hide: true, response: PASSWORD_CHECK_RESPONSE } }, async (request, reply) => {
     const result = await checkAgentNewPassword(deps, request.portalAuth!, request.params.id, field(formOf(request), 'password', MAX_CHECKED_LENGTH));
     return result.ok ? answerCheck(reply, result) : answerRefusal(reply, result);
   });
 
-  app.post<IdParams>('/manage/agents/:id/password-generate', { schema: { response: GENERATE_RESPONSE } }, async (request, reply) => {
+  app.post<IdParams>('/manage/agents/:id/password-generate', { schema: { hide: true, response: GENERATE_RESPONSE } }, async (request, reply) => {
     const result = await suggestAgentPassphrase(deps, request.portalAuth!, request.params.id);
     return result.ok ? reply.header('cache-control', 'no-store').send({ password: result.password }) : answerRefusal(reply, result);
   });

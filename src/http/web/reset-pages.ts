@@ -95,7 +95,7 @@ export const resetPages: FastifyPluginAsync = async (app) => {
   // as many per address as the link's own requests, on a counter of its own, so typing never
   // uses up the budget of the submit.
   const meterLimit = pageLimits(app, { name: 'resetLinkPerIp', subject: (request) => `meter:${request.ip}` });
-  app.post<TokenParams>('/reset-password/:token/check', { preHandler: meterLimit, schema: { response: PASSWORD_CHECK_RESPONSE } }, async (request, reply) => {
+  app.post<TokenParams>('/reset-password/:token/check', { preHandler: meterLimit, schema: { hide: true, response: PASSWORD_CHECK_RESPONSE } }, async (request, reply) => {
     reply.header('referrer-policy', 'no-referrer');
     const result = await checkResetLinkPassword(deps, request.params.token, field(formOf(request), 'password', 1024));
     return result.ok ? answerCheck(reply, result) : answerRefusal(reply, result);
