@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { changeOwnPassword } from '../../flows/change-password.js';
+import { changeOwnPassword, completeRequiredChange, provedPasswordToReplace } from '../../flows/change-password.js';
 import { requestContext } from '../request-context.js';
 import { field, formOf, queryParam, safeNext } from './forms.js';
 import { describeFailure, describeWait, passwordProblems } from './messages.js';
@@ -11,20 +11,32 @@ import { pageLimits, perIp } from './limits.js';
 
 const ALLOWED = { config: { allowedDuringPasswordChange: true } };
 
+/** What the agent did, in the flash on the page they land on. */
+function doneMessage(oneTime: boolean): string {
+  return oneTime
+    ? 'You replaced the one-time password your administrator set. Use your new password from now on.'
+    : 'Your new password is set. Use it from now on.';
+}
+
 /**
  * "Change password required": after signing in with a one-time password set by an
- * administrator, the agent chooses their own before anything else.
+ * administrator (or a password that expired), the agent chooses their own before anything
+ * else. Right after that sign-in, only the new password is asked: the sign-in proved the old
+ * one (flows/change-password.ts provedPasswordToReplace); later, or from a session that did
+ * not prove it, the page asks for it too.
  */
 export const requiredChangePages: FastifyPluginAsync = async (app) => {
   const { deps } = app.deskpass;
 
   function show(request: FastifyRequest, reply: FastifyReply, next: string | null, extra: { error?: string; problems?: string[] } = {}, status = 200) {
-    const { agent, account } = request.portalAuth!;
+    const auth = request.portalAuth!;
+    const { agent, account } = auth;
+    const askCurrent = !provedPasswordToReplace(auth, deps.clock.now());
     return renderPage(
       request,
       reply,
       'password-required',
-      { expiresAt: agent.temporaryPasswordExpiresAt, hints: passwordHints(account.settings.passwordPolicy), oneTime: agent.temporaryPasswordExpiresAt !== null, next, error: extra.error ?? null, problems: extra.problems ?? [] },
+      { expiresAt: agent.temporaryPasswordExpiresAt, hints: passwordHints(account.settings.passwordPolicy), oneTime: agent.temporaryPasswordExpiresAt !== null, askCurrent, next, error: extra.error ?? null, problems: extra.problems ?? [] },
       { title: 'Choose a new password', status, shape: 'narrow' },
     );
   }
@@ -40,18 +52,27 @@ export const requiredChangePages: FastifyPluginAsync = async (app) => {
     const form = formOf(request);
     const next = safeNext(field(form, 'next'));
     if (!auth.agent.passwordChangeRequired) return reply.redirect(next ?? homeFor(auth.agent), 303);
-    const currentPassword = field(form, 'currentPassword');
+    const oneTime = auth.agent.temporaryPasswordExpiresAt !== null;
     const newPassword = field(form, 'newPassword');
-    if (!currentPassword || !newPassword) return show(request, reply, next, { error: 'Enter your current (one-time) password and a new password.' }, 400);
+    // The field is on the page only when the sign-in did not prove the password (see show).
+    const askedCurrent = 'currentPassword' in form;
+    const currentPassword = field(form, 'currentPassword');
+    if (!newPassword || (askedCurrent && !currentPassword)) {
+      return show(request, reply, next, { error: askedCurrent ? `Enter your ${oneTime ? 'one-time' : 'current'} password and a new password.` : 'Enter a new password.' }, 400);
+    }
     if (newPassword !== field(form, 'confirmPassword')) return show(request, reply, next, { error: 'The two new passwords do not match. Type the same password twice.' }, 422);
-    const result = await changeOwnPassword(deps, auth, { currentPassword, newPassword, context: requestContext(request, 'portal') });
+    const context = requestContext(request, 'portal');
+    const result = askedCurrent ? await changeOwnPassword(deps, auth, { currentPassword, newPassword, context }) : await completeRequiredChange(deps, auth, { newPassword, context });
     if (!result.ok) {
       if (result.code === 'password_rejected') return show(request, reply, next, { error: 'Choose a different password.', problems: passwordProblems(result) }, 422);
-      if (result.code === 'current_password_incorrect') return show(request, reply, next, { error: auth.agent.temporaryPasswordExpiresAt ? 'The one-time password is not correct.' : 'Your current password is not correct.' }, 400);
+      if (result.code === 'reauthentication_required') {
+        return show(request, reply, next, { error: `For your security, enter your ${oneTime ? 'one-time' : 'current'} password again: you signed in more than 10 minutes ago.` }, 403);
+      }
+      if (result.code === 'current_password_incorrect') return show(request, reply, next, { error: oneTime ? 'The one-time password is not correct.' : 'Your current password is not correct.' }, 400);
       if (result.code === 'account_locked') return show(request, reply, next, { error: `Too many wrong passwords. Try again in ${describeWait(result.retryAfterSeconds ?? 3600)}.` }, 423);
       return show(request, reply, next, { error: describeFailure(result) }, 400);
     }
     if (isAppSignInStep(next)) return continueTo(reply, next, 'the help desk');
-    return redirectWith(reply, next ?? homeFor(auth.agent), 'success', 'Your new password is set. Use it from now on.');
+    return redirectWith(reply, next ?? homeFor(auth.agent), 'success', doneMessage(oneTime));
   });
 };
