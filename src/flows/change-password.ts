@@ -29,7 +29,7 @@ export async function changeOwnPassword(
 
   await deps.db.transaction().execute(async (trx) => {
     const now = deps.clock.now();
-    await applyPasswordChange(trx, { agent, passwordHash, now, temporaryUntil: null, keepSessionId: session.id });
+    await applyPasswordChange(trx, { agent, passwordHash, now, temporaryUntil: null, keepSessionId: session.id, endReason: 'password_changed' });
     await audit(trx, { accountId: account.id, type: 'password.changed', actorAgentId: agent.id, targetAgentId: agent.id, context: input.context, details: { requiredChange: wasRequired }, at: now });
     await queueMail(trx, account.id, agent.email, 'password_changed', {
       agentName: agent.name,
@@ -89,7 +89,7 @@ export async function completeRequiredChange(
     const current = await lockAgentForChange(trx, account.id, agent.id);
     if (!current || current.passwordHash !== agent.passwordHash || !current.passwordChangeRequired || current.temporaryPasswordExpiresAt === null || current.status === 'deactivated') return false;
     if (!(await lockLiveSession(trx, session.id, now))) return false;
-    await applyPasswordChange(trx, { agent, passwordHash, now, temporaryUntil: null, keepSessionId: session.id });
+    await applyPasswordChange(trx, { agent, passwordHash, now, temporaryUntil: null, keepSessionId: session.id, endReason: 'password_changed' });
     await audit(trx, { accountId: account.id, type: 'password.changed', actorAgentId: agent.id, targetAgentId: agent.id, context: input.context, details: { requiredChange: true, proof: 'sign_in' }, at: now });
     await queueMail(trx, account.id, agent.email, 'password_changed', {
       agentName: agent.name,

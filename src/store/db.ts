@@ -12,6 +12,7 @@ import * as agentSearch from './migrations/003-agent-search.js';
 import * as deviceLockout from './migrations/004-device-lockout.js';
 import * as appsAndProvider from './migrations/005-apps-and-provider.js';
 import * as secondFactor from './migrations/006-second-factor.js';
+import * as sessionEnds from './migrations/010-session-ends.js';
 
 export type Db = Kysely<Database>;
 /** What every repository takes first: the database or an open transaction, so the caller owns the transaction. */
@@ -101,6 +102,8 @@ const migrations: Record<string, Migration> = {
   '004-device-lockout': deviceLockout,
   '005-apps-and-provider': appsAndProvider,
   '006-second-factor': secondFactor,
+  // 007–009 are taken by work merged alongside (issue 12)
+  '010-session-ends': sessionEnds,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

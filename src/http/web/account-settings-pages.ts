@@ -6,6 +6,7 @@ import { requestContext } from '../request-context.js';
 import { checkbox, field, formOf, integerField, type FormBody } from './forms.js';
 import { describeFailure } from './messages.js';
 import { redirectWith, renderMessage, renderPage } from './render.js';
+import { renderForbidden } from './errors.js';
 
 const NUMBERS = [
   ['resetLinkLifetimeHours', 'Reset link lifetime'],
@@ -26,7 +27,7 @@ export const accountSettingsPages: FastifyPluginAsync = async (app) => {
   function show(request: FastifyRequest, reply: FastifyReply, typed: FormBody | null = null, error: string | null = null, status = 200) {
     const auth = request.portalAuth!;
     const viewed = viewAccount(auth.agent, auth.account);
-    if (!viewed.ok) return renderMessage(request, reply, 403, 'Manage › Account settings', describeFailure(viewed));
+    if (!viewed.ok) return renderForbidden(request, reply, 'Manage › Account settings', viewed);
     const { account } = viewed;
     const s = account.settings;
     const policy = s.passwordPolicy;

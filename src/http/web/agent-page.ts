@@ -9,6 +9,7 @@ import { agentFlags } from './agent-flags.js';
 import { twoFactorRequiredFor } from '../../domain/account-settings.js';
 import { passwordHints } from './policy-hints.js';
 import { renderMessage, renderPage } from './render.js';
+import { renderForbidden } from './errors.js';
 
 /** What a failed password form hands back to the page: its error, and what to keep ticked. */
 export interface PasswordFormState {
@@ -32,7 +33,7 @@ export async function showAgentPage(request: FastifyRequest, reply: FastifyReply
   const found = await getAgent(deps, auth.agent, id);
   if (!found.ok) {
     if (found.code === 'not_found') return renderMessage(request, reply, 404, 'Agent not found', 'There is no such agent in this help desk.', { href: '/manage/agents', label: 'Back to Agents' });
-    return renderMessage(request, reply, 403, 'Manage › Agents', describeFailure(found));
+    return renderForbidden(request, reply, 'Manage › Agents', found);
   }
   const agent = found.agent;
   const isMe = agent.id === auth.agent.id;

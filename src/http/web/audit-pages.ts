@@ -5,6 +5,7 @@ import { queryParam } from './forms.js';
 import { describeFailure } from './messages.js';
 import { redirectWith, renderMessage, renderPage } from './render.js';
 import { AUDIT_EVENT_LABELS, describeAuditDetails } from './audit-labels.js';
+import { renderForbidden } from './errors.js';
 
 const PAGE_SIZE = 50;
 
@@ -23,13 +24,13 @@ export const auditPages: FastifyPluginAsync = async (app) => {
     let notice: string | null = null;
     if (agentId || email) {
       const found = await findAuditSubject(deps, actor, agentId ? { id: agentId } : { email });
-      if (!found.ok) return renderMessage(request, reply, 403, 'Manage › Audit log', describeFailure(found));
+      if (!found.ok) return renderForbidden(request, reply, 'Manage › Audit log', found);
       subject = found.subject;
       if (!subject) notice = `No agent has the email address ${email || 'given'}; showing no events.`;
     }
     const page = subject || !(agentId || email) ? await readAuditLog(deps, actor, { agentId: subject?.id, type: type || undefined, limit: PAGE_SIZE, cursor }) : { ok: true as const, events: [], nextCursor: null };
     if (!page.ok) {
-      if (page.code === 'forbidden') return renderMessage(request, reply, 403, 'Manage › Audit log', describeFailure(page));
+      if (page.code === 'forbidden') return renderForbidden(request, reply, 'Manage › Audit log', page);
       return redirectWith(reply, '/manage/audit', 'error', 'That page of the log is no longer available. Here is the newest page.');
     }
     const events = page.events.map((event) => ({

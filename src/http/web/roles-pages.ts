@@ -5,6 +5,7 @@ import { requestContext } from '../request-context.js';
 import { formOf, listField, trimmedField } from './forms.js';
 import { describeFailure } from './messages.js';
 import { redirectWith, renderMessage, renderPage } from './render.js';
+import { renderForbidden } from './errors.js';
 
 /** The permission names as HappyFox shows them. */
 export const PERMISSION_LABELS: Record<Permission, string> = {
@@ -27,7 +28,7 @@ export const rolesPages: FastifyPluginAsync = async (app) => {
   async function show(request: FastifyRequest, reply: FastifyReply, newRole: { name: string; permissions: string[]; error: string | null } = { name: '', permissions: [], error: null }, status = 200) {
     const actor = request.portalAuth!.agent;
     const listed = await listRoles(deps, actor);
-    if (!listed.ok) return renderMessage(request, reply, 403, 'Manage › Roles', describeFailure(listed));
+    if (!listed.ok) return renderForbidden(request, reply, 'Manage › Roles', listed);
     const held = actor.role.permissions;
     const catalogue = PERMISSION_NAMES.map((name) => ({ name, label: PERMISSION_LABELS[name], description: PERMISSIONS[name], held: held.includes(name) }));
     const roles = listed.roles.map((role) => ({
