@@ -4,7 +4,8 @@ import { sendError } from '../errors.js';
 import type { Failure } from '../../domain/errors.js';
 import type { Permission } from '../../domain/permissions.js';
 import { describeFailure, forbiddenReason } from './messages.js';
-import { renderMessage } from './render.js';
+import { renderMessage, renderPage } from './render.js';
+import { currentAccount } from '../../flows/account.js';
 import { PERMISSION_LABELS } from './roles-pages.js';
 
 /** The permission each Manage section needs (the flows decide; this only names it on the 403 page). */
@@ -43,9 +44,11 @@ const MACHINE_PATHS = ['/api/', '/.well-known/'];
  * sign-in gate use it too): the help desk's layout, a title, and the way back (the agent's apps
  * when signed in, else the sign-in page).
  */
-export function renderNotFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export async function renderNotFound(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const link = request.portalAuth ? { href: '/apps', label: 'Go to your apps' } : { href: '/login', label: 'Sign in' };
-  return renderMessage(request, reply, 404, 'Page not found', 'There is no page at this address. It may have moved, or the link may be incomplete.', link);
+  const deskName = request.portalAuth ? null : ((await currentAccount(request.server.deskpass.deps))?.name ?? null);
+  const message = 'There is no page at this address. It may have moved, or the link may be incomplete.';
+  return renderPage(request, reply, 'message', { message, link }, { title: 'Page not found', status: 404, deskName });
 }
 
 /**

@@ -2,7 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHook
 import type { LimitName, LimitSpec } from '../plugins/rate-limits.js';
 export { perIp } from '../plugins/rate-limits.js';
 import { describeWait } from './messages.js';
-import { renderMessage } from './render.js';
+import { renderMessage, renderPage } from './render.js';
+import { currentAccount } from '../../flows/account.js';
 
 /** What each limit counts, in the words of the page that says it was reached, and the other way forward. */
 const LIMITED: Record<LimitName, { title: string; what: (from: string) => string; forward: string; link?: { href: string; label: string } }> = {
@@ -45,10 +46,12 @@ const LIMITED: Record<LimitName, { title: string; what: (from: string) => string
  * The 429 page: which limit was reached (this network's address, or this email address), when
  * to try again, and the other way forward. The address shown is the requester's own.
  */
-export function refuseWithPage(request: FastifyRequest, reply: FastifyReply, waitSeconds: number, limit: LimitName) {
+export async function refuseWithPage(request: FastifyRequest, reply: FastifyReply, waitSeconds: number, limit: LimitName) {
   const limited = LIMITED[limit];
   const from = `from your network's address (${request.ip})`;
-  return renderMessage(request, reply, 429, limited.title, `${limited.what(from)} Try again in ${describeWait(waitSeconds)}. ${limited.forward}`, limited.link);
+  const deskName = (await currentAccount(request.server.deskpass.deps))?.name ?? null;
+  const message = `${limited.what(from)} Try again in ${describeWait(waitSeconds)}. ${limited.forward}`;
+  return renderPage(request, reply, 'message', { message, link: limited.link ?? null }, { title: limited.title, status: 429, deskName });
 }
 
 /**
