@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { admitSession } from '../../flows/session-gate.js';
-import { sendError } from '../errors.js';
+import { answerFrameworkError, sendError } from '../errors.js';
 import type { Failure } from '../../domain/errors.js';
 import type { Permission } from '../../domain/permissions.js';
 import { describeFailure, forbiddenReason } from './messages.js';
@@ -59,8 +59,16 @@ export async function renderNotFound(request: FastifyRequest, reply: FastifyRepl
  */
 export function installPortalNotFound(app: FastifyInstance): void {
   const { deps, cookieName } = app.deskpass;
+  // Fastify's default: the router refuses a longer path parameter before any route runs.
+  const maxParamLength = (app.initialConfig as { maxParamLength?: number }).maxParamLength ?? 100;
   app.get('/*', { schema: { hide: true } }, async (request, reply) => {
     const path = request.url.split('?')[0]!;
+    // The router falls back to this route rather than refuse a parameter that is too long
+    // (find-my-way tries the wildcard last): answer what it would have answered.
+    const wildcard = (request.params as { '*'?: string })['*'] ?? '';
+    if (wildcard.split('/').some((segment) => segment.length > maxParamLength)) {
+      return answerFrameworkError(Object.assign(new Error('parameter too long'), { code: 'FST_ERR_MAX_PARAM_LENGTH' }) as FastifyError, request, reply);
+    }
     if (MACHINE_PATHS.some((prefix) => path.startsWith(prefix))) return sendError(reply, 'not_found');
     // Signed in: the page keeps the header, and the way back is the agent's apps.
     const outcome = await admitSession(deps, request.cookies?.[cookieName], {});
