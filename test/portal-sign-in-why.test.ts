@@ -286,7 +286,7 @@ describe('the header on a phone', () => {
     const menu = page.getByRole('button', { name: 'Menu' });
     assert.equal(await menu.getAttribute('aria-expanded'), 'false');
     assert.equal(await page.locator('nav.site-nav').isVisible(), false, 'closed: the list waits behind the button');
-    await screenshot(page, 'signin-nav-closed', PHONE);
+    await screenshot(page, 'signin-nav-closed');
     await menu.click();
     assert.equal(await menu.getAttribute('aria-expanded'), 'true');
     const links = page.locator('nav.site-nav a');
@@ -297,7 +297,7 @@ describe('the header on a phone', () => {
       assert.ok(box && box.x >= 0 && box.x + box.width <= PHONE.width && box.y >= 0, `${labels[i]} is within the screen`);
       assert.ok(await links.nth(i).isVisible(), labels[i]);
     }
-    await screenshot(page, 'signin-nav-open', PHONE);
+    await screenshot(page, 'signin-nav-open');
     // Escape closes it and gives focus back to the button
     await page.locator('nav.site-nav a').first().focus();
     await page.keyboard.press('Escape');
