@@ -76,7 +76,7 @@ describe('agent portal: Manage › Apps and Your apps', () => {
     assert.equal(await plain.locator('nav.site-nav').getByRole('link', { name: 'Apps', exact: true }).count(), 0, 'no Manage › Apps without manage_apps');
     const refused = await plain.goto(`${origin}/manage/apps`);
     assert.equal(refused?.status(), 403);
-    assert.match(await plain.locator('main').innerText(), /does not include the permission/);
+    assert.match(await plain.locator('main').innerText(), /Your role \(Agent\) does not have the Manage Apps permission/);
 
     const { page } = await newVisitor(browser, cspViolations);
     await page.goto(`${origin}/my-settings/sessions`);

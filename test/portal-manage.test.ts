@@ -84,8 +84,9 @@ describe('agent portal: Manage › Agents, Roles, Audit log and Account settings
     await page.getByLabel('New password', { exact: true }).fill(password);
     await page.getByLabel('Confirm new password').fill(password);
     await clickAndWait(page, page.getByRole('button', { name: 'Set password' }));
-    await signInThroughPage(page, origin, 'nia@acme.test', password);
+    // accepting the invitation signs her in
     assert.equal(new URL(page.url()).pathname, '/apps');
+    assert.match(await alertText(page), /Welcome, Nia Newcomer\. Your password is set and you are signed in/);
   });
 
   test('profile and access: rename, role, unlock, deactivate and activate, sign out everywhere, resend invitation', async () => {

@@ -117,7 +117,7 @@ describe('agent portal: setup and self-service', () => {
     await page.getByLabel('Confirm new password').fill(newPassword);
     await clickAndWait(page, page.getByRole('button', { name: 'Set password' }));
     assert.equal(new URL(page.url()).pathname, '/login');
-    assert.match(await alertText(page), /Your password is set/);
+    assert.match(await alertText(page), /Your new password is set, and every session that was signed in with the old one was signed out/);
 
     await signInThroughPage(page, origin, AGENT.email, newPassword);
     assert.equal(new URL(page.url()).pathname, '/apps', 'every agent lands on Your apps');

@@ -428,7 +428,6 @@ describe('agent portal: the second factor (authenticator app, recovery codes, pa
     assert.equal(path(page), '/password-change-required', 'the one-time password is replaced first');
     const chosen = 'Lichen-Harbor-Tulip-86';
     t.secrets.add(chosen);
-    await page.getByLabel('One-time password').fill(oneTime);
     await page.getByLabel('New password', { exact: true }).fill(chosen);
     await page.getByLabel('Confirm new password').fill(chosen);
     await clickAndWait(page, page.getByRole('button', { name: 'Set password' }));

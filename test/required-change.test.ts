@@ -1,6 +1,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestApp, OWNER } from './support/harness.js';
+import { completeRequiredChange } from '../src/flows/change-password.js';
+import { authenticateSession, startSession } from '../src/flows/sessions.js';
 
 const LOGIN = '/api/v1/auth/login';
 const HOUR_MS = 3_600_000;
@@ -285,5 +287,118 @@ describe('one-time password expiry', () => {
     assert.equal(login.status, 200);
     assert.equal(login.body.passwordChangeRequired, false);
     assert.equal((await t.get('/api/v1/me/sessions', login.body.token)).status, 200);
+  });
+});
+
+/**
+ * The portal's shortcut (flows/change-password.ts completeRequiredChange): right after signing in
+ * with a one-time password, only the new password is asked. The API's POST /me/password does not
+ * offer it (it keeps asking for currentPassword); these call the flow the portal calls.
+ */
+describe('the required change without typing the one-time password again', () => {
+  const deps = () => t.app.deskpass.deps;
+  const context = { method: 'portal' as const, ip: '203.0.113.9', userAgent: 'test' };
+
+  async function authOf(token: string) {
+    const auth = await authenticateSession(deps(), token);
+    assert.ok(auth, 'a live session');
+    return auth;
+  }
+
+  /** Rows that a change would write: its audit events and its email. */
+  async function traces(agentId: string, email: string): Promise<{ audits: number; mails: number }> {
+    const db = deps().db;
+    const audits = await db.selectFrom('audit_events').select(db.fn.countAll().as('n')).where('target_agent_id', '=', agentId).where('type', '=', 'password.changed').executeTakeFirstOrThrow();
+    const mails = await db.selectFrom('mail_outbox').select(db.fn.countAll().as('n')).where('recipient', '=', email).where('template', '=', 'password_changed').executeTakeFirstOrThrow();
+    return { audits: Number(audits.n), mails: Number(mails.n) };
+  }
+
+  async function assertPasswordUnchanged(email: string, password: string) {
+    const login = await t.post(LOGIN, { email, password });
+    assert.equal(login.status, 200, 'the password is still the one it was');
+    assert.equal(login.body.passwordChangeRequired, true);
+    assert.equal((await t.post(LOGIN, { email, password: NEW_PASSWORD })).status, 401, 'the new password was not set');
+  }
+
+  test('right after signing in with the one-time password, the new password alone replaces it; the notice says what happened', async () => {
+    const agent = await agentWithTemporaryPassword();
+    t.secrets.add(NEW_PASSWORD);
+    const done = await completeRequiredChange(deps(), await authOf(agent.token), { newPassword: NEW_PASSWORD, context });
+    assert.deepEqual(done, { ok: true });
+    const me = await t.get('/api/v1/me', agent.token);
+    assert.equal(me.status, 200, 'the session that made the change goes on');
+    assert.equal(me.body.passwordChangeRequired, false);
+    assert.equal((await t.post(LOGIN, { email: agent.email, password: NEW_PASSWORD })).status, 200);
+    assert.equal((await t.post(LOGIN, { email: agent.email, password: TEMPORARY })).status, 401);
+    // (the invitation's own "password set" notice may arrive late: wait for this change's)
+    const mail = await t.smtp.waitFor((m) => m.to.includes(agent.email) && /was changed/.test(m.subject) && /one-time password/.test(m.text));
+    assert.match(mail.subject, /was changed/);
+    assert.match(mail.text, /you replaced the one-time password your administrator set with a password of your own/i);
+    assert.doesNotMatch(mail.text, /from My Settings/);
+  });
+
+  test('the new password must still differ from the one-time password (nothing changes)', async () => {
+    const agent = await agentWithTemporaryPassword();
+    const before = await traces(agent.id, agent.email);
+    const same = await completeRequiredChange(deps(), await authOf(agent.token), { newPassword: TEMPORARY, context });
+    assert.equal(same.ok, false);
+    assert.equal(!same.ok && same.code, 'password_rejected');
+    assert.deepEqual(await traces(agent.id, agent.email), before);
+    await assertPasswordUnchanged(agent.email, TEMPORARY);
+  });
+
+  test('a session not started by the one-time password cannot use the shortcut (password unchanged, nothing written)', async () => {
+    const agent = await agentWithTemporaryPassword();
+    const auth = await authOf(agent.token);
+    const before = await traces(agent.id, agent.email);
+    // a session older than the one-time password (the set ends them all; made here directly), and a passkey's
+    const older = await startSession(deps().db, auth.account, auth.agent, context, new Date(auth.agent.passwordChangedAt!.getTime() - 1000));
+    const passkey = await startSession(deps().db, auth.account, auth.agent, context, t.clock.now(), ['hwk', 'mfa']);
+    for (const [what, token] of [['older session', older.token], ['passkey session', passkey.token]] as const) {
+      const refused = await completeRequiredChange(deps(), await authOf(token), { newPassword: NEW_PASSWORD, context });
+      assert.equal(!refused.ok && refused.code, 'reauthentication_required', what);
+    }
+    assert.deepEqual(await traces(agent.id, agent.email), before);
+    await assertPasswordUnchanged(agent.email, TEMPORARY);
+  });
+
+  test('the shortcut ends 10 minutes after the sign-in: the one-time password is asked again', async () => {
+    const agent = await agentWithTemporaryPassword();
+    const before = await traces(agent.id, agent.email);
+    t.clock.advanceMs(10 * 60_000 + 1000);
+    const refused = await completeRequiredChange(deps(), await authOf(agent.token), { newPassword: NEW_PASSWORD, context });
+    assert.equal(!refused.ok && refused.code, 'reauthentication_required');
+    assert.deepEqual(await traces(agent.id, agent.email), before);
+    await assertPasswordUnchanged(agent.email, TEMPORARY);
+  });
+
+  test('the shortcut does not work once passwordChangeRequired is false', async () => {
+    const agent = await agentWithTemporaryPassword();
+    const auth = await authOf(agent.token);
+    assert.equal((await t.post('/api/v1/me/password', { currentPassword: TEMPORARY, newPassword: NEW_PASSWORD }, agent.token)).status, 204);
+    const before = await traces(agent.id, agent.email);
+    // the session as it was read before the change (a stale snapshot), and as it is now
+    for (const [what, snapshot] of [['stale', auth], ['current', await authOf(agent.token)]] as const) {
+      const refused = await completeRequiredChange(deps(), snapshot, { newPassword: 'Another-Umber-Lantern-58', context });
+      assert.equal(!refused.ok && refused.code, 'reauthentication_required', what);
+    }
+    assert.deepEqual(await traces(agent.id, agent.email), before);
+    assert.equal((await t.post(LOGIN, { email: agent.email, password: NEW_PASSWORD })).status, 200);
+    assert.equal((await t.post(LOGIN, { email: agent.email, password: 'Another-Umber-Lantern-58' })).status, 401);
+  });
+
+  test('an agent who signed in with their own password (no change required) cannot use it', async () => {
+    const agent = await newAgent();
+    const refused = await completeRequiredChange(deps(), await authOf(agent.token), { newPassword: NEW_PASSWORD, context });
+    assert.equal(!refused.ok && refused.code, 'reauthentication_required');
+    assert.equal((await t.post(LOGIN, { email: agent.email, password: 'Quartz-Harbor-Meadow-31' })).status, 200);
+  });
+
+  test('the API keeps its contract: POST /me/password still needs the one-time password as currentPassword', async () => {
+    const agent = await agentWithTemporaryPassword();
+    const missing = await t.post('/api/v1/me/password', { newPassword: NEW_PASSWORD }, agent.token);
+    assert.equal(missing.status, 400);
+    assert.equal(missing.body.error.code, 'invalid_request');
+    await assertPasswordUnchanged(agent.email, TEMPORARY);
   });
 });

@@ -26,6 +26,8 @@ const PUBLIC_ROUTES = [
   'GET /api/v1/setup/:token',
   'POST /api/v1/setup',
   'GET /assets/*',
+  // The portal's 404 page for unknown pages (it changes nothing; signed in, it keeps the header).
+  'GET /*',
   'GET /login',
   'POST /login',
   'GET /forgot-password',

@@ -101,7 +101,7 @@ export async function setAgentPasswordByAdmin(
     const checked = await recheckOnRows(trx, account.id, actor.id, target.id);
     if (!checked.ok) return checked;
     const temporaryUntil = input.requireChangeAtNextLogin ? addMs(now, account.settings.temporaryPasswordLifetimeHours * MS_PER_HOUR) : null;
-    await applyPasswordChange(trx, { agent: target, passwordHash, now, temporaryUntil, keepSessionId: target.id === actor.id ? session.id : undefined, setByAgentId: actor.id });
+    await applyPasswordChange(trx, { agent: target, passwordHash, now, temporaryUntil, keepSessionId: target.id === actor.id ? session.id : undefined, setByAgentId: actor.id, endReason: 'password_set_by_admin' });
     const type = temporaryUntil ? 'password.temporary_set_by_admin' : 'password.set_by_admin';
     await audit(trx, { accountId: account.id, type, actorAgentId: actor.id, targetAgentId: target.id, context: input.context, details: temporaryUntil ? { expiresAt: temporaryUntil.toISOString() } : undefined, at: now });
     const common = {

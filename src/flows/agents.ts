@@ -171,14 +171,14 @@ export async function updateAgentProfile(deps: FlowDeps, actor: Agent, account: 
       await updateAgent(trx, account.id, target.id, { role_id: newRole.id }, now);
       changed.push('role');
       // The role is in every app's groups claim: the agent signs in again, everywhere, under the new one.
-      await deleteAgentSessions(trx, target.id, now);
+      await deleteAgentSessions(trx, target.id, 'role_changed', now);
       if (await retireOthersPasswordOnGrowth(trx, { account, agent: current, actor, before: current.role.permissions, after: newRole.permissions, now, secretKey: deps.secretKey, context })) mailQueued = true;
     }
     if (changes.status !== undefined && changes.status !== statusKind(target.status)) {
       const status: AgentStatus = changes.status === 'deactivated' ? 'deactivated' : target.passwordHash ? 'active' : 'invited';
       await updateAgent(trx, account.id, target.id, { status }, now);
       if (status === 'deactivated') {
-        await deleteAgentSessions(trx, target.id, now);
+        await deleteAgentSessions(trx, target.id, 'deactivated', now);
         await revokeAgentResetTokens(trx, target.id, now);
       }
       changed.push('status');

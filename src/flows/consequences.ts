@@ -6,7 +6,7 @@ import type { Executor } from '../store/db.js';
 import { activateIfInvited, passwordFields, updateAgent } from '../store/agents.repo.js';
 import { addPasswordHistory } from '../store/password-history.repo.js';
 import { insertResetToken, revokeAgentResetTokens } from '../store/reset-tokens.repo.js';
-import { deleteAgentSessions } from '../store/sessions.repo.js';
+import { deleteAgentSessions, type SessionEndReason } from '../store/sessions.repo.js';
 import { clearLoginAttempts } from '../store/login-attempts.repo.js';
 import { insertAuditEvent, type NewAuditEvent } from '../store/audit.repo.js';
 import { enqueueMail } from '../store/outbox.repo.js';
@@ -20,7 +20,7 @@ import { normalizeEmail } from '../domain/models.js';
  */
 export async function applyPasswordChange(
   trx: Executor,
-  args: { agent: Agent; passwordHash: string; now: Date; temporaryUntil: Date | null; keepSessionId?: string; setByAgentId?: string | null },
+  args: { agent: Agent; passwordHash: string; now: Date; temporaryUntil: Date | null; keepSessionId?: string; setByAgentId?: string | null; endReason: SessionEndReason },
 ): Promise<void> {
   const { agent, passwordHash, now } = args;
   await updateAgent(
@@ -36,7 +36,7 @@ export async function applyPasswordChange(
   await activateIfInvited(trx, agent.accountId, agent.id);
   await addPasswordHistory(trx, agent.accountId, agent.id, passwordHash, now);
   await revokeAgentResetTokens(trx, agent.id, now);
-  await deleteAgentSessions(trx, agent.id, now, args.keepSessionId);
+  await deleteAgentSessions(trx, agent.id, args.endReason, now, args.keepSessionId);
   await clearLoginAttempts(trx, agent.accountId, normalizeEmail(agent.email));
 }
 
@@ -97,7 +97,7 @@ export async function retireOthersPasswordOnGrowth(
   const grows = args.after.some((p) => !args.before.includes(p));
   if (!grows || agent.passwordSetByAgentId === null || agent.passwordHash === null) return false;
   await updateAgent(trx, account.id, agent.id, { password_hash: null, password_change_required: 0, temporary_password_expires_at: null, password_set_by_agent_id: null }, now);
-  await deleteAgentSessions(trx, agent.id, now);
+  await deleteAgentSessions(trx, agent.id, 'password_retired', now);
   const lifetimeHours = account.settings.resetLinkLifetimeHours;
   const link = await issueResetLink(trx, { agent, purpose: 'admin', createdByAgentId: actor.id, lifetimeHours, now, secretKey: args.secretKey });
   await queueMail(trx, account.id, agent.email, 'reset_link', {

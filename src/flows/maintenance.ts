@@ -3,7 +3,7 @@ import { findOnlyAccount } from '../store/accounts.repo.js';
 import { sweepResetTokens } from '../store/reset-tokens.repo.js';
 import { sweepCounters } from '../store/rate-limit-counters.repo.js';
 import { sweepEndedSessionDoors } from '../store/login-attempts.repo.js';
-import { sweepIdleSessions, sweepSessions } from '../store/sessions.repo.js';
+import { sweepIdleSessions, sweepSessionEnds, sweepSessions } from '../store/sessions.repo.js';
 import type { FlowDeps } from './deps.js';
 import { sweepProviderRecords } from '../store/oidc-payloads.repo.js';
 import { sweepTwoFactorChallenges } from '../store/two-factor.repo.js';
@@ -34,6 +34,8 @@ export async function sweepExpiredRecords(deps: Pick<FlowDeps, 'db' | 'clock'>, 
     }
   }
   await sweepEndedSessionDoors(deps.db);
+  // why a session ended is kept as long as a dead link: a browser back after a week is told nothing
+  for (let swept = batchSize; swept === batchSize; ) swept = await sweepSessionEnds(deps.db, addMs(now, -DEAD_LINK_RETENTION_MS), batchSize);
   for (let swept = batchSize; swept === batchSize; ) swept = await sweepProviderRecords(deps.db, now, batchSize);
   await sweepTwoFactorChallenges(deps.db, now);
   return { links, sessions };

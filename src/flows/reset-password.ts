@@ -64,7 +64,7 @@ export async function redeemResetLink(deps: FlowDeps, input: { token: string; ne
     const now = deps.clock.now();
     const consumed = await consumeResetToken(trx, hashToken(input.token), now);
     if (!consumed) return 'lost_race' as const;
-    await applyPasswordChange(trx, { agent, passwordHash, now, temporaryUntil: null });
+    await applyPasswordChange(trx, { agent, passwordHash, now, temporaryUntil: null, endReason: 'password_reset' });
     await audit(trx, { accountId: account.id, type: 'password.reset_completed', actorAgentId: agent.id, targetAgentId: agent.id, context: input.context, details: { purpose: token.purpose, linkCreatedBy: token.createdByAgentId }, at: now });
     await queueMail(trx, account.id, agent.email, 'password_changed', {
       agentName: agent.name,

@@ -3,7 +3,7 @@ import { REAUTHENTICATION_WINDOW_MS, type AccountSettings } from '../domain/acco
 import { fail, forbidden, type Result } from '../domain/errors.js';
 import type { Account, Agent, RequestContext, Session } from '../domain/models.js';
 import { findAgentById } from '../store/agents.repo.js';
-import { deleteAgentSessions, deleteSession, findSessionHolder, insertSession, listAgentSessions, touchSession } from '../store/sessions.repo.js';
+import { deleteAgentSessions, deleteSession, findSessionEnd, findSessionHolder, insertSession, listAgentSessions, touchSession, type SessionEndReason } from '../store/sessions.repo.js';
 import type { Executor } from '../store/db.js';
 import { hashToken, isWellFormedToken, newId, newRandomToken } from '../security/tokens.js';
 import { checkActOnAgent, checkPermissions, toPrincipalPermissions } from './principal.js';
@@ -63,7 +63,7 @@ export async function authenticateSession(deps: FlowDeps, token: string): Promis
   const { session, account, agent } = holder;
   const now = clock.now();
   if (isSessionOver(session, account.settings, now)) {
-    await db.transaction().execute((trx) => deleteSession(trx, session.agentId, session.id, now));
+    await db.transaction().execute((trx) => deleteSession(trx, session.agentId, session.id, session.expiresAt <= now ? 'expired_absolute' : 'expired_idle', now));
     return undefined;
   }
   if (agent.status === 'deactivated') return undefined;
@@ -80,9 +80,10 @@ export function isTemporaryPasswordExpired(agent: Agent, now: Date): boolean {
   return agent.passwordChangeRequired && agent.temporaryPasswordExpiresAt !== null && agent.temporaryPasswordExpiresAt <= now;
 }
 
-export async function signOut(deps: FlowDeps, auth: Authenticated): Promise<void> {
+/** Ends this session: the agent signed out (or, `reason`, the gate ended it). */
+export async function signOut(deps: FlowDeps, auth: Authenticated, reason: SessionEndReason = 'signed_out'): Promise<void> {
   const now = deps.clock.now();
-  await deps.db.transaction().execute((trx) => deleteSession(trx, auth.agent.id, auth.session.id, now));
+  await deps.db.transaction().execute((trx) => deleteSession(trx, auth.agent.id, auth.session.id, reason, now));
 }
 
 export async function listOwnSessions(deps: FlowDeps, auth: Authenticated): Promise<{ sessions: (Session & { current: boolean; apps: { id: string; name: string }[] })[] }> {
@@ -97,7 +98,7 @@ export async function listOwnSessions(deps: FlowDeps, auth: Authenticated): Prom
 export async function endOwnSession(deps: FlowDeps, auth: Authenticated, sessionId: string, context: RequestContext): Promise<Result<object, 'not_found'>> {
   const now = deps.clock.now();
   const ended = await deps.db.transaction().execute(async (trx) => {
-    const count = await deleteSession(trx, auth.agent.id, sessionId, now);
+    const count = await deleteSession(trx, auth.agent.id, sessionId, 'signed_out_elsewhere', now);
     if (count === 0) return false;
     await audit(trx, { accountId: auth.account.id, type: 'session.revoked', actorAgentId: auth.agent.id, targetAgentId: auth.agent.id, context, details: { scope: 'one' }, at: now });
     return true;
@@ -115,8 +116,18 @@ export async function revokeAgentSessions(deps: FlowDeps, actor: Agent, targetId
   if (!decision.allowed) return forbidden(decision.reason);
   const now = deps.clock.now();
   await deps.db.transaction().execute(async (trx) => {
-    const count = await deleteAgentSessions(trx, target.id, now);
+    const count = await deleteAgentSessions(trx, target.id, 'revoked_by_admin', now);
     await audit(trx, { accountId: actor.accountId, type: 'session.revoked', actorAgentId: actor.id, targetAgentId: target.id, context, details: { scope: 'all', count }, at: now });
   });
   return { ok: true };
+}
+
+/**
+ * Why the session of this token ended, if it did in the last 7 days: asked by the portal when a
+ * browser brings a dead session cookie, so only whoever holds that very token learns its fate.
+ */
+export async function whySessionEnded(deps: FlowDeps, token: string | undefined): Promise<SessionEndReason | null> {
+  if (!token || !isWellFormedToken(token)) return null;
+  const ended = await findSessionEnd(deps.db, hashToken(token));
+  return ended?.reason ?? null;
 }

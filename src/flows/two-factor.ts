@@ -350,7 +350,7 @@ export async function removeAllFactors(trx: Executor, agentId: string, now: Date
   await deleteRecoveryCodes(trx, agentId);
   await refreshTwoFactorEnabled(trx, agentId);
   await endAgentChallenges(trx, agentId, now);
-  await deleteAgentSessions(trx, agentId, now);
+  await deleteAgentSessions(trx, agentId, 'two_factor_reset', now);
   return totp + passkeys > 0;
 }
 

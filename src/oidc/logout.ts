@@ -30,7 +30,7 @@ export function installSessionEndOnLogout(provider: Provider, deps: FlowDeps, co
     }
     const now = deps.clock.now();
     await deps.db.transaction().execute(async (trx) => {
-      for (const [sessionId, agentId] of ended) await deleteSession(trx, agentId, sessionId, now);
+      for (const [sessionId, agentId] of ended) await deleteSession(trx, agentId, sessionId, 'signed_out_from_app', now);
     });
     if (token) ctx.cookies.set(cookieName, null, { path: '/', httpOnly: true, sameSite: 'lax', secure, signed: false, overwrite: true });
   });

@@ -14,6 +14,7 @@ import * as deviceLockout from './migrations/004-device-lockout.js';
 import * as appsAndProvider from './migrations/005-apps-and-provider.js';
 import * as secondFactor from './migrations/006-second-factor.js';
 import * as timeZones from './migrations/008-time-zones.js';
+import * as sessionEnds from './migrations/010-session-ends.js';
 
 export type Db = Kysely<Database>;
 /** What every repository takes first: the database or an open transaction, so the caller owns the transaction. */
@@ -139,6 +140,7 @@ const migrations: Record<string, Migration> = {
   '005-apps-and-provider': appsAndProvider,
   '006-second-factor': secondFactor,
   '008-time-zones': timeZones,
+  '010-session-ends': sessionEnds,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -13,6 +13,7 @@ export interface Database {
   password_history: PasswordHistoryTable;
   password_reset_tokens: PasswordResetTokensTable;
   sessions: SessionsTable;
+  session_ends: SessionEndsTable;
   audit_events: AuditEventsTable;
   mail_outbox: MailOutboxTable;
   rate_limit_counters: RateLimitCountersTable;
@@ -120,6 +121,38 @@ export interface PasswordResetTokensTable {
   expires_at: string;
   used_at: string | null;
   revoked_at: string | null;
+}
+
+/**
+ * Why a session ended, by a stable code (the sign-in page words it): the agent signed out, ended
+ * it from another session, or an app's sign-out did; an administrator signed them out, deactivated
+ * them, changed their role, set their password or reset their second factor; their password was
+ * changed or reset elsewhere, or a password somebody else chose was retired; it expired.
+ */
+export type SessionEndReason =
+  | 'signed_out'
+  | 'signed_out_elsewhere'
+  | 'signed_out_from_app'
+  | 'revoked_by_admin'
+  | 'deactivated'
+  | 'role_changed'
+  | 'password_changed'
+  | 'password_reset'
+  | 'password_set_by_admin'
+  | 'password_retired'
+  | 'two_factor_reset'
+  | 'one_time_password_expired'
+  | 'expired_idle'
+  | 'expired_absolute';
+
+/** The end of a deleted session, kept 7 days so the browser that held it can be told why. */
+export interface SessionEndsTable {
+  /** SHA-256 of the ended session's token, hex */
+  token_hash: string;
+  account_id: string;
+  agent_id: string;
+  reason: SessionEndReason;
+  ended_at: string;
 }
 
 export interface SessionsTable {

@@ -3,7 +3,8 @@ import type { Account, Agent, Session } from '../domain/models.js';
 import { sql, type CompiledQuery, type InferResult } from 'kysely';
 import type { Executor } from './db.js';
 import { dialectOf } from './dialect.js';
-import type { SessionRow } from './schema.js';
+import type { SessionEndReason, SessionRow } from './schema.js';
+export type { SessionEndReason } from './schema.js';
 import { iso } from './convert.js';
 import { endAppSignIns } from './app-sign-ins.repo.js';
 import { toAccount } from './accounts.repo.js';
@@ -140,44 +141,66 @@ export async function listAgentSessions(db: Executor, agentId: string, now: Date
   return rows.map(toSession);
 }
 
+type EndedRow = { id: string; token_hash: string; account_id: string; agent_id: string };
+const ENDED_COLUMNS = ['id', 'token_hash', 'account_id', 'agent_id'] as const;
+
 /**
  * Every way a session ends goes through here (one, all of an agent's, the sweeps), so that the
  * apps signed in through it are logged out and their grants revoked in the same transaction
- * (see endAppSignIns). Pass the caller's transaction when the end is part of a change.
+ * (see endAppSignIns), and why it ended is kept for the browser that held it (session_ends).
+ * Pass the caller's transaction when the end is part of a change.
  */
-async function endSessions(db: Executor, ids: readonly string[], now: Date): Promise<number> {
-  if (ids.length === 0) return 0;
-  await endAppSignIns(db, ids, now);
-  return ids.length;
+async function endSessions(db: Executor, rows: readonly EndedRow[], reason: SessionEndReason, now: Date): Promise<number> {
+  if (rows.length === 0) return 0;
+  await endAppSignIns(db, rows.map((r) => r.id), now);
+  await db
+    .insertInto('session_ends')
+    .values(rows.map((r) => ({ token_hash: r.token_hash, account_id: r.account_id, agent_id: r.agent_id, reason, ended_at: iso(now) })))
+    .onConflict((oc) => oc.column('token_hash').doNothing())
+    .execute();
+  return rows.length;
 }
 
-export async function deleteSession(db: Executor, agentId: string, id: string, now: Date): Promise<number> {
-  const rows = await db.deleteFrom('sessions').where('agent_id', '=', agentId).where('id', '=', id).returning('id').execute();
-  return endSessions(db, rows.map((r) => r.id), now);
+export async function deleteSession(db: Executor, agentId: string, id: string, reason: SessionEndReason, now: Date): Promise<number> {
+  const rows = await db.deleteFrom('sessions').where('agent_id', '=', agentId).where('id', '=', id).returning(ENDED_COLUMNS).execute();
+  return endSessions(db, rows, reason, now);
 }
 
 /** Ends the agent's sessions, all or all but one (a self-change keeps the current session). */
-export async function deleteAgentSessions(db: Executor, agentId: string, now: Date, exceptId?: string): Promise<number> {
+export async function deleteAgentSessions(db: Executor, agentId: string, reason: SessionEndReason, now: Date, exceptId?: string): Promise<number> {
   let q = db.deleteFrom('sessions').where('agent_id', '=', agentId);
   if (exceptId) q = q.where('id', '!=', exceptId);
-  const rows = await q.returning('id').execute();
-  return endSessions(db, rows.map((r) => r.id), now);
+  const rows = await q.returning(ENDED_COLUMNS).execute();
+  return endSessions(db, rows, reason, now);
 }
 
 export async function sweepSessions(db: Executor, now: Date, batchSize = 1000): Promise<number> {
   const ids = await db.selectFrom('sessions').select('id').where('expires_at', '<=', iso(now)).limit(batchSize).execute();
   if (ids.length === 0) return 0;
-  const rows = await db.deleteFrom('sessions').where('id', 'in', ids.map((r) => r.id)).returning('id').execute();
-  await endSessions(db, rows.map((r) => r.id), now);
+  const rows = await db.deleteFrom('sessions').where('id', 'in', ids.map((r) => r.id)).returning(ENDED_COLUMNS).execute();
+  await endSessions(db, rows, 'expired_absolute', now);
   return ids.length;
 }
 
 export async function sweepIdleSessions(db: Executor, accountId: string, idleSince: Date, now: Date, batchSize = 1000): Promise<number> {
   const ids = await db.selectFrom('sessions').select('id').where('account_id', '=', accountId).where('last_seen_at', '<=', iso(idleSince)).limit(batchSize).execute();
   if (ids.length === 0) return 0;
-  const rows = await db.deleteFrom('sessions').where('id', 'in', ids.map((r) => r.id)).returning('id').execute();
-  await endSessions(db, rows.map((r) => r.id), now);
+  const rows = await db.deleteFrom('sessions').where('id', 'in', ids.map((r) => r.id)).returning(ENDED_COLUMNS).execute();
+  await endSessions(db, rows, 'expired_idle', now);
   return ids.length;
+}
+
+/** Why the session of this token hash ended, when it ended in the last 7 days (the sweep forgets older ends). */
+export async function findSessionEnd(db: Executor, tokenHash: string): Promise<{ reason: SessionEndReason; endedAt: Date } | undefined> {
+  const row = await db.selectFrom('session_ends').select(['reason', 'ended_at']).where('token_hash', '=', tokenHash).executeTakeFirst();
+  return row && { reason: row.reason, endedAt: new Date(row.ended_at) };
+}
+
+export async function sweepSessionEnds(db: Executor, endedBefore: Date, batchSize = 1000): Promise<number> {
+  const rows = await db.selectFrom('session_ends').select('token_hash').where('ended_at', '<', iso(endedBefore)).limit(batchSize).execute();
+  if (rows.length === 0) return 0;
+  await db.deleteFrom('session_ends').where('token_hash', 'in', rows.map((r) => r.token_hash)).execute();
+  return rows.length;
 }
 
 /**

@@ -8,6 +8,7 @@ import { checkbox, field, formOf, integerField, type FormBody } from './forms.js
 import { describeFailure } from './messages.js';
 import { fieldError, formErrors, invalidRequest, NO_ERRORS, type FormErrors } from './form-errors.js';
 import { redirectWith, renderMessage, renderPage } from './render.js';
+import { renderForbidden } from './errors.js';
 
 const NUMBERS = [
   ['resetLinkLifetimeHours', 'Reset link lifetime', 'reset-link-lifetime'],
@@ -37,7 +38,7 @@ export const accountSettingsPages: FastifyPluginAsync = async (app) => {
   function show(request: FastifyRequest, reply: FastifyReply, typed: FormBody | null = null, errors: FormErrors = NO_ERRORS, status = 200) {
     const auth = request.portalAuth!;
     const viewed = viewAccount(auth.agent, auth.account);
-    if (!viewed.ok) return renderMessage(request, reply, 403, 'Manage › Account settings', describeFailure(viewed));
+    if (!viewed.ok) return renderForbidden(request, reply, 'Manage › Account settings', viewed);
     const { account } = viewed;
     const s = account.settings;
     const policy = s.passwordPolicy;

@@ -10,6 +10,7 @@ import { twoFactorRequiredFor } from '../../domain/account-settings.js';
 import { passwordHints } from './policy-hints.js';
 import { renderMessage, renderPage } from './render.js';
 import { NO_ERRORS, type FormErrors } from './form-errors.js';
+import { renderForbidden } from './errors.js';
 
 /** What a refused form of the page hands back to it: its errors, and what was typed or ticked. */
 export interface PasswordFormState {
@@ -36,7 +37,7 @@ export async function showAgentPage(request: FastifyRequest, reply: FastifyReply
   const found = await getAgent(deps, auth.agent, id);
   if (!found.ok) {
     if (found.code === 'not_found') return renderMessage(request, reply, 404, 'Agent not found', 'There is no such agent in this help desk.', { href: '/manage/agents', label: 'Back to Agents' });
-    return renderMessage(request, reply, 403, 'Manage › Agents', describeFailure(found));
+    return renderForbidden(request, reply, 'Manage › Agents', found);
   }
   const agent = found.agent;
   const isMe = agent.id === auth.agent.id;

@@ -11,6 +11,7 @@ import { describeFailure } from './messages.js';
 import { agentFlags } from './agent-flags.js';
 import { redirectWith, renderMessage, renderPage } from './render.js';
 import { fieldError, formErrors, NO_ERRORS, type FormErrors } from './form-errors.js';
+import { renderForbidden } from './errors.js';
 
 const PAGE_SIZE = 25;
 const NOT_ADDED = 'The agent was not added';
@@ -29,7 +30,7 @@ export const agentsPages: FastifyPluginAsync = async (app) => {
     const cursor = queryParam(request, 'cursor');
     const page = await listAgents(deps, actor, { search: search || undefined, status, twoFactor: twoFactor === 'off' ? false : undefined, limit: PAGE_SIZE, cursor });
     if (!page.ok) {
-      if (page.code === 'forbidden') return renderMessage(request, reply, 403, 'Manage › Agents', describeFailure(page));
+      if (page.code === 'forbidden') return renderForbidden(request, reply, 'Manage › Agents', page);
       return redirectWith(reply, '/manage/agents', 'error', 'That page of the list is no longer available. Here is the first page.');
     }
     const invitations = await invitationStates(deps, page.agents);
@@ -63,7 +64,7 @@ export const agentsPages: FastifyPluginAsync = async (app) => {
 
   async function showNewAgent(request: FastifyRequest, reply: FastifyReply, form: { name: string; email: string; roleId: string }, errors: FormErrors = NO_ERRORS, status = 200) {
     const roles = await listAssignableRoles(deps, request.portalAuth!.agent);
-    if (!roles.ok) return renderMessage(request, reply, 403, 'Add agent', describeFailure(roles));
+    if (!roles.ok) return renderForbidden(request, reply, 'Add agent', roles);
     const defaultRole = roles.roles.find((r) => r.builtIn && r.name === 'Agent');
     return renderPage(
       request,

@@ -10,6 +10,7 @@ import { pageGuard } from './limits.js';
 import { describeFailure } from './messages.js';
 import { redirectWith, renderMessage, renderPage } from './render.js';
 import { fieldError, formErrors, NO_ERRORS, type FormErrors } from './form-errors.js';
+import { forbiddenText, renderForbidden } from './errors.js';
 
 type IdParams = { Params: { id: string } };
 
@@ -105,13 +106,13 @@ export const appsPages: FastifyPluginAsync = async (app) => {
 
   // Every page and action here needs manage_apps: refused before the handler runs (the flows check again).
   const requireManageApps = pageGuard(async (request: FastifyRequest) =>
-    request.portalAuth!.agent.role.permissions.includes('manage_apps') ? null : { status: 403, title: 'Manage › Apps', message: describeFailure(forbidden('missing_permission')) },
+    request.portalAuth!.agent.role.permissions.includes('manage_apps') ? null : { status: 403, title: 'Manage › Apps', message: forbiddenText(request, forbidden('missing_permission')), link: { href: '/apps', label: 'Go to your apps' } },
   );
   const guarded = { preHandler: requireManageApps };
 
   app.get('/manage/apps', guarded, async (request, reply) => {
     const listed = await listApps(deps, request.portalAuth!.agent);
-    if (!listed.ok) return renderMessage(request, reply, 403, 'Manage › Apps', describeFailure(listed));
+    if (!listed.ok) return renderForbidden(request, reply, 'Manage › Apps', listed);
     const apps = listed.apps.map((a) => ({ id: a.id, name: a.name, type: a.type, clientId: a.clientId, redirectUris: a.redirectUris, backchannel: Boolean(a.backchannelLogoutUri), host: hostOf(a.redirectUris[0]) }));
     return renderPage(request, reply, 'apps', { apps }, { title: 'Apps', section: 'apps' });
   });
@@ -185,7 +186,7 @@ export const appsPages: FastifyPluginAsync = async (app) => {
 
   app.get<IdParams>('/manage/apps/:id', guarded, async (request, reply) => {
     const found = await getApp(deps, request.portalAuth!.agent, request.params.id);
-    if (!found.ok) return found.code === 'not_found' ? redirectWith(reply, '/manage/apps', 'error', 'That app no longer exists.') : renderMessage(request, reply, 403, 'Manage › Apps', describeFailure(found));
+    if (!found.ok) return found.code === 'not_found' ? redirectWith(reply, '/manage/apps', 'error', 'That app no longer exists.') : renderForbidden(request, reply, 'Manage › Apps', found);
     return showApp(request, reply, found.app);
   });
 

@@ -6,6 +6,7 @@ import { queryParam } from './forms.js';
 import { describeFailure } from './messages.js';
 import { redirectWith, renderMessage, renderPage, viewerTimeZone } from './render.js';
 import { AUDIT_EVENT_LABELS, describeAuditDetails } from './audit-labels.js';
+import { renderForbidden } from './errors.js';
 
 const PAGE_SIZE = 50;
 
@@ -49,7 +50,7 @@ export const auditPages: FastifyPluginAsync = async (app) => {
     let notice: string | null = null;
     if (agentId || email) {
       const found = await findAuditSubject(deps, actor, agentId ? { id: agentId } : { email });
-      if (!found.ok) return renderMessage(request, reply, 403, 'Manage › Audit log', describeFailure(found));
+      if (!found.ok) return renderForbidden(request, reply, 'Manage › Audit log', found);
       subject = found.subject;
       if (!subject) notice = email ? `No agent has the email address ${email}; showing no events.` : 'No agent of this help desk has that id; showing no events.';
     }
@@ -59,7 +60,7 @@ export const auditPages: FastifyPluginAsync = async (app) => {
       ? { ok: true as const, events: [], nextCursor: null }
       : await readAuditLog(deps, actor, { agentId: subject?.id, type: type || undefined, ...range, limit: PAGE_SIZE, cursor });
     if (!page.ok) {
-      if (page.code === 'forbidden') return renderMessage(request, reply, 403, 'Manage › Audit log', describeFailure(page));
+      if (page.code === 'forbidden') return renderForbidden(request, reply, 'Manage › Audit log', page);
       return redirectWith(reply, '/manage/audit', 'error', 'That page of the log is no longer available. Here is the newest page.');
     }
     const events = page.events.map((event) => ({

@@ -3,7 +3,8 @@ import { signOut } from '../../flows/sessions.js';
 import { clearSessionCookie } from '../session-cookie.js';
 import { homeFor } from './nav.js';
 import { pageAuthPlugin } from './page-auth.js';
-import { redirectWith, renderMessage } from './render.js';
+import { redirectWith } from './render.js';
+import { renderNotFound } from './errors.js';
 import { requiredChangePages } from './required-change-pages.js';
 import { myPreferencesPages } from './my-preferences-pages.js';
 import { mySettingsPages } from './my-settings-pages.js';
@@ -28,7 +29,7 @@ export const authenticatedPages: FastifyPluginAsync = async (app) => {
   app.get('/manage', async (request, reply) => reply.redirect(homeFor(request.portalAuth!.agent), 303));
   // Unknown pages under the portal's sections answer a page, not the API's JSON 404.
   for (const path of ['/manage/*', '/my-settings/*', '/apps/*']) {
-    app.get(path, async (request, reply) => renderMessage(request, reply, 404, 'Page not found', 'There is no such page. Use the menu at the top.'));
+    app.get(path, async (request, reply) => renderNotFound(request, reply));
   }
 
   app.post('/logout', { config: { allowedDuringPasswordChange: true, allowedWhenTemporaryPasswordExpired: true, allowedDuringTwoFactorEnrollment: true } }, async (request, reply) => {

@@ -11,7 +11,7 @@ import { ASSETS_DIR, VIEWS_DIR } from './paths.js';
 export const WEBAUTHN_BROWSER_PATH = '/assets/webauthn/simplewebauthn-browser.js';
 import { registerPortalSecurity } from './security.js';
 import { flashPlugin } from './flash.js';
-import { installPortalErrorHandler } from './errors.js';
+import { installPortalErrorHandler, installPortalNotFound } from './errors.js';
 import { signInPages } from './sign-in-pages.js';
 import { resetPages } from './reset-pages.js';
 import { setupPages } from './setup-pages.js';
@@ -46,6 +46,7 @@ export const webPortal: FastifyPluginAsync = async (app) => {
   await app.register(resetPages);
   await app.register(setupPages);
   await app.register(authenticatedPages);
+  installPortalNotFound(app);
 };
 
 export default webPortal;

@@ -12,6 +12,8 @@ import { passwordHints } from './policy-hints.js';
 import { redirectWith, renderPage } from './render.js';
 import { pageLimits, perIp } from './limits.js';
 import { deviceTokensOf } from '../device-cookie.js';
+import { signIn } from '../../flows/login.js';
+import { finishPortalSignIn } from './sign-in-pages.js';
 import { normalizeEmail } from '../../domain/models.js';
 
 type TokenParams = { Params: { token: string } };
@@ -106,13 +108,26 @@ export const resetPages: FastifyPluginAsync = async (app) => {
     const newPassword = field(form, 'newPassword');
     if (!newPassword) return showResetPage(request, reply, fieldError(NOT_SET, 'new-password', 'Enter a new password.'), 400);
     if (newPassword !== field(form, 'confirmPassword')) return showResetPage(request, reply, fieldError(NOT_SET, 'new-password-confirm', 'The two passwords do not match. Type the same password twice.', { cleared: PASSWORDS_CLEARED }), 422);
-    const result = await redeemResetLink(deps, { token: request.params.token, newPassword, context: requestContext(request, 'portal') });
+    // Who the link is for, read before it is used: an invitation signs the new agent in.
+    const link = await inspectResetLink(deps, request.params.token);
+    const context = requestContext(request, 'portal');
+    const result = await redeemResetLink(deps, { token: request.params.token, newPassword, context });
     if (!result.ok) {
       // A dead link shows why; a rejected password leaves the link usable and says which rules failed.
       if (result.code === 'password_rejected') return showResetPage(request, reply, passwordRejected(NOT_SET, result, 'new-password'), 422);
       return showResetPage(request, reply, NO_ERRORS, 410);
     }
     reply.header('referrer-policy', 'no-referrer');
-    return redirectWith(reply, '/login', 'success', 'Your password is set. You were signed out everywhere else; sign in with your new password.');
+    const account = await currentAccount(deps);
+    if (link.ok && link.purpose === 'invitation' && account) {
+      // Accepting an invitation is a sign-in, through the same gate as any other (lockout, second
+      // factor, its enrolment): the password just chosen is the credential.
+      const signedIn = await signIn(deps, account, { email: link.email, password: newPassword, deviceTokens: deviceTokensOf(request), context });
+      if (signedIn.ok && signedIn.kind === 'session') {
+        return finishPortalSignIn(app, request, reply, account, signedIn, null, undefined, `Welcome, ${signedIn.agent.name}. Your password is set and you are signed in.`);
+      }
+      return redirectWith(reply, '/login', 'success', 'Your password is set. Sign in with it to continue.');
+    }
+    return redirectWith(reply, '/login', 'success', 'Your new password is set, and every session that was signed in with the old one was signed out. Sign in with your new password.');
   });
 };

@@ -7,6 +7,7 @@ import { describeFailure } from './messages.js';
 import { redirectWith, renderMessage, renderPage } from './render.js';
 import { fieldError, NO_ERRORS, type FormErrors } from './form-errors.js';
 import { ERRORS } from '../../domain/errors.js';
+import { renderForbidden } from './errors.js';
 
 /** The permission names as HappyFox shows them. */
 export const PERMISSION_LABELS: Record<Permission, string> = {
@@ -33,7 +34,7 @@ export const rolesPages: FastifyPluginAsync = async (app) => {
   async function show(request: FastifyRequest, reply: FastifyReply, newRole: Typed = { name: '', permissions: [], errors: NO_ERRORS }, status = 200, edited: (Typed & { id: string }) | null = null) {
     const actor = request.portalAuth!.agent;
     const listed = await listRoles(deps, actor);
-    if (!listed.ok) return renderMessage(request, reply, 403, 'Manage › Roles', describeFailure(listed));
+    if (!listed.ok) return renderForbidden(request, reply, 'Manage › Roles', listed);
     const held = actor.role.permissions;
     const catalogue = PERMISSION_NAMES.map((name) => ({ name, label: PERMISSION_LABELS[name], description: PERMISSIONS[name], held: held.includes(name) }));
     const roles = listed.roles.map((role) => ({

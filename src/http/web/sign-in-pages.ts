@@ -1,11 +1,13 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { currentAccount } from '../../flows/account.js';
 import { completeSecondStep, secondStepMethods, signIn, signInWithPasskey, type SignedIn } from '../../flows/login.js';
 import { mustEnrollTwoFactor } from '../../flows/session-gate.js';
 import { fail } from '../../domain/errors.js';
 import { factorProofOf, jsonField } from './identity-proof.js';
 import type { Account } from '../../domain/models.js';
-import { authenticateSession, signOut } from '../../flows/sessions.js';
+import { authenticateSession, signOut, whySessionEnded } from '../../flows/sessions.js';
+import { clearSessionCookie } from '../session-cookie.js';
+import { signOutReasonText } from './sign-out-reasons.js';
 import { ERRORS } from '../../domain/errors.js';
 import { requestContext } from '../request-context.js';
 import { setSessionCookie } from '../session-cookie.js';
@@ -29,6 +31,8 @@ interface LoginView {
   /** the app (help desk) the agent is signing in to, when they came from one */
   appName: string | null;
   errors: FormErrors;
+  /** why the agent's last session ended (an info message above the form), if known */
+  notice?: string | null;
 }
 
 const requiredChangeTo = (next: string | null) => (next ? `${REQUIRED_CHANGE_PATH}?next=${encodeURIComponent(next)}` : REQUIRED_CHANGE_PATH);
@@ -48,7 +52,7 @@ export const signInPages: FastifyPluginAsync = async (app) => {
     `Too many failed sign-ins for this address. For your security, signing in is locked: try again in ${describeWait(retryAfterSeconds ?? 3600)}, or reset your password with "Forgot password?".`;
 
   const renderLogin = (request: FastifyRequest, reply: FastifyReply, deskName: string, view: LoginView, status = 200) =>
-    renderPage(request, reply, 'login', { ...view, webauthn: true }, { title: 'Sign in', status, deskName });
+    renderPage(request, reply, 'login', { notice: null, ...view, webauthn: true }, { title: 'Sign in', status, deskName });
 
   /** The app behind an interaction the agent is signing in for ("Sign in to continue to Zammad"). */
   const appNameFor = async (next: string | null): Promise<string | null> => {
@@ -71,7 +75,13 @@ export const signInPages: FastifyPluginAsync = async (app) => {
     const token = request.cookies?.[cookieName];
     const auth = token ? await authenticateSession(deps, token) : undefined;
     if (auth) return reply.redirect(auth.agent.passwordChangeRequired ? requiredChangeTo(next) : mustEnrollTwoFactor(auth.account, auth.agent) ? enrolmentTo(next) : (next ?? homeFor(auth.agent)), 303);
-    return renderLogin(request, reply, account.name, { email: '', next, appName: await appNameFor(next), errors: NO_ERRORS });
+    // Why the last session ended: the code the gate put in the URL, or the dead cookie's own record.
+    let reason = queryParam(request, 'reason', 64);
+    if (token) {
+      reason ??= (await whySessionEnded(deps, token)) ?? undefined;
+      clearSessionCookie(app, reply);
+    }
+    return renderLogin(request, reply, account.name, { email: '', next, appName: await appNameFor(next), errors: NO_ERRORS, notice: signOutReasonText(reason) });
   });
 
   // Per IP, only failures count; the slot is reserved before the password is verified.
@@ -105,19 +115,8 @@ export const signInPages: FastifyPluginAsync = async (app) => {
     return finishSignIn(request, reply, account, result, next);
   });
 
-  /** Every complete sign-in of the portal (password, second step, passkey) ends here: cookies, then on to where the agent was going. */
-  async function finishSignIn(request: FastifyRequest, reply: FastifyReply, account: Account, signedIn: SignedIn, next: string | null) {
-    setDeviceCookie(app, request, reply, signedIn.deviceToken);
-    // The browser's previous session, if any, ends: every sign-in starts a new one.
-    const previous = request.cookies?.[cookieName];
-    const old = previous ? await authenticateSession(deps, previous) : undefined;
-    if (old && old.session.id !== signedIn.session.id) await signOut(deps, old);
-    setSessionCookie(app, reply, signedIn.token, signedIn.session.expiresAt);
-    if (signedIn.passwordChangeRequired) return reply.redirect(requiredChangeTo(next), 303);
-    if (mustEnrollTwoFactor(account, signedIn.agent)) return reply.redirect(enrolmentTo(next), 303);
-    if (isAppSignInStep(next)) return continueTo(reply, next, (await appNameFor(next)) ?? 'the help desk');
-    return reply.redirect(next ?? homeFor(signedIn.agent), 303);
-  }
+  const finishSignIn = (request: FastifyRequest, reply: FastifyReply, account: Account, signedIn: SignedIn, next: string | null) =>
+    finishPortalSignIn(app, request, reply, account, signedIn, next, appNameFor);
 
   /**
    * The second step's page. `tab`: the form in front (the code, or the recovery code opened);
@@ -189,3 +188,32 @@ export const signInPages: FastifyPluginAsync = async (app) => {
     return finishSignIn(request, reply, account, result, next);
   });
 };
+
+/**
+ * Every complete sign-in of the portal (password, second step, passkey, an accepted invitation)
+ * ends here: cookies, then the rest of the gate (the required change, the enrolment of a second
+ * factor), then on to where the agent was going. `welcome`: the message on the page they land on.
+ */
+export async function finishPortalSignIn(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  account: Account,
+  signedIn: SignedIn,
+  next: string | null,
+  appNameFor: (next: string | null) => Promise<string | null> = async () => null,
+  welcome?: string,
+) {
+  const { deps, cookieName } = app.deskpass;
+  setDeviceCookie(app, request, reply, signedIn.deviceToken);
+  // The browser's previous session, if any, ends: every sign-in starts a new one.
+  const previous = request.cookies?.[cookieName];
+  const old = previous ? await authenticateSession(deps, previous) : undefined;
+  if (old && old.session.id !== signedIn.session.id) await signOut(deps, old);
+  setSessionCookie(app, reply, signedIn.token, signedIn.session.expiresAt);
+  if (welcome) reply.setFlash('success', welcome);
+  if (signedIn.passwordChangeRequired) return reply.redirect(requiredChangeTo(next), 303);
+  if (mustEnrollTwoFactor(account, signedIn.agent)) return reply.redirect(enrolmentTo(next), 303);
+  if (isAppSignInStep(next)) return continueTo(reply, next, (await appNameFor(next)) ?? 'the help desk');
+  return reply.redirect(next ?? homeFor(signedIn.agent), 303);
+}

@@ -1,17 +1,25 @@
-// On a phone the header's entries scroll sideways: keep the current one in view (scrolling
-// only as far as needed, so the first entries stay visible when they can).
+// On a phone the header's entries sit behind a "Menu" button (a disclosure: aria-expanded, the
+// list opens below the bar, Escape closes it and gives focus back). Without this script, or on a
+// wider screen, every entry is shown; the button only exists while the script runs.
 (function () {
   'use strict';
-  var current = document.querySelector('.site-nav [aria-current="page"]');
-  var nav = document.querySelector('.site-nav');
-  if (!current || !nav) return;
-  function reveal() {
-    if (nav.scrollWidth <= nav.clientWidth) return;
-    var left = current.getBoundingClientRect().left - nav.getBoundingClientRect().left + nav.scrollLeft;
-    var right = left + current.offsetWidth;
-    if (right + 16 > nav.scrollLeft + nav.clientWidth) nav.scrollLeft = right + 16 - nav.clientWidth;
-    else if (left - 16 < nav.scrollLeft) nav.scrollLeft = Math.max(0, left - 16);
+  var header = document.querySelector('.site-header');
+  var toggle = document.querySelector('[data-menu-toggle]');
+  var nav = document.getElementById('site-nav');
+  if (!header || !toggle || !nav) return;
+  function setOpen(open) {
+    toggle.setAttribute('aria-expanded', open ? 'true' : 'false');
+    header.setAttribute('data-menu', open ? 'open' : 'closed');
   }
-  reveal();
-  window.addEventListener('resize', reveal);
+  header.classList.add('has-menu');
+  setOpen(false);
+  toggle.addEventListener('click', function () {
+    setOpen(toggle.getAttribute('aria-expanded') !== 'true');
+  });
+  document.addEventListener('keydown', function (event) {
+    if (event.key !== 'Escape' || toggle.getAttribute('aria-expanded') !== 'true') return;
+    if (getComputedStyle(toggle).display === 'none') return;
+    setOpen(false);
+    toggle.focus();
+  });
 })();
