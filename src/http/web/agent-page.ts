@@ -9,13 +9,21 @@ import { agentFlags } from './agent-flags.js';
 import { twoFactorRequiredFor } from '../../domain/account-settings.js';
 import { passwordHints } from './policy-hints.js';
 import { renderMessage, renderPage } from './render.js';
+import { describeAgentState } from '../../flows/agent-state.js';
+import { describeUserAgent } from './format.js';
 
 /** What a failed password form hands back to the page: its error, and what to keep ticked. */
 export interface PasswordFormState {
   error?: string;
   problems?: string[];
+  /** what the admin chose on a refused submit; unset on a fresh page, where the safe choice (a one-time password) starts ticked */
   requireChange?: boolean;
 }
+
+const LINK_ISSUERS: Record<string, string> = {
+  self_service: 'requested by the agent (Forgot password)',
+  operator_recovery: 'issued by the server operator (recover-admin)',
+};
 
 const PROFILE_REASONS: Record<string, string> = {
   account_administrator_protected: 'This is the Account Administrator: their role is always Administrator and nobody else can deactivate or sign them out.',
@@ -42,6 +50,8 @@ export async function showAgentPage(request: FastifyRequest, reply: FastifyReply
   const invitation = (await invitationStates(deps, [agent])).get(agent.id);
   const access = describePasswordAdminAccess(deps, auth, agent);
   const settings = auth.account.settings;
+  const state = await describeAgentState(deps, auth.account, agent);
+  const link = state.resetLink;
 
   return renderPage(
     request,
@@ -66,7 +76,7 @@ export async function showAgentPage(request: FastifyRequest, reply: FastifyReply
       twoFactorRequired: twoFactorRequiredFor(settings, agent),
       meHasFactor: auth.agent.twoFactorEnabled,
       webauthn: true,
-      flags: agentFlags(agent, invitation, twoFactorRequiredFor(settings, agent)),
+      flags: agentFlags(agent, invitation, twoFactorRequiredFor(settings, agent), deps.clock.now()),
       invitation: invitation ?? null,
       isMe,
       actRefusal,
@@ -77,7 +87,17 @@ export async function showAgentPage(request: FastifyRequest, reply: FastifyReply
       resetLinkLifetimeHours: settings.resetLinkLifetimeHours,
       temporaryPasswordLifetimeHours: settings.temporaryPasswordLifetimeHours,
       hints: passwordHints(settings.passwordPolicy),
-      passwordForm: { error: passwordForm.error ?? null, problems: passwordForm.problems ?? [], requireChange: passwordForm.requireChange ?? false },
+      passwordForm: { error: passwordForm.error ?? null, problems: passwordForm.problems ?? [], requireChange: passwordForm.requireChange ?? true },
+      state: {
+        lock: state.lock,
+        oneTimePassword: state.oneTimePassword,
+        resetLink: link
+          ? { ...link, by: link.createdBy ? `by ${link.createdBy.id === auth.agent.id ? 'you' : link.createdBy.name}` : (LINK_ISSUERS[link.purpose] ?? '') }
+          : null,
+        lastSignIn: state.lastSignIn ? { at: state.lastSignIn.at, device: describeUserAgent(state.lastSignIn.userAgent), ip: state.lastSignIn.ip } : null,
+        sessions: state.sessions.map((s) => ({ id: s.id, device: describeUserAgent(s.userAgent), ip: s.ip, createdAt: s.createdAt, lastSeenAt: s.lastSeenAt, apps: s.apps.map((a) => a.name), current: s.id === auth.session.id })),
+        auditHref: auth.agent.role.permissions.includes('view_audit_log') ? `/manage/audit?agent=${encodeURIComponent(agent.id)}` : null,
+      },
     },
     { title: agent.name, status, section: 'agents' },
   );

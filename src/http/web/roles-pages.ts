@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { createRole, listRoles, updateRole } from '../../flows/roles.js';
+import { createRole, deleteRole, listRolesWithHolders, updateRole } from '../../flows/roles.js';
 import { hasAll, isPermission, PERMISSIONS, PERMISSION_NAMES, type Permission } from '../../domain/permissions.js';
 import { requestContext } from '../request-context.js';
 import { formOf, listField, trimmedField } from './forms.js';
@@ -26,7 +26,7 @@ export const rolesPages: FastifyPluginAsync = async (app) => {
 
   async function show(request: FastifyRequest, reply: FastifyReply, newRole: { name: string; permissions: string[]; error: string | null } = { name: '', permissions: [], error: null }, status = 200) {
     const actor = request.portalAuth!.agent;
-    const listed = await listRoles(deps, actor);
+    const listed = await listRolesWithHolders(deps, actor);
     if (!listed.ok) return renderMessage(request, reply, 403, 'Manage › Roles', describeFailure(listed));
     const held = actor.role.permissions;
     const catalogue = PERMISSION_NAMES.map((name) => ({ name, label: PERMISSION_LABELS[name], description: PERMISSIONS[name], held: held.includes(name) }));
@@ -34,6 +34,7 @@ export const rolesPages: FastifyPluginAsync = async (app) => {
       id: role.id,
       name: role.name,
       builtIn: role.builtIn,
+      agentCount: role.agentCount,
       permissions: role.permissions,
       // Administrator always keeps every permission; a role with a permission the actor lacks is out of their reach.
       locked: role.builtIn && role.name === 'Administrator',
@@ -62,5 +63,15 @@ export const rolesPages: FastifyPluginAsync = async (app) => {
     const result = await updateRole(deps, request.portalAuth!.agent, request.params.id, { ...(name ? { name } : {}), permissions, context: requestContext(request, 'portal') });
     if (!result.ok) return redirectWith(reply, result.code === 'not_found' ? '/manage/roles' : `/manage/roles#role-${encodeURIComponent(request.params.id)}`, 'error', describeFailure(result));
     return redirectWith(reply, `/manage/roles#role-${result.role.id}`, 'success', `The role "${result.role.name}" was saved.`);
+  });
+
+  app.post<{ Params: { id: string } }>('/manage/roles/:id/delete', async (request, reply) => {
+    const result = await deleteRole(deps, request.portalAuth!.agent, request.params.id, requestContext(request, 'portal'));
+    if (!result.ok) {
+      const count = (result.details?.[0] as { agentCount?: number } | undefined)?.agentCount;
+      const text = result.code === 'role_in_use' && count ? `This role is still given to ${count === 1 ? '1 agent' : `${count} agents`}: give them another role first.` : describeFailure(result);
+      return redirectWith(reply, result.code === 'not_found' ? '/manage/roles' : `/manage/roles#role-${encodeURIComponent(request.params.id)}`, 'error', text);
+    }
+    return redirectWith(reply, '/manage/roles', 'success', `The role "${result.role.name}" was deleted.`);
   });
 };
