@@ -288,6 +288,8 @@ describe('a dead invitation link: "Send me a new invitation"', () => {
     const unknownAnswer = await unknown.post(`/reset-password/${'A'.repeat(43)}/new-invitation`, { _csrf: Browserish.csrfOf(unknownPage.body) });
     assert.equal(unknownAnswer.statusCode, 200);
     assert.match(unknownAnswer.body, /Check your email/);
+    const forged = await new Browserish(t).post(`/reset-password/${dee.link}/new-invitation`, {});
+    assert.equal(forged.statusCode, 403, 'a post from another site (no CSRF token) is refused');
     await t.app.deskpass.mailWorker.runOnce();
     assert.equal(await outboxCount(), queued, 'nothing queued');
     assert.equal(t.smtp.messages.length, mails, 'nothing sent');

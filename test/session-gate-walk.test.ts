@@ -33,6 +33,8 @@ const PUBLIC_ROUTES = [
   'GET /forgot-password/sent',
   'GET /reset-password/:token',
   'POST /reset-password/:token',
+  // a dead invitation link asks for a new invitation (issue 12): the link names the invited agent, rate-limited
+  'POST /reset-password/:token/new-invitation',
   'GET /setup/:token',
   'POST /setup/:token',
   // The second step of a sign-in and passkey sign-in: before any session exists, by design
