@@ -39,10 +39,10 @@ export async function latestResetLink(db: Executor, accountId: string, agentId: 
  * The newest audit event about this agent (as the target) of one of these types: one step
  * down the (target_agent_id, id) index, so an agent page stays cheap however long the log.
  */
-export async function latestEventAbout(db: Executor, accountId: string, agentId: string, types: readonly string[]): Promise<{ type: string; createdAt: Date; ip: string | null; userAgent: string | null; details: Record<string, unknown> | null } | undefined> {
+export async function latestEventAbout(db: Executor, accountId: string, agentId: string, types: readonly string[]): Promise<{ type: string; createdAt: Date; ip: string | null; userAgent: string | null } | undefined> {
   const row = await db
     .selectFrom('audit_events')
-    .select(['type', 'created_at', 'ip', 'user_agent', 'details'])
+    .select(['type', 'created_at', 'ip', 'user_agent'])
     .where('target_agent_id', '=', agentId)
     .where('account_id', '=', accountId)
     .where('type', 'in', [...types])
@@ -50,5 +50,5 @@ export async function latestEventAbout(db: Executor, accountId: string, agentId:
     .limit(1)
     .executeTakeFirst();
   if (!row) return undefined;
-  return { type: row.type, createdAt: new Date(row.created_at), ip: row.ip, userAgent: row.user_agent, details: row.details ? (JSON.parse(String(row.details)) as Record<string, unknown>) : null };
+  return { type: row.type, createdAt: new Date(row.created_at), ip: row.ip, userAgent: row.user_agent };
 }
