@@ -248,6 +248,28 @@ describe('a dead invitation link: "Send me a new invitation"', () => {
     return b.post(`/reset-password/${link}/new-invitation`, { _csrf: Browserish.csrfOf(page.body) });
   }
 
+  test("the portal's password options refuse an invited agent too: no link, no email, the invitation still works", async () => {
+    const ida = await invite('ida@acme.test', 'Ida Invited');
+    const owner = await portalAs(OWNER.email, OWNER.password);
+    const page = await owner.get(`/manage/agents/${ida.id}`);
+    assert.match(page.body, /Ida Invited has not accepted their invitation yet/);
+    assert.doesNotMatch(page.body, /Send password reset email<\/button>/);
+    await t.app.deskpass.mailWorker.runOnce();
+    const queued = await outboxCount();
+    const csrf = Browserish.csrfOf(page.body);
+    const link = await owner.post(`/manage/agents/${ida.id}/password-reset-email`, { _csrf: csrf });
+    assert.equal(link.statusCode, 303);
+    assert.equal(link.headers.location, `/manage/agents/${ida.id}#password`);
+    const set = await owner.post(`/manage/agents/${ida.id}/password`, { _csrf: csrf, password: 'Saffron-Quarry-Lumen-29', confirmPassword: 'Saffron-Quarry-Lumen-29', requireChangeAtNextLogin: 'on' });
+    assert.equal(set.statusCode, 303);
+    const after = await owner.get(`/manage/agents/${ida.id}`);
+    assert.match(after.body, /has not accepted their invitation yet: resend it instead/);
+    assert.equal(await outboxCount(), queued, 'no email queued');
+    const tokens = await db().selectFrom('password_reset_tokens').select(['purpose', 'revoked_at']).where('agent_id', '=', ida.id).execute();
+    assert.deepEqual(tokens, [{ purpose: 'invitation', revoked_at: null }]);
+    assert.equal((await t.get(`/api/v1/auth/reset-password/${ida.link}`)).status, 200);
+  });
+
   test('an expired invitation: the page offers a new one; it goes to that address, for 7 days, and works; the old link stays dead', async () => {
     const ivy = await invite('ivy@acme.test', 'Ivy Invited');
     const dee = await invite('dee@acme.test', 'Dee Declined');
