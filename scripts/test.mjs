@@ -21,10 +21,10 @@ const chosen = filter.length ? all.filter((f) => filter.some((x) => f.includes(x
 
 // Pure domain rules, the CLI (its own SQLite files), the
 // browser tests (the store under them is already covered twice) and the Redis test.
-const ONCE = [/^domain-/, /^password-policy\.test/, /^cli\.test/, /^portal-/, /^rate-limits-redis/];
+const ONCE = [/^domain-/, /^password-policy\.test/, /^cli\.test/, /^database-url/, /^backup/, /^disk-full/, /^portal-/, /^rate-limits-redis/];
 
 // Several server processes on one store need a store that several processes share.
-const POSTGRES_ONLY = [/^multi-instance/];
+const POSTGRES_ONLY = [/^multi-instance/, /^postgres-outage/];
 
 // The spec reporter closes with `ℹ pass N`, `ℹ fail N`, … (and then the failing tests again):
 // read those lines wherever they fall in the output.

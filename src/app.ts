@@ -9,22 +9,24 @@ import { SetupLink } from './flows/setup.js';
 import { sweepExpiredRecords } from './flows/maintenance.js';
 import { createArgon2Hasher, type PasswordHasher } from './security/password-hasher.js';
 import { migrateToLatest, openDatabase, type Db, type QueryObserver } from './store/db.js';
-import { OutboxWorker, type Deliverer, type MailPreparer } from './mail/outbox-worker.js';
+import { assertStoreUsable } from './store/store-check.js';
+import { Metrics } from './http/plugins/metrics.js';
+import { OutboxWorker, type Deliverer, type MailPreparer, type OutboxWorkerOptions } from './mail/outbox-worker.js';
 import { RESET_REQUEST, resetRequestPreparer } from './flows/forgot-password.js';
 import { LOCK_NOTICE_REQUEST, lockNoticePreparer } from './flows/login.js';
 import { createMailTransport, type MailTransport } from './mail/transport.js';
 import { rateLimitsPlugin } from './http/plugins/rate-limits.js';
 import { rejectNulPlugin } from './http/plugins/reject-nul.js';
 import { responseHeadersPlugin } from './http/plugins/response-headers.js';
-import { databaseCounters, redisCounters } from './security/rate-counters.js';
-import { answerFrameworkError, installErrorHandlers } from './http/errors.js';
+import { databaseCounters, failoverCounters, redisCounters, type RateCounters } from './security/rate-counters.js';
+import { answerClientError, answerFrameworkError, installErrorHandlers } from './http/errors.js';
 import { createLogger, OneLinePerRequest } from './http/logging.js';
 import { healthRoutes } from './http/api/health-routes.js';
 import { publicRoutes } from './http/api/public-routes.js';
 import { authenticatedRoutes } from './http/api/authenticated-routes.js';
 import { ProviderHost } from './oidc/host.js';
 import { providerMount } from './oidc/mount.js';
-import { backchannelLogoutDeliverer } from './oidc/logout-delivery.js';
+import { backchannelLogoutDeliverer, backchannelLogoutGiveUp } from './oidc/logout-delivery.js';
 import { BACKCHANNEL_LOGOUT } from './store/app-sign-ins.repo.js';
 
 declare module 'fastify' {
@@ -66,7 +68,24 @@ export interface AppOptions {
   sweepIntervalMs?: number;
   /** how often the provider looks for rotated signing keys; default 30 s, 0 turns it off */
   keysPollIntervalMs?: number;
+  /** tests of slow clients shorten these (see CLIENT_TIMEOUTS) */
+  clientTimeouts?: ClientTimeouts;
 }
+
+/** How long a client may take, in ms: a slow or hostile client holds a socket, never the server. */
+export interface ClientTimeouts {
+  /** to send the request line and headers (slowloris); checked every `checkEveryMs` */
+  headersMs: number;
+  /** to send the whole request, body included (a slow POST) */
+  requestMs: number;
+  /** a socket with no traffic at all */
+  idleMs: number;
+  /** a kept-alive connection between requests */
+  keepAliveMs: number;
+  checkEveryMs: number;
+}
+
+export const CLIENT_TIMEOUTS: ClientTimeouts = { headersMs: 10_000, requestMs: 30_000, idleMs: 60_000, keepAliveMs: 65_000, checkEveryMs: 2_000 };
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -80,14 +99,34 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (!config.rateLimits) logger.warn('RATE_LIMITS=off: for load tests on a closed machine only');
 
   const db: Db = openDatabase(config.databaseUrl, options.observeQuery);
-  await migrateToLatest(db);
+  try {
+    await assertStoreUsable(db, config.databaseUrl);
+    await migrateToLatest(db);
+  } catch (error) {
+    await db.destroy(); // a pool left open would keep the process (or a test) alive
+    throw error;
+  }
   const clock = options.clock ?? systemClock;
   const transport = options.mailTransport ?? createMailTransport({ smtpUrl: config.smtpUrl, mailDir: config.mailDir });
   const preparers: Record<string, MailPreparer> = {};
   const deliverers: Record<string, Deliverer> = {};
-  const mailWorker = new OutboxWorker({ db, transport, clock, secretKey: config.secretKey, publicUrl: config.publicUrl, mailFrom: config.mailFrom, logger: logger.child({ component: 'outbox' }), preparers, deliverers });
+  const giveUp: NonNullable<OutboxWorkerOptions['giveUp']> = {};
   // A hasher the app made is the app's to close (its hashing threads); one a test passes is not.
   const ownHasher = options.hasher ? undefined : createArgon2Hasher(config.argon2);
+  const metrics = new Metrics({ db, clock, hasher: options.hasher ?? ownHasher! });
+  const mailWorker = new OutboxWorker({
+    db,
+    transport,
+    clock,
+    secretKey: config.secretKey,
+    publicUrl: config.publicUrl,
+    mailFrom: config.mailFrom,
+    logger: logger.child({ component: 'outbox' }),
+    preparers,
+    deliverers,
+    giveUp,
+    onDelivery: metrics.observeDelivery,
+  });
   const deps: FlowDeps = {
     db,
     clock,
@@ -102,13 +141,24 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const cookieName = secure ? '__Host-deskpass_session' : 'deskpass_session';
   const oidc = await ProviderHost.start({ deps, issuer: config.publicUrl, cookieName, logger: logger.child({ component: 'oidc' }) as Logger });
   deliverers[BACKCHANNEL_LOGOUT] = backchannelLogoutDeliverer(deps, oidc);
+  giveUp[BACKCHANNEL_LOGOUT] = backchannelLogoutGiveUp(deps);
 
+  const timeouts = options.clientTimeouts ?? CLIENT_TIMEOUTS;
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
-    trustProxy: false,
+    // Node's own defaults let a client take 60 s for its headers, checked every 30 s, and 300 s
+    // for a request: a few hundred slow sockets then sit for minutes. These answer 408 and close.
+    http: { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: timeouts.checkEveryMs },
+    requestTimeout: timeouts.requestMs,
+    connectionTimeout: timeouts.idleMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    // Off unless TRUST_PROXY names the proxies: request.ip (rate limits, lockout doors, the
+    // audit log) is then the client's address from X-Forwarded-For, as the proxy saw it.
+    trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : (config.trustProxy ?? false),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
     frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
     logController: new OneLinePerRequest(),
   });
   // The API takes JSON only: without this, Fastify's built-in text/plain parser would hand a
@@ -122,7 +172,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   installErrorHandlers(app);
-  const counters = config.redisUrl ? redisCounters(config.redisUrl) : databaseCounters(db, clock);
+  metrics.install(app, config.metricsToken);
+  const counters = config.redisUrl ? await sharedCounters(config.redisUrl, databaseCounters(db, clock), logger, metrics) : databaseCounters(db, clock);
   await app.register(rateLimitsPlugin, { counters, enabled: config.rateLimits });
   await app.register(rejectNulPlugin);
   await app.register(responseHeadersPlugin);
@@ -165,4 +216,32 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await db.destroy();
   });
   return app;
+}
+
+/**
+ * Rate-limit counters in Redis, falling back to the store's while Redis is away (a warning in
+ * the log and `deskpass_redis_up 0` in /metrics), back to Redis when it returns. At start the
+ * first connection gets 2 s: a server whose Redis is down still starts, on the store's counters.
+ */
+async function sharedCounters(redisUrl: string, fallback: RateCounters, logger: Logger, metrics: Metrics): Promise<RateCounters> {
+  const redis = redisCounters(redisUrl);
+  const counters = failoverCounters(redis, fallback, {
+    down: (error) => {
+      metrics.redisUp(false);
+      logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'Redis is unavailable: rate limits count in the database until it returns');
+    },
+    up: () => {
+      metrics.redisUp(true);
+      logger.info('Redis is back: rate limits count in Redis again');
+    },
+    fellBack: () => metrics.rateLimitFallback(),
+  });
+  if (await redis.connected(2000)) metrics.redisUp(true);
+  else logger.warn('Redis did not answer within 2 s of start: rate limits count in the database until it does');
+  return counters;
+}
+
+/** TRUST_PROXY=N: the N nearest hops are proxies (proxy-addr's hop count, as a function Fastify's types accept). */
+function trustHops(hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops;
 }

@@ -1,5 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { isLoopbackHost } from './domain/apps.js';
 
@@ -28,11 +29,20 @@ export interface Config {
   secretKey: Buffer;
   argon2: Argon2Params;
   logLevel: string;
+  /** METRICS_TOKEN: GET /metrics answers Prometheus text to `Authorization: Bearer <it>`; unset, there is no /metrics */
+  metricsToken?: string;
+  /**
+   * TRUST_PROXY: the reverse proxies whose X-Forwarded-For names the client (addresses or
+   * CIDR ranges, comma-separated, or a number of hops); unset, the peer address is the client.
+   */
+  trustProxy?: string[] | number;
 }
 
 export class ConfigError extends Error {}
 
 const DATA_DIR = './data';
+/** Where the secret key lives when SECRET_KEY is not set (made at the first start). */
+export const KEY_FILE = `${DATA_DIR}/secret.key`;
 
 /**
  * A URL as it may be shown (errors, logs): the password of `scheme://user:password@host` and
@@ -80,10 +90,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mailFrom: env.MAIL_FROM ?? 'Deskpass <no-reply@localhost>',
     redisUrl: env.REDIS_URL || undefined,
     rateLimits: rateLimits === 'on',
-    secretKey: env.SECRET_KEY ? parseSecretKey(env.SECRET_KEY) : loadOrCreateSecretKey(`${DATA_DIR}/secret.key`),
+    secretKey: env.SECRET_KEY ? parseSecretKey(env.SECRET_KEY) : loadOrCreateSecretKey(KEY_FILE),
     argon2: parseArgon2(env.ARGON2ID ?? 'm=19456,t=2,p=1'),
     logLevel: env.LOG_LEVEL ?? 'info',
+    metricsToken: parseMetricsToken(env.METRICS_TOKEN),
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
   };
+}
+
+function parseTrustProxy(raw: string | undefined): string[] | number | undefined {
+  if (raw === undefined || raw.trim() === '' || raw.trim().toLowerCase() === 'false') return undefined;
+  const value = raw.trim();
+  if (/^\d{1,2}$/.test(value) && Number(value) > 0) return Number(value);
+  if (value.toLowerCase() === 'true') {
+    throw new ConfigError('TRUST_PROXY=true would let any client choose its own address (and its rate limits): name the proxies, e.g. TRUST_PROXY=127.0.0.1 or TRUST_PROXY=10.0.0.0/8, or a number of hops');
+  }
+  const entries = value.split(',').map((entry) => entry.trim()).filter(Boolean);
+  for (const entry of entries) {
+    const [address, bits, extra] = entry.split('/');
+    const ok = extra === undefined && (isIP(address) !== 0) && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (isIP(address) === 4 ? 32 : 128)));
+    if (!ok) throw new ConfigError(`TRUST_PROXY: "${entry}" is not an IP address or CIDR range (e.g. 127.0.0.1, 10.0.0.0/8, ::1)`);
+  }
+  return entries;
+}
+
+function parseMetricsToken(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  if (raw.length < 32 || /\s/.test(raw)) throw new ConfigError('METRICS_TOKEN must be at least 32 characters without spaces (e.g. openssl rand -hex 32)');
+  return raw;
 }
 
 function parsePort(raw: string): number {

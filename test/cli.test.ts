@@ -142,7 +142,7 @@ describe('deskpass init, recover-admin and migrate', () => {
 
   before(async () => {
     cwd = tempDir();
-    init = await deskpass(cwd, ['init', '--admin-email', ADMIN.email, '--admin-name', 'Ada Admin', '--account-name', 'Acme CLI Desk', '--plan', 'fantastic']);
+    init = await deskpass(cwd, ['init', '--admin-email', ADMIN.email, '--admin-name', 'Ada Admin', '--account-name', 'Acme CLI Desk', '--plan', 'fantastic', '--time-zone', 'Europe/Berlin']);
   });
   after(async () => {
     await app?.close();
@@ -174,6 +174,10 @@ describe('deskpass init, recover-admin and migrate', () => {
     const badEmail = await deskpass(elsewhere, ['init', '--admin-email', 'not-an-email']);
     assert.notEqual(badEmail.code, 0);
     assert.doesNotMatch(badEmail.stdout, LINK);
+    const badZone = await deskpass(elsewhere, ['init', '--admin-email', 'x@acme.test', '--time-zone', 'Mars/Olympus']);
+    assert.notEqual(badZone.code, 0);
+    assert.match(badZone.stderr, /--time-zone: "Mars\/Olympus" is not an IANA time zone/);
+    assert.doesNotMatch(badZone.stdout, LINK);
   });
 
   test('the server\'s outbox worker delivers the invitation when it starts, and the printed link sets the first password', async () => {
@@ -181,6 +185,10 @@ describe('deskpass init, recover-admin and migrate', () => {
     app = await serverOn(cwd);
     const invitation = await smtp.waitFor((m) => m.to.includes(ADMIN.email) && /invit/i.test(m.subject));
     assert.equal(LINK.exec(invitation.text)?.[1], printedToken, 'the emailed link is the printed one');
+    assert.match(invitation.text, /\d{2}:\d{2} CES?T/, "init --time-zone Europe/Berlin: the invitation's time is in the help desk's zone");
+    // nobody signed in did it: the operator did, and the email says so (and how to sign in later)
+    assert.match(invitation.text, /^The server operator has invited you to the Acme CLI Desk help desk/m);
+    assert.ok(invitation.text.includes(`sign in with ${ADMIN.email}`), invitation.text);
 
     const inspect = await call(app, 'GET', `/api/v1/auth/reset-password/${printedToken}`);
     assert.equal(inspect.status, 200, inspect.raw);

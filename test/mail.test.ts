@@ -14,6 +14,9 @@ import { migrateToLatest, openDatabase, type Db } from '../src/store/db.js';
 import { dropDatabase, freshDatabaseUrl } from './support/harness.js';
 import { enqueueMail } from '../src/store/outbox.repo.js';
 import { SmtpCapture, type CapturedMail } from './support/smtp-capture.js';
+import { OWNER, TestApp } from './support/harness.js';
+import { enrolTotp, signInWithTotp } from './support/two-factor.js';
+import { resetAdminTwoFactor } from '../src/flows/recover-admin.js';
 
 const PUBLIC_URL = 'https://desk.example.com';
 const MAIL_FROM = 'Deskpass <no-reply@desk.example.com>';
@@ -29,18 +32,19 @@ function samplePayload(template: MailTemplate, names: { person?: string; account
   const person = names.person;
   switch (template) {
     case 'invitation':
-      return { agentName, accountName, invitedByName: person ?? 'Bea Admin', tokenId: randomUUID(), expiresAt: '2026-11-27T14:05:00.000Z' };
+      return { agentName, accountName, invitedByName: person ?? 'Bea Admin', invitedByRole: 'Team Lead', email: 'ana@acme.test', tokenId: randomUUID(), expiresAt: '2026-11-27T14:05:00.000Z' };
     case 'reset_link':
-      return { agentName, accountName, purpose: 'admin', sentByName: person ?? 'Bea Admin', tokenId: randomUUID(), expiresAt: '2026-11-27T14:05:00.000Z', lifetimeHours: 48 };
+      return { agentName, accountName, purpose: 'admin', sentByName: person ?? 'Bea Admin', sentByRole: 'Team Lead', tokenId: randomUUID(), expiresAt: '2026-11-27T14:05:00.000Z', lifetimeHours: 48 };
     case 'password_changed':
       return { agentName, accountName, changedAt: '2026-11-27T14:05:00.000Z', how: 'self_change', ip: person ?? '203.0.113.9', userAgent: person ?? 'Firefox/140' };
     case 'password_set_by_admin':
-      return { agentName, accountName, adminName: person ?? 'Bea Admin', adminEmail: person ?? 'bea@acme.test', changedAt: '2026-11-27T14:05:00.000Z', contactName: person ?? 'Carl Owner', contactEmail: person ?? 'carl@acme.test' };
+      return { agentName, accountName, adminName: person ?? 'Bea Admin', adminRole: 'Team Lead', adminEmail: person ?? 'bea@acme.test', changedAt: '2026-11-27T14:05:00.000Z', contactName: person ?? 'Carl Owner', contactEmail: person ?? 'carl@acme.test' };
     case 'password_change_required':
       return {
         agentName,
         accountName,
         adminName: person ?? 'Bea Admin',
+        adminRole: 'Team Lead',
         adminEmail: person ?? 'bea@acme.test',
         changedAt: '2026-11-27T14:05:00.000Z',
         expiresAt: '2026-11-30T14:05:00.000Z',
@@ -81,7 +85,7 @@ describe('mail templates', () => {
     const self = renderMail('reset_link', { ...base, purpose: 'self_service', sentByName: null }, ctx);
     assert.match(self.text, /If it was not you, ignore this email/);
     const admin = renderMail('reset_link', { ...base, purpose: 'admin', sentByName: 'Bea Admin' }, ctx);
-    assert.match(admin.text, /Bea Admin \(an administrator of the Acme Support help desk\) sent you this link/);
+    assert.match(admin.text, /Bea Admin \(Team Lead\) sent you this link to choose a new password for your Acme Support help desk account/);
     const operator = renderMail('reset_link', { ...base, purpose: 'operator_recovery', sentByName: null }, ctx);
     assert.match(operator.text, /server operator issued a recovery link/);
   });
@@ -123,6 +127,120 @@ describe('mail templates', () => {
     assert.doesNotMatch(render({ change: 'recovery_code_used', remaining: 9 }).text, /Make new ones/);
     assert.match(render({ change: 'totp_removed', lastFactor: true }).text, /no longer has a second factor/);
     assert.throws(() => render({ change: 'secret_shown' }), /field "change" must be one of/);
+  });
+
+  test('an email about what another agent did names them "Name (Role)"; the server operator when nobody did', () => {
+    const sam = { name: 'Sam Supervisor', role: 'Supervisor' };
+    const cases: [MailTemplate, Record<string, unknown>, RegExp][] = [
+      ['invitation', { invitedByName: sam.name, invitedByRole: sam.role }, /Sam Supervisor \(Supervisor\) has invited you to the Acme Support help desk/],
+      ['reset_link', { purpose: 'admin', sentByName: sam.name, sentByRole: sam.role }, /Sam Supervisor \(Supervisor\) sent you this link to choose a new password/],
+      ['reset_link', { purpose: 'permissions_grew', sentByName: sam.name, sentByRole: sam.role }, /Sam Supervisor \(Supervisor\) gave your Acme Support help desk account more permissions/],
+      ['password_set_by_admin', { adminName: sam.name, adminRole: sam.role }, /Sam Supervisor \(Supervisor\) set a new password for your Acme Support help desk account/],
+      ['password_change_required', { adminName: sam.name, adminRole: sam.role }, /Sam Supervisor \(Supervisor\) set a one-time password for your Acme Support help desk account/],
+      ['two_factor_changed', { change: 'reset_by_admin', byName: sam.name, byRole: sam.role }, /Sam Supervisor \(Supervisor\) removed your authenticator app, passkeys and recovery codes/],
+      ['password_set_by_admin', { adminName: 'Ada Lovelace', adminRole: 'Administrator' }, /Ada Lovelace \(Administrator\) set a new password/],
+      ['invitation', { invitedByName: null, invitedByRole: null, invitedByOperator: true }, /The server operator has invited you to the Acme Support help desk/],
+      ['reset_link', { purpose: 'operator_recovery', sentByName: null, sentByRole: null }, /The server operator issued a recovery link/],
+      ['two_factor_changed', { change: 'reset_by_operator', byName: null, byRole: null }, /The operator of the server removed your authenticator app, passkeys and recovery codes/],
+    ];
+    for (const [template, fields, wording] of cases) {
+      const mail = renderMail(template, { ...samplePayload(template), ...fields }, ctx);
+      assert.match(mail.text, wording, template);
+      assert.match(mail.html.replace(/<\/?strong>/g, ''), wording, template);
+      for (const part of [mail.subject, mail.text, mail.html]) assert.doesNotMatch(part, /\ban administrator\b/i, `${template}: "${part.slice(0, 80)}"`);
+      assert.doesNotMatch(mail.subject, /Sam|Ada/, 'no agent-chosen name in a subject line');
+    }
+    // a row queued before the role was recorded still names the agent
+    assert.match(renderMail('password_set_by_admin', { ...samplePayload('password_set_by_admin'), adminRole: undefined }, ctx).text, /^Bea Admin set a new password/m);
+    // an invitation that names nobody (a link the agent asked for again) says so plainly
+    assert.match(renderMail('invitation', { ...samplePayload('invitation'), invitedByName: null, invitedByRole: null }, ctx).text, /You've been invited to the Acme Support help desk/);
+  });
+
+  test('an actor\'s name is plain text in the text part, escaped in HTML, and no link in either', () => {
+    const name = '<b>Eve</b> https://evil.example';
+    const forms: [MailTemplate, Record<string, unknown>][] = [
+      ['invitation', { invitedByName: name, invitedByRole: 'Supervisor' }],
+      ['reset_link', { purpose: 'admin', sentByName: name, sentByRole: 'Supervisor' }],
+      ['reset_link', { purpose: 'permissions_grew', sentByName: name, sentByRole: 'Supervisor' }],
+      ['password_set_by_admin', { adminName: name, adminRole: 'Supervisor' }],
+      ['password_change_required', { adminName: name, adminRole: 'Supervisor' }],
+      ['two_factor_changed', { change: 'reset_by_admin', byName: name, byRole: 'Supervisor' }],
+    ];
+    for (const [template, fields] of forms) {
+      const mail = renderMail(template, { ...samplePayload(template), ...fields }, ctx);
+      const label = `${template} ${String(fields.purpose ?? '')}`;
+      // text: the name as typed, tags and all (a zero-width space after "." and ":" is all that differs)
+      assert.ok(mail.text.replace(/\u200b/g, '').includes('<b>Eve</b> https://evil.example (Supervisor)'), label);
+      // HTML: escaped, never markup
+      assert.ok(mail.html.includes('&lt;b&gt;Eve&lt;/b&gt;'), label);
+      assert.doesNotMatch(mail.html, /<b>Eve/, label);
+      // no link: not one we make (no anchor to it), nor one a mail client would make from the text
+      assert.doesNotMatch(mail.html, /<a\b[^>]*evil/i, label);
+      for (const part of [mail.text, mail.html]) assert.doesNotMatch(part, /https:\/\/evil|evil\.example/, label);
+      assert.doesNotMatch(mail.subject, /Eve|evil/, label);
+    }
+  });
+
+  test('the invitation says which address to sign in with, and gives the sign-in page, the link and its expiry', () => {
+    const mail = renderMail('invitation', { ...samplePayload('invitation'), email: 'ada@example.com' }, ctx);
+    for (const part of [mail.text, mail.html.replace(/<\/?strong>/g, '')]) {
+      assert.match(part, /sign in with ada@example\.com and the password you chose/i);
+      assert.ok(part.includes(`${PUBLIC_URL}/login`), 'the sign-in page');
+      assert.match(part, new RegExp(`${PUBLIC_URL}/reset-password/[A-Za-z0-9_-]{43}`), 'the set-password link');
+      assert.match(part, /valid until 27 November 2026, 14:05 UTC and works once/);
+    }
+    assert.match(mail.html, new RegExp(`<a href="${PUBLIC_URL}/login"`));
+    // a row queued before the address was recorded still gives the page
+    const older = renderMail('invitation', { ...samplePayload('invitation'), email: undefined }, ctx);
+    assert.match(older.text, new RegExp(`After that, sign in and the password you chose at:\\n\\n${PUBLIC_URL}/login`));
+  });
+
+  test('every email names the client "Chrome on Linux", never the User-Agent nor its version; an unknown one is "an unrecognised browser or app"', () => {
+    const chromeOnLinux = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+    const withClient: [MailTemplate, Record<string, unknown>][] = [
+      ['password_changed', {}],
+      ['account_locked', {}],
+      ['two_factor_changed', { change: 'totp_added' }],
+    ];
+    for (const [template, fields] of withClient) {
+      const chrome = renderMail(template, { ...samplePayload(template), ...fields, userAgent: chromeOnLinux }, ctx);
+      for (const part of [chrome.text, chrome.html]) {
+        assert.match(part, /Browser: Chrome on Linux(\n|<)/, template);
+        assert.doesNotMatch(part, /Mozilla|AppleWebKit|131|x86_64/, template);
+      }
+      const unknown = renderMail(template, { ...samplePayload(template), ...fields, userAgent: 'curl/8.5.0' }, ctx);
+      for (const part of [unknown.text, unknown.html]) {
+        assert.match(part, /Browser: an unrecognised browser or app(\n|<)/, template);
+        assert.doesNotMatch(part, /curl|8\.5/, template);
+      }
+    }
+  });
+
+  test('no email says "log in": every template, in every variant, signs in', () => {
+    const variants: [MailTemplate, Record<string, unknown>][] = [
+      ['invitation', {}],
+      ['invitation', { invitedByName: null, invitedByRole: null, invitedByOperator: true }],
+      ...['self_service', 'admin', 'permissions_grew', 'operator_recovery'].map((purpose): [MailTemplate, Record<string, unknown>] => ['reset_link', { purpose }]),
+      ['password_changed', { how: 'self_change' }],
+      ['password_changed', { how: 'reset_link' }],
+      ['password_set_by_admin', {}],
+      ['password_change_required', {}],
+      ...['unknown_devices', 'device', 'session'].flatMap((door) =>
+        ['password', 'second_factor'].map((cause): [MailTemplate, Record<string, unknown>] => ['account_locked', { door, cause }]),
+      ),
+      ...['totp_added', 'totp_replaced', 'totp_removed', 'passkey_added', 'passkey_removed', 'recovery_code_used', 'recovery_codes_regenerated', 'reset_by_admin', 'reset_by_operator'].map(
+        (change): [MailTemplate, Record<string, unknown>] => ['two_factor_changed', { change, remaining: 1, lastFactor: true, passkeyName: 'Laptop' }],
+      ),
+    ];
+    assert.deepEqual(new Set(variants.map(([template]) => template)), new Set(MAIL_TEMPLATES), 'every template is looked at');
+    for (const [template, fields] of variants) {
+      const mail = renderMail(template, { ...samplePayload(template), ...fields }, ctx);
+      for (const part of [mail.subject, mail.text, mail.html]) {
+        // addresses keep their paths (/login is a URL, not a word)
+        const words = part.replace(/https?:\/\/[^\s"<]+/g, 'URL');
+        assert.doesNotMatch(words, /log ?in|logged in|log on|log-in/i, `${template} ${JSON.stringify(fields)}`);
+      }
+    }
   });
 
   test('a name cannot start a line of its own in any part', () => {
@@ -415,6 +533,136 @@ describe('file transport', () => {
       assert.match(ana, /Content-Type: text\/html/);
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('emails say who did it, queued by the flows and read over real SMTP', () => {
+  const CHROME_ON_LINUX = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+  let t: TestApp;
+  let agentRoleId: string;
+  let ownerToken: string;
+  let sam: { id: string; token: string };
+  let n = 0;
+
+  /** An active agent with the Agent role, signed in (their token unused here). */
+  async function newAgent(): Promise<{ id: string; email: string; password: string }> {
+    n += 1;
+    const email = `target${n}@acme.test`;
+    const password = `Harbour-Juniper-${n}-Quill`;
+    const { id } = await t.addAgent(ownerToken, { email, name: `Tara Target ${n}`, roleId: agentRoleId, password });
+    return { id, email, password };
+  }
+
+  /** The payload of the last row queued for a recipient and template, as the outbox holds it. */
+  async function queuedPayload(recipient: string, template: string): Promise<Record<string, unknown>> {
+    const row = await t.app.deskpass.deps.db.selectFrom('mail_outbox').select('payload').where('recipient', '=', recipient).where('template', '=', template).orderBy('id', 'desc').executeTakeFirstOrThrow();
+    return typeof row.payload === 'string' ? JSON.parse(row.payload) : (row.payload as Record<string, unknown>);
+  }
+
+  before(async () => {
+    t = await TestApp.start();
+    ({ agentRoleId, ownerToken } = await t.setup());
+    const supervisorRoleId = await t.role(ownerToken, 'Supervisor', ['manage_agents', 'manage_agent_password']);
+    sam = await t.addAgent(ownerToken, { email: 'sam@acme.test', name: 'Sam Supervisor', roleId: supervisorRoleId, password: 'Copper-Lantern-Meadow-58' });
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  test('the invitation names "Sam Supervisor (Supervisor)", the address to sign in with and {PUBLIC_URL}/login', async () => {
+    const since = t.smtp.messages.length;
+    const created = await t.post('/api/v1/agents', { email: 'ada@example.com', name: 'Ada Lovelace', roleId: agentRoleId }, sam.token);
+    assert.equal(created.status, 201, created.raw);
+    const mail = await t.mailTo('ada@example.com', /invited/, since);
+    for (const part of [mail.text, mail.html.replace(/<\/?strong>/g, '')]) {
+      assert.match(part, /Sam Supervisor \(Supervisor\) has invited you to the Acme Support help desk/);
+      assert.match(part, /sign in with ada@example\.com/i);
+      assert.ok(part.includes(`${t.config.publicUrl}/login`), 'the sign-in page');
+    }
+    t.linkToken(mail); // and the set-password link
+    // who, as they were when it was queued: a rename later does not rewrite it
+    assert.partialDeepStrictEqual(await queuedPayload('ada@example.com', 'invitation'), { invitedByName: 'Sam Supervisor', invitedByRole: 'Supervisor', email: 'ada@example.com' });
+  });
+
+  test('a reset link sent by a supervisor names them with their role', async () => {
+    const target = await newAgent();
+    const since = t.smtp.messages.length;
+    assert.equal((await t.post(`/api/v1/agents/${target.id}/password-reset-email`, undefined, sam.token)).status, 202);
+    const mail = await t.mailTo(target.email, /Reset your password/, since);
+    assert.match(mail.text, /^Sam Supervisor \(Supervisor\) sent you this link to choose a new password for your Acme Support help desk account\.$/m);
+    assert.doesNotMatch(mail.text + mail.html, /\ban administrator\b/i);
+    t.linkToken(mail);
+  });
+
+  test('a password and a one-time password set by a supervisor name them with their role; by the Account Administrator, "(Administrator)"', async () => {
+    const target = await newAgent();
+    let since = t.smtp.messages.length;
+    t.secrets.add('Saffron-Kettle-Basalt-31');
+    assert.equal((await t.put(`/api/v1/agents/${target.id}/password`, { password: 'Saffron-Kettle-Basalt-31', requireChangeAtNextLogin: false }, sam.token)).status, 204);
+    const set = await t.mailTo(target.email, /a new password was set/i, since);
+    assert.match(set.text, /^Sam Supervisor \(Supervisor\) set a new password for your Acme Support help desk account on /m);
+
+    since = t.smtp.messages.length;
+    t.secrets.add('Walnut-Ember-Cobalt-77');
+    assert.equal((await t.put(`/api/v1/agents/${target.id}/password`, { password: 'Walnut-Ember-Cobalt-77', requireChangeAtNextLogin: true }, sam.token)).status, 204);
+    const oneTime = await t.mailTo(target.email, /next sign-in/, since);
+    assert.match(oneTime.text, /^Sam Supervisor \(Supervisor\) set a one-time password for your Acme Support help desk account on /m);
+    assert.equal((await queuedPayload(target.email, 'password_change_required')).adminRole, 'Supervisor');
+
+    since = t.smtp.messages.length;
+    t.secrets.add('Tangerine-Orbit-Fennel-12');
+    assert.equal((await t.put(`/api/v1/agents/${target.id}/password`, { password: 'Tangerine-Orbit-Fennel-12', requireChangeAtNextLogin: false }, ownerToken)).status, 204);
+    const byOwner = await t.mailTo(target.email, /a new password was set/i, since);
+    assert.ok(byOwner.text.includes(`${OWNER.name} (Administrator) set a new password`), byOwner.text);
+    for (const mail of [set, oneTime, byOwner]) {
+      assert.doesNotMatch(mail.subject + mail.text + mail.html, /\ban administrator\b/i, mail.subject);
+      assert.deepEqual(t.leakedSecrets(mail.raw), [], 'no password in the notice');
+    }
+  });
+
+  test('a second factor reset by a supervisor names them; the CLI\'s recover-admin says the operator', async () => {
+    const target = await newAgent();
+    const signedIn = await t.login(target.email, target.password);
+    await enrolTotp(t, signedIn);
+    let since = t.smtp.messages.length;
+    assert.equal((await t.delete(`/api/v1/agents/${target.id}/two-factor`, sam.token)).status, 204);
+    const reset = await t.mailTo(target.email, /second factor was reset/, since);
+    assert.match(reset.text, /^Sam Supervisor \(Supervisor\) removed your authenticator app, passkeys and recovery codes/m);
+
+    // the Account Administrator's factor, removed by the operator through the CLI's flow
+    const { secret } = await enrolTotp(t, ownerToken);
+    await signInWithTotp(t, OWNER.email, OWNER.password, secret);
+    since = t.smtp.messages.length;
+    const cli = await resetAdminTwoFactor(t.app.deskpass.deps, { context: { method: 'cli', ip: null, userAgent: 'deskpass-cli' } });
+    assert.ok(cli.ok && cli.hadFactor);
+    await t.app.deskpass.mailWorker.runOnce();
+    const byOperator = await t.mailTo(OWNER.email, /second factor was reset/, since);
+    assert.match(byOperator.text, /^The operator of the server removed your authenticator app, passkeys and recovery codes/m);
+    assert.doesNotMatch(byOperator.text, /deskpass-cli|Browser:/, 'the CLI is no browser');
+    ownerToken = await t.login(OWNER.email, OWNER.password);
+  });
+
+  test('the password-changed notice names a real Chrome on Linux "Chrome on Linux", and an unknown client "an unrecognised browser or app"', async () => {
+    const target = await newAgent();
+    await t.mailTo(target.email, /was changed/); // the notice of the first password, through the invitation
+    for (const [userAgent, expected, next] of [
+      [CHROME_ON_LINUX, 'Chrome on Linux', 'Gravel-Pelican-Aster-63'],
+      ['HelpdeskSync/2.1 (+https://evil.example/steal)', 'an unrecognised browser or app', 'Marble-Thicket-Osprey-85'],
+    ] as const) {
+      const token = await t.login(target.email, target.password);
+      const since = t.smtp.messages.length;
+      t.secrets.add(next);
+      const changed = await t.request('POST', '/api/v1/me/password', { token, body: { currentPassword: target.password, newPassword: next }, headers: { 'user-agent': userAgent } });
+      assert.equal(changed.status, 204, changed.raw);
+      target.password = next;
+      const mail = await t.mailTo(target.email, /was changed/, since);
+      for (const part of [mail.text, mail.html]) {
+        assert.ok(part.includes(`Browser: ${expected}`), part);
+        assert.doesNotMatch(part, /Mozilla|131|HelpdeskSync|evil\.example/);
+      }
     }
   });
 });

@@ -86,7 +86,7 @@ before(async () => {
   since = t.smtp.messages.length;
   const samByAdmin = secret('Meteor-Saddle-Pumice-26');
   assert.equal((await t.put(`/api/v1/agents/${sam.id}/password`, { password: samByAdmin, requireChangeAtNextLogin: false }, lead.token)).status, 204);
-  await t.mailTo('sam@acme.test', /administrator set/i, since);
+  await t.mailTo('sam@acme.test', /a new password was set/i, since);
   samToken = await t.login('sam@acme.test', samByAdmin);
 
   // A rejected admin set (422) with a secret in it.

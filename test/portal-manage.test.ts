@@ -159,8 +159,8 @@ describe('agent portal: Manage › Agents, Roles, Audit log and Account settings
 
     // From any row: the person's name filters by them.
     await clickAndWait(owner, owner.locator('tbody tr').first().getByRole('link', { name: 'Olivia Owner' }));
-    assert.equal(new URL(owner.url()).searchParams.get('agent'), 'owner@acme.test');
-    assert.match(await owner.locator('main').innerText(), /Events where Olivia Owner/);
+    assert.equal(new URL(owner.url()).searchParams.get('agent'), team.ownerId, 'the link names the agent by id');
+    assert.match(await owner.locator('main').innerText(), /Events for Olivia Owner \(owner@acme\.test\)/);
   });
 
   test('Manage › Account settings: lifetimes and policy, with the plan shown', async () => {
@@ -169,7 +169,8 @@ describe('agent portal: Manage › Agents, Roles, Audit log and Account settings
     await owner.getByLabel('Reset link lifetime').fill('100');
     const refused = await clickAndWait(owner, owner.getByRole('button', { name: 'Save settings' }));
     assert.equal(refused?.status(), 400);
-    assert.match(await alertText(owner), /Reset link lifetime: must be a whole number from 1 to 72/);
+    assert.match(await alertText(owner), /Reset link lifetime must be a whole number from 1 to 72/);
+    assert.equal(await owner.getByLabel('Reset link lifetime').getAttribute('aria-invalid'), 'true', 'on the field it is about');
     await owner.getByLabel('Reset link lifetime').fill('24');
     await clickAndWait(owner, owner.getByRole('button', { name: 'Save settings' }));
     assert.match(await alertText(owner), /settings were saved/);

@@ -96,6 +96,8 @@ describe('agent portal: setup and self-service', () => {
     assert.match(await page.locator('#new-password-length').innerText(), /^4 of at least 12 characters/);
     await page.getByLabel('New password', { exact: true }).fill('Harbor-Quilt');
     assert.match(await page.locator('#new-password-length').innerText(), /12 characters: long enough/);
+    // the meter shows a strength once the server has judged the value ("Checking…" until then)
+    await page.waitForFunction(() => /Strength: /.test(document.querySelector('#new-password-strength')?.textContent ?? ''));
     assert.match(await page.locator('#new-password-strength').innerText(), /Strength: /);
     await page.getByLabel('Confirm new password').fill('Harbor-Qui');
     assert.match(await page.locator('#new-password-confirm-match').innerText(), /do not match yet/);

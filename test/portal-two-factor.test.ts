@@ -189,11 +189,12 @@ describe('agent portal: the second factor (authenticator app, recovery codes, pa
     assert.equal(path(page), '/login/two-factor');
     assert.match(await alertText(page), /That code is not correct/);
     assert.equal(await page.locator('#code').getAttribute('aria-invalid'), 'true');
-    assert.match((await page.locator('#code').getAttribute('aria-describedby')) ?? '', /\bform-error\b/, 'the field points at the error');
-    assert.equal(await page.evaluate(() => document.activeElement?.id), 'code', 'the focus is back in the code field');
+    assert.match((await page.locator('#code').getAttribute('aria-describedby')) ?? '', /\bcode-error\b/, 'the field points at its message');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'two-factor-errors', 'the focus is on the error summary');
+    assert.equal(await page.locator('#two-factor-errors a[href="#code"]').count(), 1, 'which links to the code field');
     assert.equal(await failedCount(b.email), failuresBefore + 1, 'a wrong code counts on the lockout door like a wrong password');
     assert.ok((await auditTypes(b.id)).includes('login.two_factor_failed'));
-    await shoot(page, 'second-step-wrong-code', ['#form-error', '#code']);
+    await shoot(page, 'second-step-wrong-code', ['#two-factor-errors', '#code']);
 
     await page.locator('#code').fill(bobCode());
     await clickAndWait(page, page.getByRole('button', { name: 'Verify', exact: true }));
@@ -232,10 +233,11 @@ describe('agent portal: the second factor (authenticator app, recovery codes, pa
     assert.match(await alertText(page), /recovery code is not correct, or it was already used/);
     assert.equal(await page.locator('details.other-way').getAttribute('open'), '', 'the recovery form is open');
     assert.equal(await page.locator('#recovery-code').getAttribute('aria-invalid'), 'true');
-    assert.match((await page.locator('#recovery-code').getAttribute('aria-describedby')) ?? '', /\bform-error\b/, 'the field points at the error');
+    assert.match((await page.locator('#recovery-code').getAttribute('aria-describedby')) ?? '', /\brecovery-code-error\b/, 'the field points at its message');
     assert.equal(await page.locator('#code').getAttribute('aria-invalid'), null);
-    assert.equal(await page.evaluate(() => document.activeElement?.id), 'recovery-code');
-    await shoot(page, 'second-step-recovery-used', ['#recovery-code', '#form-error']);
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'two-factor-errors');
+    assert.equal(await page.locator('#two-factor-errors a[href="#recovery-code"]').count(), 1);
+    await shoot(page, 'second-step-recovery-used', ['#recovery-code', '#two-factor-errors']);
     await page.locator('#code').fill(bobCode());
     await clickAndWait(page, page.getByRole('button', { name: 'Verify', exact: true }));
     assert.equal(path(page), '/apps');
@@ -308,7 +310,7 @@ describe('agent portal: the second factor (authenticator app, recovery codes, pa
     assert.match(await alertText(owner), /Set up a second factor of your own first/);
     assert.equal(await owner.getByLabel('Every agent').isChecked(), true, 'the choice is kept on the page');
     assert.equal(await storedPolicy(), 'optional', 'nothing was saved');
-    await shoot(owner, 'policy-refused', ['#form-error']);
+    await shoot(owner, 'policy-refused', ['#settings-errors']);
 
     // The owner sets up their own (their sign-in is older than 10 minutes: their password first), then requires it of everyone.
     await owner.goto(`${origin}/my-settings/two-factor`);
@@ -391,7 +393,7 @@ describe('agent portal: the second factor (authenticator app, recovery codes, pa
     assert.equal(answer?.status(), 423, 'the fifth wrong code locks, as a fifth wrong password does');
     assert.match(await alertText(page), /Too many failed sign-ins for this address\. For your security, signing in is locked: try again in 60 minutes/);
     assert.equal(await page.locator('#code').getAttribute('aria-invalid'), null, 'the lock is not about what was typed');
-    await shoot(page, 'second-step-locked', ['#form-error']);
+    await shoot(page, 'second-step-locked', ['#two-factor-errors']);
     await t.mailTo(mia.email, /is locked for now/, since);
     assert.ok((await auditTypes(mia.id)).includes('account.locked'));
     // Locked means locked: the right code, and the password again, both wait.
@@ -477,7 +479,7 @@ describe('agent portal: the second factor (authenticator app, recovery codes, pa
     assert.equal(await page.locator('#code').getAttribute('aria-invalid'), null, 'the code field was not what went wrong');
     assert.equal(await failedCount(people.bob.email), failuresBefore + 1);
     assert.equal(await sessionOf(context), undefined, 'no session for anyone');
-    await shoot(page, 'second-step-passkey-refused', ['#form-error', 'form[data-passkey="get"]']);
+    await shoot(page, 'second-step-passkey-refused', ['#two-factor-errors', 'form[data-passkey="get"]']);
     await context.close();
   });
 

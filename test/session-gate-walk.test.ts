@@ -37,6 +37,9 @@ const PUBLIC_ROUTES = [
   'POST /reset-password/:token/new-invitation',
   'GET /setup/:token',
   'POST /setup/:token',
+  // the password meter's check on those two pages: the link's (or setup's) own context, no session
+  'POST /reset-password/:token/check',
+  'POST /setup/:token/password-check',
   // The second step of a sign-in and passkey sign-in: before any session exists, by design
   // (a challenge from a right password, or a passkey assertion, is their credential).
   'POST /api/v1/auth/login/two-factor',
@@ -137,7 +140,8 @@ describe('the session gate, walked over every route', () => {
     }
     assertStateUnchanged(before, await snapshotState(t), 'refused portal pages');
     const allowed = gated.filter((r) => r.config.gate === 'portal' && r.config.allowedDuringPasswordChange).map((r) => `${r.method} ${r.url}`);
-    assert.deepEqual(allowed.sort(), ['GET /password-change-required', 'POST /logout', 'POST /password-change-required']);
+    // the meter of the change-password page asks about the agent's own new password
+    assert.deepEqual(allowed.sort(), ['GET /password-change-required', 'POST /logout', 'POST /my-settings/password-check', 'POST /password-change-required']);
     assert.equal((await samBrowser.get(REQUIRED_CHANGE_PATH)).statusCode, 200);
   });
 

@@ -1,6 +1,6 @@
 import { isValidEmail } from '../domain/email.js';
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import { ConfigError, KEY_FILE, loadConfig, type Config } from '../config.js';
 import { systemClock } from '../domain/clock.js';
 import { PLAN_NAMES } from '../domain/plans.js';
 import type { FlowDeps } from '../flows/deps.js';
@@ -8,6 +8,9 @@ import { issueAdminRecoveryLink, resetAdminTwoFactor } from '../flows/recover-ad
 import { createHelpDesk } from '../flows/setup.js';
 import { createArgon2Hasher } from '../security/password-hasher.js';
 import { migrateToLatest, openDatabase, type Db } from '../store/db.js';
+import { assertStoreUsable, StoreConfigError } from '../store/store-check.js';
+import { backupSqlite, BackupRefused, type BackupResult } from '../store/backup.js';
+import { resolve } from 'node:path';
 import { startServer } from '../server.js';
 import { ERRORS } from '../domain/errors.js';
 import { appsCommand } from './apps-command.js';
@@ -22,6 +25,7 @@ async function withDeps<T>(config: Config, run: (deps: FlowDeps, db: Db) => Prom
   const db = openDatabase(config.databaseUrl);
   const hasher = createArgon2Hasher(config.argon2);
   try {
+    await assertStoreUsable(db, config.databaseUrl);
     await migrateToLatest(db);
     // The running server's outbox worker picks queued mail up within its poll interval.
     const deps: FlowDeps = { db, clock: systemClock, hasher, publicUrl: config.publicUrl, secretKey: config.secretKey, notifyMailQueued: () => {} };
@@ -67,12 +71,14 @@ export function buildCli(): Command {
     .option('--admin-name <name>', "the Account Administrator's name", 'Account Administrator')
     .option('--account-name <name>', 'the help desk name', 'Help Desk')
     .option('--plan <plan>', `one of ${PLAN_NAMES.join(', ')}`, plan, 'enterprise')
-    .action(async (options: { adminEmail: string; adminName: string; accountName: string; plan: string }) => {
+    .option('--time-zone <zone>', 'the help desk\'s IANA time zone, e.g. Europe/Berlin', 'UTC')
+    .action(async (options: { adminEmail: string; adminName: string; accountName: string; plan: string; timeZone: string }) => {
       const config = loadConfig();
       if (!isValidEmail(options.adminEmail)) fail('--admin-email must be an email address');
       const result = await withDeps(config, (deps) =>
-        createHelpDesk(deps, { accountName: options.accountName, adminName: options.adminName, adminEmail: options.adminEmail, plan: options.plan, context: CLI_CONTEXT }),
+        createHelpDesk(deps, { accountName: options.accountName, adminName: options.adminName, adminEmail: options.adminEmail, plan: options.plan, timeZone: options.timeZone, context: CLI_CONTEXT }),
       );
+      if (!result.ok && result.code === 'time_zone_unknown') fail(`--time-zone: "${options.timeZone}" is not an IANA time zone this server knows (e.g. Europe/Berlin, America/New_York, UTC)`);
       if (!result.ok) fail(result.code === 'setup_already_done' ? 'this server already hosts a help desk; init refuses a second one' : ERRORS[result.code].message);
       const link = `${config.publicUrl}/reset-password/${result.link!.token}`;
       process.stdout.write(
@@ -106,6 +112,32 @@ export function buildCli(): Command {
       );
     });
 
+  program
+    .command('backup')
+    .argument('<file>', 'where to write the copy (must not exist yet)')
+    .description('a consistent copy of the SQLite database, taken while the server runs')
+    .action(async (file: string) => {
+      const config = loadConfig();
+      if (!config.databaseUrl.startsWith('sqlite:')) {
+        fail(
+          'deskpass backup copies a SQLite database; with PostgreSQL use pg_dump, which takes a consistent snapshot while serving: ' +
+            "pg_dump --format=custom --file=deskpass.dump \"$DATABASE_URL_WITHOUT_SCHEMA\" (add --schema=NAME when DATABASE_URL has ?schema=NAME); keep SECRET_KEY with it",
+        );
+      }
+      let result: BackupResult;
+      try {
+        result = await backupSqlite(config.databaseUrl.slice('sqlite:'.length), file);
+      } catch (error) {
+        fail(error instanceof BackupRefused ? error.message : `the backup failed, nothing was written to ${file}: ${(error as Error).message}`);
+      }
+      const key = process.env.SECRET_KEY ? 'the SECRET_KEY this server runs with' : `the key file ${resolve(KEY_FILE)}`;
+      process.stdout.write(
+        `Backed up ${result.agents} agents to ${result.file} (${result.bytes} bytes, ${result.pages} pages; SQLite's integrity check: ok).\n` +
+          `Keep ${key} too, stored apart from the backup: without it the copy's authenticator secrets and signing keys cannot be opened, and with it anyone holding the copy can.\n` +
+          'To restore: stop the server, put the copy at the DATABASE_URL path (remove any -wal and -shm files beside it), start with the same key.\n',
+      );
+    });
+
   program.addCommand(appsCommand({ withDeps, fail, context: CLI_CONTEXT }));
 
   const keys = program.command('keys').description("the OpenID Connect provider's signing keys");
@@ -136,7 +168,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await buildCli().parseAsync(argv);
   } catch (error) {
-    if (error instanceof ConfigError) fail(error.message);
+    if (error instanceof ConfigError || error instanceof StoreConfigError) fail(error.message);
     const { code, port, address } = error as { code?: string; port?: number; address?: string };
     if (code === 'EADDRINUSE') fail(`cannot listen on ${address}:${port}: the port is in use (another Deskpass, or another program); set PORT to a free one`);
     throw error;

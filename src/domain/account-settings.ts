@@ -13,6 +13,8 @@ export interface AccountSettings {
   rateLimits: RateLimitSettings;
   /** who must have a second factor: nobody, agents whose role holds any permission, everybody */
   twoFactorPolicy: TwoFactorPolicy;
+  /** the help desk's IANA time zone ("Europe/Berlin"): times shown to agents who chose none, and in emails */
+  timeZone: string;
 }
 
 export const TWO_FACTOR_POLICIES = ['optional', 'required_for_admins', 'required'] as const;
@@ -97,6 +99,7 @@ export const DEFAULT_SETTINGS: AccountSettings = {
   sessionIdleHours: 8,
   sessionAbsoluteHours: 7 * 24,
   twoFactorPolicy: 'optional',
+  timeZone: 'UTC',
   rateLimits: { failedSignInsPerIp: 100, forgotPasswordPerEmail: 5, forgotPasswordPerIp: 30, resetLinkPerIp: 60, passwordProofsPerIp: 60, tokenRequestsPerClient: 3000 },
 };
 
@@ -114,6 +117,11 @@ export const SETTING_LIMITS = {
   /** every request limit: at least 1, at most 100,000 per window */
   rateLimit: { min: 1, max: 100_000 },
 } as const;
+
+/** The zone times are shown in to this agent: their own choice, else the help desk's. */
+export function timeZoneFor(settings: Pick<AccountSettings, 'timeZone'>, agent: { timeZone: string | null } | null | undefined): string {
+  return agent?.timeZone ?? settings.timeZone;
+}
 
 /** Reads stored settings, filling any field an older version did not write. */
 export function parseSettings(json: string): AccountSettings {

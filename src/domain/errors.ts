@@ -4,6 +4,8 @@
  */
 export const ERRORS = {
   invalid_request: { status: 400, message: 'The request is not valid.' },
+  request_timeout: { status: 408, message: 'The request took too long to arrive: send it again.' },
+  headers_too_large: { status: 431, message: 'The request headers are too large.' },
   current_password_incorrect: { status: 400, message: 'The current password is not correct.' },
   two_factor_code_incorrect: { status: 401, message: 'The code is not correct.' },
   two_factor_code_required: { status: 400, message: 'Enter a code from your authenticator app or a recovery code.' },
@@ -32,11 +34,14 @@ export const ERRORS = {
   reset_link_invalid: { status: 410, message: 'This password reset link is no longer valid.' },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
   unsupported_media_type: { status: 415, message: 'Send JSON with Content-Type: application/json.' },
+  time_zone_unknown: { status: 422, message: 'This is not a time zone we know. Choose one from the list, or send an IANA name such as "Europe/Berlin".' },
   password_rejected: { status: 422, message: 'The password does not meet the password policy.' },
   account_locked: { status: 423, message: 'Too many failed sign-ins. Try again later or reset your password.' },
   rate_limited: { status: 429, message: 'Too many requests. Try again later.' },
   internal_error: { status: 500, message: 'Something went wrong on our side.' },
   not_ready: { status: 503, message: 'The service is not ready.' },
+  store_unavailable: { status: 503, message: 'The service is briefly unavailable: nothing was changed. Try again in a moment.' },
+  storage_full: { status: 503, message: 'The server has run out of storage space: nothing was changed. Tell the administrator of this server.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

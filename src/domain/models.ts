@@ -37,6 +37,8 @@ export interface Agent {
   passwordSetByAgentId: string | null;
   /** has a confirmed authenticator app or a passkey */
   twoFactorEnabled: boolean;
+  /** the IANA zone the agent chose for times shown to them; null: the help desk's */
+  timeZone: string | null;
   createdAt: Date;
   updatedAt: Date;
 }

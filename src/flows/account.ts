@@ -4,6 +4,7 @@ import type { Account, Agent, RequestContext } from '../domain/models.js';
 import { checkPermissions, toPrincipalPermissions } from './principal.js';
 import { findOnlyAccount, lockAccountSettings, updateAccountSettings } from '../store/accounts.repo.js';
 import { audit } from './consequences.js';
+import { normalizeTimeZone } from '../domain/time-zones.js';
 import type { FlowDeps } from './deps.js';
 
 /** The help desk this server hosts (one per server for now; by host name later). */
@@ -35,6 +36,8 @@ export interface SettingsChange {
   sessionAbsoluteHours?: number;
   rateLimits?: Partial<RateLimitSettings>;
   twoFactorPolicy?: TwoFactorPolicy;
+  /** an IANA zone name; normalized ("europe/berlin" → "Europe/Berlin"), else 422 time_zone_unknown */
+  timeZone?: string;
 }
 
 /** Changes the account's settings within their limits; audited. */
@@ -67,6 +70,8 @@ export async function updateSettings(deps: FlowDeps, actor: Agent, account: Acco
   const policy = change.twoFactorPolicy;
   if (policy !== undefined && !TWO_FACTOR_POLICIES.includes(policy)) problems.push({ field: 'twoFactorPolicy', message: `must be one of ${TWO_FACTOR_POLICIES.join(', ')}` });
   if (problems.length > 0) return fail('invalid_request', problems);
+  const timeZone = change.timeZone === undefined ? undefined : normalizeTimeZone(change.timeZone);
+  if (timeZone === null) return fail('time_zone_unknown', [{ field: 'timeZone' }]);
   // Whoever makes a factor required has one: otherwise the change would shut its author out mid-session.
   if (policy !== undefined && twoFactorRequiredFor({ twoFactorPolicy: policy }, actor) && !actor.twoFactorEnabled) return fail('two_factor_not_enabled', [{ reason: 'own_factor_missing' }]);
 
@@ -81,6 +86,7 @@ export async function updateSettings(deps: FlowDeps, actor: Agent, account: Acco
     ...(change.sessionIdleHours !== undefined ? { sessionIdleHours: change.sessionIdleHours } : {}),
     ...(change.sessionAbsoluteHours !== undefined ? { sessionAbsoluteHours: change.sessionAbsoluteHours } : {}),
     ...(policy !== undefined ? { twoFactorPolicy: policy } : {}),
+    ...(timeZone !== undefined ? { timeZone } : {}),
     rateLimits: { ...current.rateLimits, ...pickRateLimits(change.rateLimits) },
     passwordPolicy: {
       ...current.passwordPolicy,

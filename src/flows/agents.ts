@@ -96,7 +96,10 @@ export async function sendInvitation(trx: Parameters<typeof issueResetLink>[0], 
   await queueMail(trx, account.id, agent.email, 'invitation', {
     agentName: agent.name,
     accountName: account.name,
+    // who and in which role, as they are now: a later rename does not rewrite this email
     invitedByName: actor?.name ?? null,
+    invitedByRole: actor?.role.name ?? null,
+    email: agent.email,
     tokenId: link.tokenId,
     expiresAt: link.expiresAt.toISOString(),
   }, now);

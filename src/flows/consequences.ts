@@ -58,8 +58,23 @@ export async function issueResetLink(
   return { tokenId, token, expiresAt };
 }
 
-export function audit(trx: Executor, event: NewAuditEvent): Promise<void> {
-  return insertAuditEvent(trx, event);
+/** Sees each audit event as it is written (for /metrics); returns "stop". */
+export type AuditObserver = (event: NewAuditEvent) => void;
+const auditObservers = new Set<AuditObserver>();
+
+export function observeAuditEvents(observer: AuditObserver): () => void {
+  auditObservers.add(observer);
+  return () => auditObservers.delete(observer);
+}
+
+/**
+ * Writes an audit event in the caller's transaction. Observers hear of it once written, which
+ * is before that transaction commits: a change that then rolls back is still counted (metrics
+ * only; the audit log itself holds only what committed).
+ */
+export async function audit(trx: Executor, event: NewAuditEvent): Promise<void> {
+  await insertAuditEvent(trx, event);
+  for (const observer of auditObservers) observer(event);
 }
 
 export function queueMail(trx: Executor, accountId: string, recipient: string, template: string, payload: Record<string, unknown>, now: Date): Promise<void> {
@@ -90,6 +105,7 @@ export async function retireOthersPasswordOnGrowth(
     accountName: account.name,
     purpose: 'permissions_grew',
     sentByName: actor.name,
+    sentByRole: actor.role.name,
     tokenId: link.tokenId,
     expiresAt: link.expiresAt.toISOString(),
     lifetimeHours,

@@ -1,4 +1,5 @@
 import { fail, type Failure, type Result } from '../domain/errors.js';
+import { timeZoneFor } from '../domain/account-settings.js';
 import type { Account, Agent, RequestContext } from '../domain/models.js';
 import { findAccountById } from '../store/accounts.repo.js';
 import { findAgentById } from '../store/agents.repo.js';
@@ -32,10 +33,12 @@ async function findUsableLink(deps: FlowDeps, rawToken: string): Promise<Result<
 }
 
 /** Tells the reset page whether the link is usable and for whom. */
-export async function inspectResetLink(deps: FlowDeps, rawToken: string): Promise<Result<{ email: string; name: string; expiresAt: Date; purpose: ResetToken['purpose'] }, 'reset_link_invalid'>> {
+export async function inspectResetLink(deps: FlowDeps, rawToken: string): Promise<Result<{ email: string; name: string; expiresAt: Date; purpose: ResetToken['purpose']; timeZone: string }, 'reset_link_invalid'>> {
   const found = await findUsableLink(deps, rawToken);
   if (!found.ok) return found;
-  return { ok: true, email: found.agent.email, name: found.agent.name, expiresAt: found.token.expiresAt, purpose: found.token.purpose };
+  // the page shows the link's end in the zone its agent reads times in
+  const timeZone = timeZoneFor(found.account.settings, found.agent);
+  return { ok: true, email: found.agent.email, name: found.agent.name, expiresAt: found.token.expiresAt, purpose: found.token.purpose, timeZone };
 }
 
 /**

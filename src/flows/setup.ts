@@ -1,4 +1,5 @@
 import { INVALID_EMAIL, isValidEmail } from '../domain/email.js';
+import { normalizeTimeZone } from '../domain/time-zones.js';
 import { DEFAULT_SETTINGS, INVITATION_LIFETIME_HOURS } from '../domain/account-settings.js';
 import { fail, type Result } from '../domain/errors.js';
 import type { Account, Agent, RequestContext } from '../domain/models.js';
@@ -43,12 +44,14 @@ export interface NewHelpDesk {
   plan?: string;
   /** with a password (setup page): the administrator can sign in at once; without (CLI init): they are emailed a link */
   password?: string;
+  /** the help desk's IANA time zone; UTC when absent */
+  timeZone?: string;
   context: RequestContext;
 }
 
 export type CreateHelpDeskResult = Result<
   { account: Account; agent: Agent; link: { token: string; expiresAt: Date } | null },
-  'setup_already_done' | 'password_rejected' | 'invalid_request'
+  'setup_already_done' | 'password_rejected' | 'invalid_request' | 'time_zone_unknown'
 >;
 
 /** Creates the help desk account, its built-in roles and its Account Administrator. One per server, for now. */
@@ -57,6 +60,8 @@ export async function createHelpDesk(deps: FlowDeps, input: NewHelpDesk): Promis
   const plan = input.plan ?? DEFAULT_PLAN;
   if (!isPlan(plan)) return fail('invalid_request', [{ field: 'plan', message: `Unknown plan "${plan}"` }]);
   if (!isValidEmail(input.adminEmail)) return fail('invalid_request', [{ field: 'adminEmail', message: INVALID_EMAIL }]);
+  const timeZone = input.timeZone === undefined ? DEFAULT_SETTINGS.timeZone : normalizeTimeZone(input.timeZone);
+  if (timeZone === null) return fail('time_zone_unknown', [{ field: 'timeZone' }]);
   if ((await countAccounts(db)) > 0) return fail('setup_already_done');
 
   let passwordHash: string | null = null;
@@ -73,7 +78,7 @@ export async function createHelpDesk(deps: FlowDeps, input: NewHelpDesk): Promis
   }
 
   const now = clock.now();
-  const account: Account = { id: newId(), name: input.accountName.trim(), slug: slugify(input.accountName), plan, settings: DEFAULT_SETTINGS, createdAt: now };
+  const account: Account = { id: newId(), name: input.accountName.trim(), slug: slugify(input.accountName), plan, settings: { ...DEFAULT_SETTINGS, timeZone }, createdAt: now };
   const adminRoleId = newId();
   const agentId = newId();
 
@@ -101,7 +106,7 @@ export async function createHelpDesk(deps: FlowDeps, input: NewHelpDesk): Promis
     let link: { token: string; expiresAt: Date } | null = null;
     if (!passwordHash) {
       const issued = await issueResetLink(trx, { agent, purpose: 'invitation', createdByAgentId: null, lifetimeHours: INVITATION_LIFETIME_HOURS, now, secretKey: deps.secretKey });
-      await queueMail(trx, account.id, agent.email, 'invitation', { agentName: agent.name, accountName: account.name, invitedByName: null, tokenId: issued.tokenId, expiresAt: issued.expiresAt.toISOString() }, now);
+      await queueMail(trx, account.id, agent.email, 'invitation', { agentName: agent.name, accountName: account.name, invitedByName: null, invitedByOperator: true, email: agent.email, tokenId: issued.tokenId, expiresAt: issued.expiresAt.toISOString() }, now);
       link = { token: issued.token, expiresAt: issued.expiresAt };
     }
     return { agent, link };

@@ -1,5 +1,11 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { ERRORS, type ErrorCode, type Failure } from '../domain/errors.js';
+import { storeTrouble } from '../store/store-check.js';
+
+/** How soon to try again when the store is away: a PostgreSQL restart takes seconds. */
+export const STORE_RETRY_AFTER_SECONDS = 5;
 
 /** Answers with the catalogue's status (unless the contract names another for this route) and message for the code. */
 export function sendError(reply: FastifyReply, code: ErrorCode, details?: unknown[], retryAfterSeconds?: number, status: number = ERRORS[code].status): FastifyReply {
@@ -38,6 +44,11 @@ export function installErrorHandlers(app: FastifyInstance): void {
       // Malformed JSON and other client errors Fastify raises before our handlers.
       return sendError(reply, 'invalid_request', [{ message: error.message }]);
     }
+    const trouble = storeTrouble(error);
+    if (trouble) {
+      request.log.warn({ err: error.message, code: error.code }, trouble === 'storage_full' ? 'the store is out of space' : 'the store is unavailable');
+      return sendError(reply, trouble, undefined, STORE_RETRY_AFTER_SECONDS);
+    }
     request.log.error({ err: error }, 'unhandled error');
     return sendError(reply, 'internal_error');
   });
@@ -57,4 +68,23 @@ export function answerFrameworkError(error: FastifyError, _request: FastifyReque
     return sendError(reply, 'invalid_request', [{ field: 'url', message: 'The URL is not valid.' }]);
   }
   return sendError(reply, 'internal_error');
+}
+
+/**
+ * A client the HTTP parser gave up on before there was a request (a slow sender past its
+ * timeout, oversized or malformed headers): answered in the API's error shape and closed,
+ * as Fastify's own handler does but with the catalogue's codes. Fastify's `clientErrorHandler`.
+ */
+export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const code: ErrorCode = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request_timeout' : error.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : 'invalid_request';
+  const { status, message } = ERRORS[code];
+  const body = JSON.stringify({ error: { code, message } });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }

@@ -47,6 +47,8 @@ export const AgentSchema = Type.Object({
   locked: Type.Boolean(),
   /** has an authenticator app or a passkey (API.md "Second factor") */
   twoFactorEnabled: Type.Boolean(),
+  /** the zone the agent chose for pages and emails; null: the help desk's (an extension of API.md) */
+  timeZone: Type.Union([Type.String(), Type.Null()]),
   createdAt: Type.String(),
   passwordChangedAt: Type.Union([Type.String(), Type.Null()]),
 });
@@ -86,6 +88,8 @@ export const AccountSchema = Type.Object({
       tokenRequestsPerClient: Type.Integer(),
     }),
     twoFactorPolicy: TwoFactorPolicyField,
+    /** the help desk's IANA time zone (an extension of API.md): how pages and emails show times; the API's stay ISO UTC */
+    timeZone: Type.String(),
   }),
 });
 
@@ -173,6 +177,7 @@ export function agentJson(agent: AgentView): Static<typeof AgentSchema> {
     passwordChangeRequired: agent.passwordChangeRequired,
     locked: agent.locked,
     twoFactorEnabled: agent.twoFactorEnabled,
+    timeZone: agent.timeZone,
     createdAt: agent.createdAt.toISOString(),
     passwordChangedAt: agent.passwordChangedAt?.toISOString() ?? null,
   };

@@ -8,9 +8,10 @@ const KNOWN_SYSTEMS = new Set<string>(Object.values(Bowser.OS_MAP));
 export const UNRECOGNISED_CLIENT = 'an unrecognised browser or app';
 
 /**
- * A short description of the client behind a User-Agent ("Chrome 131 on Windows") for emails
- * and pages. Built from a fixed vocabulary and a major version of at most four digits, so the
- * text a client sends (URLs, instructions) is never quoted back to the agent.
+ * A short description of the client behind a User-Agent ("Chrome on Linux") for emails and
+ * pages. Built from a fixed vocabulary only, so the text a client sends (URLs, instructions) is
+ * never quoted back to the agent. No version: an agent recognises their browser by its name,
+ * browsers update themselves every few weeks, and a version number is noise in an alarm email.
  */
 export function describeClient(userAgent: string | null | undefined): string | null {
   if (!userAgent) return null;
@@ -18,6 +19,5 @@ export function describeClient(userAgent: string | null | undefined): string | n
   const browser = KNOWN_BROWSERS.has(parsed.browser.name ?? '') ? parsed.browser.name! : null;
   const system = KNOWN_SYSTEMS.has(parsed.os.name ?? '') ? parsed.os.name! : null;
   if (!browser) return system ? `${UNRECOGNISED_CLIENT} on ${system}` : UNRECOGNISED_CLIENT;
-  const major = /^(\d{1,4})(?:\.|$)/.exec(parsed.browser.version ?? '')?.[1];
-  return `${browser}${major ? ` ${major}` : ''}${system ? ` on ${system}` : ''}`;
+  return system ? `${browser} on ${system}` : browser;
 }

@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../domain/clock.js';
 import { deriveLinkToken } from '../security/tokens.js';
-import type { Db } from '../store/db.js';
-import { claimDueMail, markMailFailed, markMailSent, markMailSkipped, type OutboxMessage } from '../store/outbox.repo.js';
+import type { Db, Executor } from '../store/db.js';
+import { claimDueMail, markMailDropped, markMailFailed, markMailSent, markMailSkipped, type OutboxMessage } from '../store/outbox.repo.js';
 import { renderMail, type RenderContext } from './templates.js';
+import { normalizeTimeZone } from '../domain/time-zones.js';
+import { timeZoneForRecipient } from '../store/time-zones.repo.js';
 import type { MailTransport } from './transport.js';
 
 export interface OutboxWorkerOptions {
@@ -23,6 +25,13 @@ export interface OutboxWorkerOptions {
   preparers?: Record<string, MailPreparer>;
   /** rows that are not emails (a back-channel logout to an app), delivered by their own code, by template */
   deliverers?: Record<string, Deliverer>;
+  /** hears how each row went (for /metrics) */
+  onDelivery?: (template: string, result: 'sent' | 'skipped' | 'failed' | 'dropped') => void;
+  /**
+   * Rows of these templates stop being retried once they are `afterMs` old: the row is kept as
+   * 'dropped' with its last error, and `record` says so (an audit event). Email is never given up.
+   */
+  giveUp?: Record<string, { afterMs: number; record(trx: Executor, message: OutboxMessage, lastError: string, attempts: number): Promise<void> }>;
 }
 
 /**
@@ -169,6 +178,7 @@ export class OutboxWorker {
         if ((await deliverer(message)) === 'skipped') {
           await markMailSkipped(this.o.db, message.id, this.o.clock.now());
           this.o.logger.info(context, 'outbox delivery resolved to nothing to send');
+          this.o.onDelivery?.(message.template, 'skipped');
           return false;
         }
         return await this.recordSent(message, context);
@@ -180,11 +190,14 @@ export class OutboxWorker {
         if (!prepared.send) {
           await markMailSkipped(this.o.db, message.id, this.o.clock.now());
           this.o.logger.info(context, 'mail request resolved to no mail');
+          this.o.onDelivery?.(message.template, 'skipped');
           return false;
         }
         ({ recipient, template, payload } = prepared);
       }
-      const mail = renderMail(template, payload, this.renderContext);
+      // in the recipient's zone as it is now (mail queued before a choice follows it too)
+      const timeZone = normalizeTimeZone(await timeZoneForRecipient(this.o.db, message.accountId, recipient)) ?? 'UTC';
+      const mail = renderMail(template, payload, { ...this.renderContext, timeZone });
       await this.o.transport.send({
         from: this.o.mailFrom,
         to: recipient,
@@ -195,15 +208,22 @@ export class OutboxWorker {
         messageId: `<outbox.${message.id}.${message.accountId}@${this.messageIdDomain}>`,
       });
     } catch (err) {
+      const giveUp = this.o.giveUp?.[message.template];
+      if (giveUp && this.o.clock.now().getTime() - message.createdAt.getTime() >= giveUp.afterMs) {
+        await this.drop(message, attempt, errorMessage(err), giveUp, context);
+        return false;
+      }
       const nextAttemptAt = new Date(this.o.clock.now().getTime() + retryDelayMs(attempt));
       this.o.logger.warn({ ...context, err: errorMessage(err), nextAttemptAt: nextAttemptAt.toISOString() }, 'mail delivery failed; will retry');
       await this.recordFailure(message, attempt, nextAttemptAt, err);
+      this.o.onDelivery?.(message.template, 'failed');
       return false;
     }
     return this.recordSent(message, context);
   }
 
   private async recordSent(message: OutboxMessage, context: Record<string, unknown>): Promise<boolean> {
+    this.o.onDelivery?.(message.template, 'sent');
     try {
       await markMailSent(this.o.db, message.id, this.o.clock.now());
     } catch (err) {
@@ -213,6 +233,22 @@ export class OutboxWorker {
     }
     this.o.logger.info(context, 'mail sent');
     return true;
+  }
+
+  private async drop(message: OutboxMessage, attempts: number, lastError: string, giveUp: NonNullable<OutboxWorkerOptions['giveUp']>[string], context: Record<string, unknown>): Promise<void> {
+    try {
+      // the row and its record together: given up exactly when it says so
+      await this.o.db.transaction().execute(async (trx) => {
+        await markMailDropped(trx, message.id, attempts, lastError);
+        await giveUp.record(trx, message, lastError, attempts);
+      });
+    } catch (dbErr) {
+      // the claim runs out and the row is tried (and given up) again: recorded at least once
+      this.o.logger.error({ ...context, err: errorMessage(dbErr) }, 'could not record a delivery given up');
+      return;
+    }
+    this.o.logger.warn({ ...context, err: lastError }, 'delivery given up after its retry time');
+    this.o.onDelivery?.(message.template, 'dropped');
   }
 
   private async recordFailure(message: OutboxMessage, attempt: number, nextAttemptAt: Date, err: unknown): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Deliverer } from '../mail/outbox-worker.js';
+import type { Deliverer, OutboxWorkerOptions } from '../mail/outbox-worker.js';
 import type { FlowDeps } from '../flows/deps.js';
 import { audit } from '../flows/consequences.js';
 import type { BackchannelLogoutPayload } from '../store/app-sign-ins.repo.js';
@@ -24,5 +24,31 @@ export function backchannelLogoutDeliverer(deps: Pick<FlowDeps, 'db' | 'clock'>,
       at: deps.clock.now(),
     });
     return 'sent';
+  };
+}
+
+/**
+ * How long a back-channel logout is retried before it is given up. The app's tokens from that
+ * session are already dead (revoked with the session), so a logout that arrives later only
+ * closes the app's own session: after an hour of an app not answering, that is left to its own
+ * session lifetime, and the audit log says so.
+ */
+export const BACKCHANNEL_GIVE_UP_MS = 60 * 60_000;
+
+export function backchannelLogoutGiveUp(deps: Pick<FlowDeps, 'clock'>): NonNullable<OutboxWorkerOptions['giveUp']>[string] {
+  return {
+    afterMs: BACKCHANNEL_GIVE_UP_MS,
+    async record(trx, message, lastError, attempts) {
+      const payload = message.payload as unknown as BackchannelLogoutPayload;
+      await audit(trx, {
+        accountId: message.accountId,
+        type: 'app.logout_dropped',
+        actorAgentId: null,
+        targetAgentId: payload.sub,
+        context: { method: 'oidc', ip: null, userAgent: null },
+        details: { appId: payload.appId, clientId: payload.clientId, appName: payload.appName, sessionId: payload.sid, attempts, lastError: lastError.slice(0, 200), queuedAt: message.createdAt.toISOString() },
+        at: deps.clock.now(),
+      });
+    },
   };
 }

@@ -20,7 +20,19 @@ export interface Argon2Pool {
   hash(password: string, options: Options): Promise<string>;
   verify(storedHash: string, password: string): Promise<boolean>;
   close(): Promise<void>;
+  /** jobs waiting for a thread, and jobs on one now (for /metrics) */
+  load(): HashLoad;
+  /** called after each job with how long it waited for a thread and how long it ran; returns "stop" */
+  observe(listener: HashJobListener): () => void;
 }
+
+export interface HashLoad {
+  queued: number;
+  running: number;
+  threads: number;
+}
+
+export type HashJobListener = (job: { op: 'hash' | 'verify'; waitMs: number; runMs: number }) => void;
 
 /** How much nicer (lower in priority) the hashing threads are than the event loop's thread. */
 export const HASH_THREAD_NICENESS = 10;
@@ -50,6 +62,8 @@ interface Job {
   b: string | Options;
   resolve: (value: string | boolean) => void;
   reject: (error: Error) => void;
+  queuedAt: number;
+  startedAt: number;
 }
 
 interface Slot {
@@ -60,6 +74,7 @@ interface Slot {
 export function createArgon2Pool(size = availableParallelism(), niceness = HASH_THREAD_NICENESS): Argon2Pool {
   const slots: Slot[] = [];
   const queue: Job[] = [];
+  const listeners = new Set<HashJobListener>();
   let closed = false;
 
   function startWorker(): Slot {
@@ -68,6 +83,10 @@ export function createArgon2Pool(size = availableParallelism(), niceness = HASH_
     worker.on('message', (message: { value?: string | boolean; error?: string }) => {
       const job = slot.job!;
       slot.job = null;
+      if (listeners.size > 0) {
+        const done = { op: job.op, waitMs: job.startedAt - job.queuedAt, runMs: performance.now() - job.startedAt };
+        for (const listener of listeners) listener(done);
+      }
       if (message.error !== undefined) job.reject(new Error(message.error));
       else job.resolve(message.value!);
       dispatch();
@@ -89,6 +108,7 @@ export function createArgon2Pool(size = availableParallelism(), niceness = HASH_
       const slot = slots.find((s) => s.job === null) ?? (slots.length < size ? startWorker() : undefined);
       if (!slot) return;
       const job = queue.shift()!;
+      job.startedAt = performance.now();
       slot.job = job;
       slot.worker.ref(); // a hash in flight keeps the process alive until it answers
       slot.worker.postMessage({ op: job.op, a: job.a, b: job.b });
@@ -99,7 +119,7 @@ export function createArgon2Pool(size = availableParallelism(), niceness = HASH_
   function run<T extends string | boolean>(op: Job['op'], a: string, b: string | Options): Promise<T> {
     if (closed) return Promise.reject(new Error('the argon2 pool is closed'));
     return new Promise<T>((resolve, reject) => {
-      queue.push({ op, a, b, resolve: resolve as Job['resolve'], reject });
+      queue.push({ op, a, b, resolve: resolve as Job['resolve'], reject, queuedAt: performance.now(), startedAt: 0 });
       dispatch();
     });
   }
@@ -107,6 +127,11 @@ export function createArgon2Pool(size = availableParallelism(), niceness = HASH_
   return {
     hash: (password, options) => run<string>('hash', password, options),
     verify: (storedHash, password) => run<boolean>('verify', storedHash, password),
+    load: () => ({ queued: queue.length, running: slots.filter((s) => s.job !== null).length, threads: size }),
+    observe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     async close() {
       closed = true;
       const pending = [...queue.splice(0), ...slots.flatMap((s) => (s.job ? [s.job] : []))];

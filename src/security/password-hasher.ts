@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Algorithm } from '@node-rs/argon2';
 import type { Argon2Params } from '../config.js';
 import { normalizePassword } from '../domain/password-policy.js';
-import { createArgon2Pool } from './argon2-pool.js';
+import { createArgon2Pool, type HashJobListener, type HashLoad } from './argon2-pool.js';
 
 /** Hashing and verification of passwords; async, off the event loop, one per core at a time (argon2-pool.ts). */
 export interface PasswordHasher {
@@ -17,6 +17,9 @@ export interface PasswordHasher {
   dummyHash(): Promise<string>;
   /** Ends the hashing threads (idle ones never keep the process alive anyway). */
   close?(): Promise<void>;
+  /** the hashing threads' queue, for /metrics */
+  load?(): HashLoad;
+  observe?(listener: HashJobListener): () => void;
 }
 
 const ARGON2_PARAMS = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/;
@@ -52,5 +55,7 @@ export function createArgon2Hasher(params: Argon2Params): PasswordHasher {
       return dummyHash;
     },
     close: () => pool.close(),
+    load: () => pool.load(),
+    observe: (listener) => pool.observe(listener),
   };
 }

@@ -60,11 +60,47 @@ if count > 0 then redis.call('DECR', KEYS[1]) end
 return 0
 `;
 
+/** Counters in Redis, and whether Redis is there now (`ready`), with a callback when that changes. */
+export interface RedisRateCounters extends RateCounters {
+  ready(): boolean;
+  onReadyChange(listener: (ready: boolean) => void): void;
+  /** resolves true once connected, false after `timeoutMs` without (at start: serve anyway) */
+  connected(timeoutMs: number): Promise<boolean>;
+}
+
 /** Counters in Redis: INCR, and PEXPIRE NX so the first event of a window sets its end. */
-export function redisCounters(url: string, nameSpace = 'deskpass:rate:'): RateCounters {
-  // Fail fast rather than queue commands while Redis is away: a limit check must not hang a sign-in.
-  const redis = new Redis(url, { connectTimeout: 2000, maxRetriesPerRequest: 1, enableOfflineQueue: true, lazyConnect: false });
+export function redisCounters(url: string, nameSpace = 'deskpass:rate:'): RedisRateCounters {
+  // Fail fast rather than queue commands while Redis is away: a limit check must not hang a
+  // sign-in (the caller counts elsewhere meanwhile, see failoverCounters). ioredis reconnects by itself.
+  const redis = new Redis(url, { connectTimeout: 2000, maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false, retryStrategy: (times) => Math.min(times * 200, 2000) });
+  const listeners: Array<(ready: boolean) => void> = [];
+  let wasReady = false;
+  const changed = (ready: boolean) => {
+    if (ready === wasReady) return;
+    wasReady = ready;
+    for (const listener of listeners) listener(ready);
+  };
+  redis.on('ready', () => changed(true));
+  redis.on('close', () => changed(false));
+  redis.on('error', () => undefined); // each failed command is answered by its caller; 'close' says it is gone
   return {
+    ready: () => redis.status === 'ready',
+    onReadyChange: (listener) => void listeners.push(listener),
+    connected(timeoutMs) {
+      if (redis.status === 'ready') return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const onReady = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        const timer = setTimeout(() => {
+          redis.off('ready', onReady);
+          resolve(false);
+        }, timeoutMs);
+        timer.unref();
+        redis.once('ready', onReady);
+      });
+    },
     async hit(key, windowMs) {
       const results = await redis.multi().incr(nameSpace + key).pexpire(nameSpace + key, windowMs, 'NX').pttl(nameSpace + key).exec();
       if (!results) throw new Error('redis transaction aborted');
@@ -84,6 +120,52 @@ export function redisCounters(url: string, nameSpace = 'deskpass:rate:'): RateCo
     },
     async close() {
       redis.disconnect();
+    },
+  };
+}
+
+/**
+ * Redis when it is there, the database's counters when it is not: a sign-in never fails or
+ * waits because Redis went away. The store's counters are shared by every instance too, so the
+ * limits still hold across instances; they start from zero when Redis goes (and the Redis
+ * counts resume, where they were, when it returns). A release goes to whichever counters are in
+ * use at that moment: across a switch one reserved slot may be given back to the other side.
+ */
+export function failoverCounters(primary: RedisRateCounters, fallback: RateCounters, events: { down(error: unknown): void; up(): void; fellBack(): void }): RateCounters {
+  let down = false;
+  const goDown = (error: unknown) => {
+    if (!down) {
+      down = true;
+      events.down(error);
+    }
+  };
+  primary.onReadyChange((ready) => {
+    if (ready && down) {
+      down = false;
+      events.up();
+    } else if (!ready) goDown(new Error('the connection to Redis closed'));
+  });
+  async function either<T>(run: (counters: RateCounters) => Promise<T>): Promise<T> {
+    if (primary.ready()) {
+      try {
+        return await run(primary);
+      } catch (error) {
+        goDown(error);
+      }
+    } else {
+      goDown(new Error('Redis is not connected'));
+    }
+    events.fellBack();
+    return run(fallback);
+  }
+  return {
+    hit: (key, windowMs) => either((c) => c.hit(key, windowMs)),
+    peek: (key) => either((c) => c.peek(key)),
+    reserve: (key, windowMs, max) => either((c) => c.reserve(key, windowMs, max)),
+    release: (key) => either((c) => c.release(key)),
+    async close() {
+      await primary.close();
+      await fallback.close();
     },
   };
 }

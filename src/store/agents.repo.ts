@@ -40,6 +40,7 @@ export function toAgent(row: AgentWithRoleRow): Agent {
     temporaryPasswordExpiresAt: dateOrNull(row.temporary_password_expires_at),
     passwordSetByAgentId: row.password_set_by_agent_id ?? null,
     twoFactorEnabled: row.two_factor_enabled === 1,
+    timeZone: row.time_zone ?? null,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
   };

@@ -55,6 +55,10 @@ export interface AuditEvent {
 export interface AuditQuery {
   agentId?: string;
   type?: string;
+  /** events at or after this instant */
+  from?: Date;
+  /** events strictly before this instant (the start of the day after an inclusive "to" day) */
+  before?: Date;
   limit: number;
   cursor?: string;
 }
@@ -76,6 +80,9 @@ export async function listAuditEvents(db: Executor, accountId: string, query: Au
     q = q.where((eb) => eb.or([eb('e.actor_agent_id', '=', agentId), eb('e.target_agent_id', '=', agentId)]));
   }
   if (query.type) q = q.where('e.type', '=', query.type);
+  // created_at is fixed-width ISO UTC text: its order is time order, on both dialects
+  if (query.from) q = q.where('e.created_at', '>=', iso(query.from));
+  if (query.before) q = q.where('e.created_at', '<', iso(query.before));
   if (before) q = q.where('e.id', '<', Number(before[0]));
   const rows = await q.orderBy('e.id', 'desc').limit(query.limit + 1).execute();
   const page = rows.slice(0, query.limit);

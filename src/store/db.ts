@@ -6,12 +6,14 @@ import { dialectOf } from './dialect.js';
 import { Kysely, PostgresDialect, sql, type LogEvent, SqliteDialect, type SqliteDatabase, type Transaction } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import type { Database } from './schema.js';
+import { describeStoreFailure, StoreConfigError } from './store-check.js';
 import * as initial from './migrations/001-initial.js';
 import * as rateLimits from './migrations/002-rate-limits.js';
 import * as agentSearch from './migrations/003-agent-search.js';
 import * as deviceLockout from './migrations/004-device-lockout.js';
 import * as appsAndProvider from './migrations/005-apps-and-provider.js';
 import * as secondFactor from './migrations/006-second-factor.js';
+import * as timeZones from './migrations/008-time-zones.js';
 
 export type Db = Kysely<Database>;
 /** What every repository takes first: the database or an open transaction, so the caller owns the transaction. */
@@ -24,9 +26,45 @@ export type QueryObserver = (sql: string) => void;
 export function openDatabase(databaseUrl: string, observeQuery?: QueryObserver): Db {
   const log = observeQuery ? (event: LogEvent) => observeQuery(event.query.sql) : undefined;
   if (databaseUrl.startsWith('sqlite:')) {
-    const path = databaseUrl.slice('sqlite:'.length);
-    if (path !== ':memory:') createPrivateFile(path);
-    const sqlite = new SQLite(path);
+    let sqlite: SQLite.Database;
+    try {
+      sqlite = openSqlite(databaseUrl.slice('sqlite:'.length));
+    } catch (error) {
+      throw new StoreConfigError(describeStoreFailure(databaseUrl, error));
+    }
+    return new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }), log });
+  }
+  if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    const url = new URL(databaseUrl);
+    // `?schema=NAME` puts every table in that schema (tests give each file a fresh one).
+    const schema = url.searchParams.get('schema');
+    url.searchParams.delete('schema');
+    if (schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new StoreConfigError('DATABASE_URL: the schema in ?schema= must be a plain lower-case identifier (letters, digits, _)');
+    const pool = new pg.Pool({
+      connectionString: url.toString(),
+      max: Number(url.searchParams.get('pool_max') ?? 10),
+      // A request waits at most this long for a connection while PostgreSQL is away, then is
+      // answered 503 store_unavailable (the default, 0, waits for ever: a restart hung requests).
+      connectionTimeoutMillis: 5000,
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    });
+    // A connection that PostgreSQL ends (a restart, pg_terminate_backend) is an 'error' event:
+    // on the pool for an idle client, and on the client itself for one that is checked out (its
+    // query also fails, and is answered 503). Unheard, either would crash the process. pg drops
+    // such a client; the next query connects anew.
+    pool.on('error', () => undefined);
+    pool.on('connect', (client) => client.on('error', () => undefined));
+    return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
+  }
+  throw new StoreConfigError('DATABASE_URL must be sqlite:PATH or postgres://USER@HOST:PORT/DATABASE[?schema=NAME]');
+}
+
+export { dialectOf };
+
+function openSqlite(path: string): SQLite.Database {
+  if (path !== ':memory:') createPrivateFile(path);
+  const sqlite = new SQLite(path);
+  try {
     // WAL lets readers go on while a writer commits; busy_timeout covers a second process (the CLI).
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
@@ -36,25 +74,12 @@ export function openDatabase(databaseUrl: string, observeQuery?: QueryObserver):
     // of 100,000 agents fits in the 256 MiB map (pages are the OS's page cache, shared, not heap).
     sqlite.pragma('mmap_size = 268435456');
     sqlite.pragma('cache_size = -32768');
-    return new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }), log });
+  } catch (error) {
+    sqlite.close();
+    throw error;
   }
-  if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    const url = new URL(databaseUrl);
-    // `?schema=NAME` puts every table in that schema (tests give each file a fresh one).
-    const schema = url.searchParams.get('schema');
-    url.searchParams.delete('schema');
-    if (schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error('the schema in DATABASE_URL must be a plain lower-case identifier');
-    const pool = new pg.Pool({
-      connectionString: url.toString(),
-      max: Number(url.searchParams.get('pool_max') ?? 10),
-      ...(schema ? { options: `-c search_path=${schema}` } : {}),
-    });
-    return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
-  }
-  throw new Error('DATABASE_URL must be sqlite:PATH or postgres://…');
+  return sqlite;
 }
-
-export { dialectOf };
 
 /**
  * The database holds password hashes and the audit log: its folder is made 0700 and the file
@@ -81,6 +106,18 @@ function withStatementCache(sqlite: SQLite.Database, maxStatements = 256): Sqlit
   return {
     close: () => sqlite.close(),
     prepare(text: string) {
+      // SQLite ends a transaction by itself on some errors (SQLITE_FULL: the disk is full); the
+      // ROLLBACK Kysely then sends would fail with "no transaction is active" and hide the real
+      // error (a 500 instead of 503 storage_full). With no transaction open, it is a no-op.
+      if (text === 'rollback') {
+        const rollback = sqlite.prepare(text);
+        return {
+          reader: false,
+          all: (...params: unknown[]) => rollback.all(...params),
+          iterate: (...params: unknown[]) => rollback.iterate(...params),
+          run: (...params: unknown[]) => (sqlite.inTransaction ? rollback.run(...params) : { changes: 0, lastInsertRowid: 0 }),
+        } as unknown as SQLite.Statement;
+      }
       let statement = statements.get(text);
       if (statement) {
         statements.delete(text); // re-inserted below: most recently used last
@@ -101,6 +138,7 @@ const migrations: Record<string, Migration> = {
   '004-device-lockout': deviceLockout,
   '005-apps-and-provider': appsAndProvider,
   '006-second-factor': secondFactor,
+  '008-time-zones': timeZones,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -11,6 +11,7 @@ export interface OutboxMessage {
   template: string;
   payload: Record<string, unknown>;
   attempts: number;
+  createdAt: Date;
 }
 
 /** Queues an email in the caller's transaction: it is sent if and only if the change commits. */
@@ -67,6 +68,7 @@ function toMessage(row: OutboxRow): OutboxMessage {
     template: row.template,
     payload: row.payload ? (JSON.parse(row.payload) as Record<string, unknown>) : {},
     attempts: row.attempts,
+    createdAt: new Date(row.created_at),
   };
 }
 
@@ -113,6 +115,11 @@ export async function updateMailPayload(db: Executor, id: number, payload: Recor
   await db.updateTable('mail_outbox').set({ payload: JSON.stringify(payload) }).where('id', '=', id).execute();
 }
 
+/** Given up (a back-channel logout past its time): kept, with its last error, never tried again. */
+export async function markMailDropped(db: Executor, id: number, attempts: number, error: string): Promise<void> {
+  await db.updateTable('mail_outbox').set({ status: 'dropped', attempts, locked_until: null, last_error: error.slice(0, 500), payload: null }).where('id', '=', id).execute();
+}
+
 export async function markMailFailed(db: Executor, id: number, attempts: number, nextAttemptAt: Date, error: string): Promise<void> {
   await db
     .updateTable('mail_outbox')
@@ -121,3 +128,32 @@ export async function markMailFailed(db: Executor, id: number, attempts: number,
     .execute();
 }
 
+
+export interface OutboxBacklogRow {
+  template: string;
+  pending: number;
+  /** pending rows that failed at least once */
+  retrying: number;
+  oldestAgeSeconds: number;
+}
+
+/** The pending rows by template: how many, how many are being retried, the oldest one's age (for /metrics and /readyz). */
+export async function outboxBacklog(db: Executor, now: Date): Promise<OutboxBacklogRow[]> {
+  const rows = await db
+    .selectFrom('mail_outbox')
+    .select((eb) => [
+      'template',
+      eb.fn.countAll<string | number>().as('pending'),
+      eb.fn.sum<string | number | null>(eb.case().when('attempts', '>', 0).then(1).else(0).end()).as('retrying'),
+      eb.fn.min<string>('created_at').as('oldest'),
+    ])
+    .where('status', '=', 'pending')
+    .groupBy('template')
+    .execute();
+  return rows.map((row) => ({
+    template: row.template,
+    pending: Number(row.pending),
+    retrying: Number(row.retrying ?? 0),
+    oldestAgeSeconds: Math.max(0, (now.getTime() - new Date(row.oldest).getTime()) / 1000),
+  }));
+}

@@ -70,6 +70,8 @@ export interface AgentsTable {
   password_set_by_agent_id: string | null;
   /** a confirmed authenticator app or a passkey (kept with them, in the same transaction) */
   two_factor_enabled: ColumnType<Flag, Flag | undefined, Flag>;
+  /** the IANA zone the agent chose; null: the help desk's (migration 008) */
+  time_zone: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: string;
   updated_at: string;
 }
@@ -161,8 +163,8 @@ export interface MailOutboxTable {
   template: string;
   /** JSON of the template's data; never a password or a raw token; erased once sent */
   payload: Json | null;
-  /** skipped: a mail request that resolved to no email (see MailPreparer) */
-  status: 'pending' | 'sent' | 'skipped';
+  /** skipped: a mail request that resolved to no email (see MailPreparer); dropped: given up (see OutboxWorkerOptions.giveUp) */
+  status: 'pending' | 'sent' | 'skipped' | 'dropped';
   attempts: number;
   next_attempt_at: string;
   /** a worker's claim on the row, so two workers never send it twice */

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/app.js';
+import { buildApp, type AppOptions } from '../../src/app.js';
 import { parseArgon2, type Config } from '../../src/config.js';
 import { ManualClock } from '../../src/domain/clock.js';
 import { createArgon2Hasher, type PasswordHasher } from '../../src/security/password-hasher.js';
@@ -60,6 +60,9 @@ function countingHasher(inner: PasswordHasher): CountingHasher {
     },
     needsRehash: (h) => inner.needsRehash(h),
     dummyHash: () => inner.dummyHash(),
+    close: inner.close ? () => inner.close!() : undefined,
+    load: inner.load ? () => inner.load!() : undefined,
+    observe: inner.observe ? (listener) => inner.observe!(listener) : undefined,
   };
 }
 
@@ -86,7 +89,7 @@ export class TestApp {
     readonly hasher: CountingHasher,
   ) {}
 
-  static async start(overrides: Partial<Config> = {}): Promise<TestApp> {
+  static async start(overrides: Partial<Config> = {}, appOptions: Pick<AppOptions, 'clientTimeouts'> = {}): Promise<TestApp> {
     const dir = mkdtempSync(join(tmpdir(), 'deskpass-test-'));
     const smtp = await SmtpCapture.start();
     const clock = new ManualClock(new Date());
@@ -118,7 +121,7 @@ export class TestApp {
     const queries: string[] = [];
     let app: Awaited<ReturnType<typeof buildApp>>;
     try {
-      app = await buildApp({ config, clock, hasher, logStream, observeQuery: (sql) => queries.push(sql) });
+      app = await buildApp({ ...appOptions, config, clock, hasher, logStream, observeQuery: (sql) => queries.push(sql) });
       await app.ready();
     } catch (error) {
       // a server that failed to start leaves nothing running: the test fails instead of hanging

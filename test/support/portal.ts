@@ -137,6 +137,7 @@ export async function clickAndWait(page: Page, target: { click(): Promise<void> 
 
 /** The text of the page's flash message or form error, for assertions. */
 export async function alertText(page: Page): Promise<string> {
-  const texts = await page.locator('.alert').allInnerTexts();
+  // flash messages (.alert) and the error summary of a refused form (.error-summary)
+  const texts = await page.locator('.alert, .error-summary').allInnerTexts();
   return texts.join('\n');
 }

@@ -57,6 +57,8 @@ export const accountRoutes: FastifyPluginAsyncTypebox = async (app) => {
             }),
           ),
           twoFactorPolicy: Type.Optional(TwoFactorPolicyField),
+          // an IANA name; an unknown one is 422 time_zone_unknown (the flow knows the list)
+          timeZone: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
         }),
         response: { 200: AccountSchema, ...errorResponses },
       },

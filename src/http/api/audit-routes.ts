@@ -17,6 +17,9 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
         querystring: Type.Object({
           agentId: Type.Optional(Type.String({ maxLength: 100 })),
           type: Type.Optional(Type.String({ maxLength: 100 })),
+          // an extension of API.md: events at or after `from`, and before `to` (ISO 8601 instants)
+          from: Type.Optional(Type.String({ format: 'date-time', maxLength: 40 })),
+          to: Type.Optional(Type.String({ format: 'date-time', maxLength: 40 })),
           limit: LimitQuery,
           cursor: CursorQuery,
         }),
@@ -24,8 +27,9 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const { agentId, type, limit, cursor } = request.query;
-      const result = await readAuditLog(deps, request.auth.agent, { agentId, type, limit: limit ? Number(limit) : 50, cursor });
+      const { agentId, type, limit, cursor, from, to } = request.query;
+      const range = { ...(from ? { from: new Date(from) } : {}), ...(to ? { before: new Date(to) } : {}) };
+      const result = await readAuditLog(deps, request.auth.agent, { agentId, type, ...range, limit: limit ? Number(limit) : 50, cursor });
       if (!result.ok) return sendFailure(reply, result);
       return { events: result.events.map(auditEventJson), nextCursor: result.nextCursor };
     },

@@ -3,6 +3,7 @@ import { changeOwnPassword } from '../../flows/change-password.js';
 import { reauthenticate } from '../../flows/login.js';
 import { endOwnSession, listOwnSessions, signOut } from '../../flows/sessions.js';
 import { viewSignedInAgent } from '../../flows/agents.js';
+import { setOwnTimeZone } from '../../flows/preferences.js';
 import { sendFailure } from '../errors.js';
 import { requestContext } from '../request-context.js';
 import { AgentSchema, CodeField, PasskeyResponseField, PasswordField, SessionSchema, agentJson, errorResponses, sessionJson } from '../schemas.js';
@@ -21,6 +22,28 @@ export const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/me',
     { config: { allowedDuringPasswordChange: true, allowedDuringTwoFactorEnrollment: true }, schema: { tags: ['me'], security, response: { 200: AgentSchema, ...errorResponses } } },
     async (request) => agentJson(await viewSignedInAgent(deps, request.auth)),
+  );
+
+  app.patch(
+    '/me',
+    {
+      schema: {
+        tags: ['me'],
+        security,
+        // an extension of API.md: the agent's own preferences; timeZone null = the help desk's zone
+        body: Type.Object({ timeZone: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()])) }, { additionalProperties: false }),
+        response: { 200: AgentSchema, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      let auth = request.auth;
+      if (request.body.timeZone !== undefined) {
+        const result = await setOwnTimeZone(deps, auth, request.body.timeZone);
+        if (!result.ok) return sendFailure(reply, result);
+        auth = { ...auth, agent: result.agent };
+      }
+      return agentJson(await viewSignedInAgent(deps, auth));
+    },
   );
 
   app.post(

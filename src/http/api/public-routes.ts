@@ -210,6 +210,8 @@ export const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
           adminName: NameField,
           adminEmail: EmailField,
           password: PasswordField,
+          // the help desk's IANA time zone (an extension of API.md); UTC when absent, 422 time_zone_unknown when unknown
+          timeZone: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
         }),
         response: { 201: Type.Object({ account: AccountSchema, agent: AgentSchema }), ...errorResponses },
       },
@@ -218,8 +220,8 @@ export const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       if (await currentAccount(deps)) return sendError(reply, 'setup_already_done');
       if (!app.deskpass.setupLink.isValid(request.body.token)) return sendError(reply, 'setup_link_invalid');
-      const { accountName, adminName, adminEmail, password } = request.body;
-      const result = await createHelpDesk(deps, { accountName, adminName, adminEmail, password, context: requestContext(request) });
+      const { accountName, adminName, adminEmail, password, timeZone } = request.body;
+      const result = await createHelpDesk(deps, { accountName, adminName, adminEmail, password, ...(timeZone !== undefined ? { timeZone } : {}), context: requestContext(request) });
       if (!result.ok) return sendFailure(reply, result);
       app.deskpass.setupLink.consume();
       return reply.code(201).send({ account: accountJson(result.account), agent: agentJson({ ...result.agent, locked: false }) });

@@ -5,10 +5,14 @@ import { getAgent } from '../../flows/agents.js';
 import type { Failure } from '../../domain/errors.js';
 import { requestContext } from '../request-context.js';
 import { field, formOf, trimmedField } from './forms.js';
-import { formatTime } from './format.js';
+import { formatTimeFor } from './format.js';
 import { describeFailure } from './messages.js';
 import { showAgentPage } from './agent-page.js';
+import { fieldError } from './form-errors.js';
+import { ERRORS } from '../../domain/errors.js';
 import { redirectWith } from './render.js';
+
+const PROFILE_NOT_SAVED = 'The profile was not saved';
 
 type IdParams = { Params: { id: string } };
 
@@ -26,13 +30,15 @@ export const agentDetailPages: FastifyPluginAsync = async (app) => {
     const form = formOf(request);
     const name = trimmedField(form, 'name');
     const roleId = trimmedField(form, 'roleId');
-    if (!name) return redirectWith(reply, back(id), 'error', 'Enter a name.');
-    if (name.length > 200) return redirectWith(reply, back(id), 'error', 'The name can be at most 200 characters long.');
+    const notSaved = (field: string | null, message: string, status: number) => showAgentPage(request, reply, id, { profile: { errors: fieldError(PROFILE_NOT_SAVED, field, message), name } }, status);
+    if (!name) return notSaved('name', 'Enter a name.', 400);
+    if (name.length > 200) return notSaved('name', 'The name can be at most 200 characters long.', 400);
     const current = await getAgent(deps, actor, id);
     if (!current.ok) return refused(reply, id, current);
     // Only what changed: an unchanged role is not a role change (and one's own role never is).
     const changes: AgentChanges = { name, ...(roleId && roleId !== current.agent.role.id ? { roleId } : {}) };
     const result = await updateAgentProfile(deps, actor, account, id, changes, requestContext(request, 'portal'));
+    if (!result.ok && result.code !== 'not_found') return notSaved(changes.roleId ? 'role' : null, describeFailure(result), ERRORS[result.code].status);
     if (!result.ok) return refused(reply, id, result);
     return redirectWith(reply, back(id), 'success', `${result.agent.name}'s profile was saved.`);
   });
@@ -68,7 +74,7 @@ export const agentDetailPages: FastifyPluginAsync = async (app) => {
     const { agent: actor, account } = request.portalAuth!;
     const result = await resendInvitation(deps, actor, account, request.params.id, requestContext(request, 'portal'));
     if (!result.ok) return refused(reply, request.params.id, result);
-    return redirectWith(reply, `${back(request.params.id)}#password`, 'success', `A new invitation was emailed. It is valid for 7 days, until ${formatTime(result.expiresAt)}; the previous one no longer works.`);
+    return redirectWith(reply, `${back(request.params.id)}#password`, 'success', `A new invitation was emailed. It is valid for 7 days, until ${formatTimeFor(request, result.expiresAt)}; the previous one no longer works.`);
   });
 
   app.post<{ Params: { id: string; sessionId: string } }>('/manage/agents/:id/sessions/:sessionId/sign-out', async (request, reply) => {

@@ -11,13 +11,17 @@ import { passwordHints } from './policy-hints.js';
 import { renderMessage, renderPage } from './render.js';
 import { describeAgentState } from '../../flows/agent-state.js';
 import { describeUserAgent } from './format.js';
+import { NO_ERRORS, type FormErrors } from './form-errors.js';
 
-/** What a failed password form hands back to the page: its error, and what to keep ticked. */
+/** What a refused form of the page hands back to it: its errors, and what was typed or ticked. */
 export interface PasswordFormState {
-  error?: string;
-  problems?: string[];
+  errors?: FormErrors;
   /** what the admin chose on a refused submit; unset on a fresh page, where the safe choice (a one-time password) starts ticked */
   requireChange?: boolean;
+  /** a refused "confirm it's you" of the password section */
+  reauth?: FormErrors;
+  /** a refused profile form: its errors and the name as typed */
+  profile?: { errors: FormErrors; name: string };
 }
 
 const LINK_ISSUERS: Record<string, string> = {
@@ -87,7 +91,9 @@ export async function showAgentPage(request: FastifyRequest, reply: FastifyReply
       resetLinkLifetimeHours: settings.resetLinkLifetimeHours,
       temporaryPasswordLifetimeHours: settings.temporaryPasswordLifetimeHours,
       hints: passwordHints(settings.passwordPolicy),
-      passwordForm: { error: passwordForm.error ?? null, problems: passwordForm.problems ?? [], requireChange: passwordForm.requireChange ?? true },
+      passwordForm: { errors: passwordForm.errors ?? NO_ERRORS, requireChange: passwordForm.requireChange ?? true },
+      profileForm: passwordForm.profile ?? { errors: NO_ERRORS, name: agent.name },
+      reauthErrors: passwordForm.reauth ?? NO_ERRORS,
       state: {
         lock: state.lock,
         oneTimePassword: state.oneTimePassword,

@@ -3,16 +3,20 @@ import { resetTwoFactorByAdmin, sendPasswordResetEmail, setAgentPasswordByAdmin 
 import { getAgent } from '../../flows/agents.js';
 import { reauthenticate } from '../../flows/login.js';
 import type { Failure } from '../../domain/errors.js';
-import { describeIdentityFailure, identityProofOf } from './identity-proof.js';
+import { identityErrors, identityProofOf } from './identity-proof.js';
 import { requestContext } from '../request-context.js';
 import { checkbox, field, formOf } from './forms.js';
-import { formatHours, formatTime } from './format.js';
-import { describeFailure, passwordProblems } from './messages.js';
+import { formatHours, formatTimeFor } from './format.js';
+import { describeFailure } from './messages.js';
+import { fieldError, passwordRejected, PASSWORDS_CLEARED } from './form-errors.js';
 import { showAgentPage } from './agent-page.js';
 import { redirectWith } from './render.js';
 import { pageLimits, perIp } from './limits.js';
 
 type IdParams = { Params: { id: string } };
+
+const NOT_CHANGED = 'The password was not changed';
+const NOT_CONFIRMED = 'It was not confirmed that it is you';
 
 /**
  * The password section of an agent's page: HappyFox's three options (email a reset link;
@@ -32,9 +36,9 @@ export const agentPasswordPages: FastifyPluginAsync = async (app) => {
   app.post<IdParams>('/manage/agents/:id/reauthenticate', { preHandler: pageLimits(app, perIp('passwordProofsPerIp')) }, async (request, reply) => {
     const id = request.params.id;
     const given = identityProofOf(formOf(request));
-    if (!given) return redirectWith(reply, section(id), 'error', 'Enter your password.');
+    if (!given) return showAgentPage(request, reply, id, { reauth: identityErrors(NOT_CONFIRMED, null, 'reauth') }, 400);
     const result = await reauthenticate(deps, request.portalAuth!, given, requestContext(request, 'portal'));
-    if (!result.ok) return redirectWith(reply, section(id), 'error', describeIdentityFailure(result));
+    if (!result.ok) return showAgentPage(request, reply, id, { reauth: identityErrors(NOT_CONFIRMED, result, 'reauth') }, result.code === 'account_locked' ? 423 : 400);
     return redirectWith(reply, section(id), 'success', 'Thank you. For the next 10 minutes you can change agents\' passwords and second factors without confirming again.');
   });
 
@@ -60,7 +64,7 @@ export const agentPasswordPages: FastifyPluginAsync = async (app) => {
     const target = await getAgent(deps, auth.agent, id);
     const who = target.ok ? `${target.agent.name} (${target.agent.email})` : 'The agent';
     const hours = formatHours(auth.account.settings.resetLinkLifetimeHours);
-    return redirectWith(reply, section(id), 'success', `A password reset email was sent to ${who}. The link is valid for ${hours}, until ${formatTime(result.expiresAt)}, and works once.`);
+    return redirectWith(reply, section(id), 'success', `A password reset email was sent to ${who}. The link is valid for ${hours}, until ${formatTimeFor(request, result.expiresAt)}, and works once.`);
   });
 
   app.post<IdParams>('/manage/agents/:id/password', async (request, reply) => {
@@ -69,11 +73,11 @@ export const agentPasswordPages: FastifyPluginAsync = async (app) => {
     const form = formOf(request);
     const password = field(form, 'password');
     const requireChange = checkbox(form, 'requireChangeAtNextLogin');
-    if (!password) return showAgentPage(request, reply, id, { error: 'Enter the new password (or use Generate).', requireChange }, 400);
-    if (password !== field(form, 'confirmPassword')) return showAgentPage(request, reply, id, { error: 'The two passwords do not match. Type the same password twice.', requireChange }, 422);
+    if (!password) return showAgentPage(request, reply, id, { errors: fieldError(NOT_CHANGED, 'manual-password', 'Enter the new password, or use Generate.'), requireChange }, 400);
+    if (password !== field(form, 'confirmPassword')) return showAgentPage(request, reply, id, { errors: fieldError(NOT_CHANGED, 'manual-password-confirm', 'The two passwords do not match. Type the same password twice.', { cleared: PASSWORDS_CLEARED }), requireChange }, 422);
     const result = await setAgentPasswordByAdmin(deps, auth, { targetId: id, password, requireChangeAtNextLogin: requireChange, context: requestContext(request, 'portal') });
     if (!result.ok) {
-      if (result.code === 'password_rejected') return showAgentPage(request, reply, id, { error: 'Choose a different password.', problems: passwordProblems(result), requireChange }, 422);
+      if (result.code === 'password_rejected') return showAgentPage(request, reply, id, { errors: passwordRejected(NOT_CHANGED, result, 'manual-password'), requireChange }, 422);
       return refused(reply, id, result);
     }
     const target = await getAgent(deps, auth.agent, id);

@@ -10,8 +10,10 @@ import { twoFactorRequiredFor } from '../../domain/account-settings.js';
 import { describeFailure } from './messages.js';
 import { agentFlags } from './agent-flags.js';
 import { redirectWith, renderMessage, renderPage } from './render.js';
+import { fieldError, formErrors, NO_ERRORS, type FormErrors } from './form-errors.js';
 
 const PAGE_SIZE = 25;
+const NOT_ADDED = 'The agent was not added';
 const STATUSES: AgentStatus[] = ['active', 'invited', 'deactivated'];
 
 /** Manage › Agents: the list (search, status, pages) and "Add agent". */
@@ -59,7 +61,7 @@ export const agentsPages: FastifyPluginAsync = async (app) => {
     );
   });
 
-  async function showNewAgent(request: FastifyRequest, reply: FastifyReply, form: { name: string; email: string; roleId: string }, error: string | null = null, status = 200) {
+  async function showNewAgent(request: FastifyRequest, reply: FastifyReply, form: { name: string; email: string; roleId: string }, errors: FormErrors = NO_ERRORS, status = 200) {
     const roles = await listAssignableRoles(deps, request.portalAuth!.agent);
     if (!roles.ok) return renderMessage(request, reply, 403, 'Add agent', describeFailure(roles));
     const defaultRole = roles.roles.find((r) => r.builtIn && r.name === 'Agent');
@@ -67,7 +69,7 @@ export const agentsPages: FastifyPluginAsync = async (app) => {
       request,
       reply,
       'agent-new',
-      { ...form, roleId: form.roleId || defaultRole?.id || '', roles: roles.roles, error },
+      { ...form, roleId: form.roleId || defaultRole?.id || '', roles: roles.roles, errors },
       { title: 'Add agent', status, section: 'agents' },
     );
   }
@@ -77,14 +79,18 @@ export const agentsPages: FastifyPluginAsync = async (app) => {
   app.post('/manage/agents/new', async (request, reply) => {
     const body = formOf(request);
     const form = { name: trimmedField(body, 'name'), email: trimmedField(body, 'email'), roleId: trimmedField(body, 'roleId') };
-    if (!form.name || !form.email || !form.roleId) return showNewAgent(request, reply, form, 'Enter a name and an email address, and choose a role.', 400);
-    if (form.name.length > 200) return showNewAgent(request, reply, form, 'The name can be at most 200 characters long.', 400);
-    if (!isValidEmail(form.email)) return showNewAgent(request, reply, form, 'Enter a valid email address, like sam@example.com.', 400);
+    const problems = [
+      ...(!form.name ? [{ field: 'name', message: 'Enter a name.' }] : form.name.length > 200 ? [{ field: 'name', message: 'The name can be at most 200 characters long.' }] : []),
+      ...(!form.email ? [{ field: 'email', message: 'Enter an email address.' }] : isValidEmail(form.email) ? [] : [{ field: 'email', message: 'Enter a valid email address, like sam@example.com.' }]),
+      ...(form.roleId ? [] : [{ field: 'role', message: 'Choose a role.' }]),
+    ];
+    if (problems.length > 0) return showNewAgent(request, reply, form, formErrors(NOT_ADDED, problems), 400);
     const auth = request.portalAuth!;
     const result = await createAgent(deps, auth.agent, auth.account, { ...form, context: requestContext(request, 'portal') });
     if (!result.ok) {
       const status = result.code === 'email_taken' ? 409 : result.code === 'forbidden' ? 403 : 400;
-      return showNewAgent(request, reply, form, describeFailure(result), status);
+      const field = result.code === 'email_taken' ? 'email' : result.code === 'forbidden' ? 'role' : null;
+      return showNewAgent(request, reply, form, fieldError(NOT_ADDED, field, describeFailure(result)), status);
     }
     return redirectWith(
       reply,

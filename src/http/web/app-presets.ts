@@ -34,7 +34,7 @@ export const APP_PRESETS: readonly AppPreset[] = [
   {
     key: 'zammad',
     label: 'Zammad',
-    summary: 'Public client with PKCE (S256). Zammad logs agents out when their Deskpass session ends (back-channel logout).',
+    summary: 'Public client with PKCE (S256). Zammad signs agents out when their Deskpass session ends (back-channel logout).',
     type: 'public',
     pkce: 'S256, required',
     redirectPath: '/auth/openid_connect/callback',

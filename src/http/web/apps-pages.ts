@@ -9,6 +9,7 @@ import { field, formOf, queryParam, trimmedField, type FormBody } from './forms.
 import { pageGuard } from './limits.js';
 import { describeFailure } from './messages.js';
 import { redirectWith, renderMessage, renderPage } from './render.js';
+import { fieldError, formErrors, NO_ERRORS, type FormErrors } from './form-errors.js';
 
 type IdParams = { Params: { id: string } };
 
@@ -71,17 +72,29 @@ function formOfApp(app: App): AppForm {
   };
 }
 
-/** "Redirect URI 2 (http://…): must use https://…", one line per problem the flow listed. */
-function problemsOf(failure: Failure, form: AppForm): string[] {
-  if (failure.code !== 'invalid_request') return [];
-  return (failure.details ?? []).map((d) => {
+/** The id suffix of each field in partials/app-fields.eta. */
+const FIELD_IDS: Record<string, string> = {
+  name: 'name',
+  type: 'type-public',
+  redirectUris: 'redirect',
+  postLogoutRedirectUris: 'post-logout',
+  backchannelLogoutUri: 'backchannel',
+  launchUrl: 'launch',
+};
+
+/** "Redirect URI 2 (http://…): must use https://…", one problem per detail the flow listed, on its field (ids `prefix-…`). */
+function errorsOf(heading: string, failure: Failure, form: AppForm, prefix: string): FormErrors {
+  if (failure.code !== 'invalid_request') return fieldError(heading, null, describeFailure(failure));
+  const problems = (failure.details ?? []).map((d) => {
     const { field: name = '', message = 'is not valid' } = d as { field?: string; message?: string };
     const [key, index] = name.split('.');
     const label = FIELD_LABELS[key] ?? key;
-    if (index === undefined) return `${label} ${message}.`;
+    const field = FIELD_IDS[key] ? `${prefix}-${FIELD_IDS[key]}` : null;
+    if (index === undefined) return { field, message: `${label} ${message}.` };
     const value = lines(String(form[key as keyof AppForm] ?? ''))[Number(index)];
-    return `${label} ${Number(index) + 1}${value ? ` (${value})` : ''} ${message}.`;
+    return { field, message: `${label} ${Number(index) + 1}${value ? ` (${value})` : ''} ${message}.` };
   });
+  return formErrors(heading, problems.length > 0 ? problems : [{ field: null, message: describeFailure(failure) }]);
 }
 
 /** Manage › Apps: the apps that sign agents in through Deskpass, registered from presets; their values, edit, rotate, remove. */
@@ -103,7 +116,7 @@ export const appsPages: FastifyPluginAsync = async (app) => {
     return renderPage(request, reply, 'apps', { apps }, { title: 'Apps', section: 'apps' });
   });
 
-  function showNew(request: FastifyRequest, reply: FastifyReply, input: { preset: AppPreset | undefined; base: string; baseError: string | null; form: AppForm; error: string | null; problems: string[] }, status = 200) {
+  function showNew(request: FastifyRequest, reply: FastifyReply, input: { preset: AppPreset | undefined; base: string; baseErrors: FormErrors; form: AppForm; errors: FormErrors }, status = 200) {
     return renderPage(request, reply, 'app-new', { presets: APP_PRESETS, ...input, presetKey: input.preset?.key ?? '' }, { title: 'Register an app', status, section: 'apps' });
   }
 
@@ -112,9 +125,10 @@ export const appsPages: FastifyPluginAsync = async (app) => {
     const rawBase = queryParam(request, 'base', 2000)?.trim() ?? '';
     const base = rawBase ? normalizeBaseUrl(rawBase) : null;
     const baseError = base && !base.ok ? base.message : null;
+    const baseErrors = baseError ? fieldError('The form was not filled in', 'base', baseError) : NO_ERRORS;
     const chosen = preset ?? presetOf('other')!;
     const form: AppForm = { preset: chosen.key, ...presetForm(chosen, base?.ok ? base.base : null) };
-    return showNew(request, reply, { preset, base: rawBase, baseError, form, error: null, problems: [] }, baseError ? 400 : 200);
+    return showNew(request, reply, { preset, base: rawBase, baseErrors, form, errors: NO_ERRORS }, baseError ? 400 : 200);
   });
 
   app.post('/manage/apps/new', guarded, async (request, reply) => {
@@ -131,13 +145,13 @@ export const appsPages: FastifyPluginAsync = async (app) => {
     const result = await createApp(deps, request.portalAuth!.agent, { ...input, context: requestContext(request, 'portal') });
     if (!result.ok) {
       const status = result.code === 'forbidden' ? 403 : 400;
-      return showNew(request, reply, { preset, base: '', baseError: null, form, error: result.code === 'invalid_request' ? 'The app was not registered. Correct these and try again:' : describeFailure(result), problems: problemsOf(result, form) }, status);
+      return showNew(request, reply, { preset, base: '', baseErrors: NO_ERRORS, form, errors: errorsOf('The app was not registered', result, form, 'new-app') }, status);
     }
     // The values page, answered to this POST: the secret is in this answer only, never in a URL, a flash cookie or the store.
     return showApp(request, reply, result.app, { secret: result.clientSecret, notice: `"${result.app.name}" is registered. Copy these values into ${presetForApp(result.app).key === 'other' ? 'the app' : presetForApp(result.app).label} now.`, status: 201 });
   });
 
-  function showApp(request: FastifyRequest, reply: FastifyReply, registered: App, options: { secret?: string | null; notice?: string; form?: AppForm; error?: string | null; problems?: string[]; status?: number } = {}) {
+  function showApp(request: FastifyRequest, reply: FastifyReply, registered: App, options: { secret?: string | null; notice?: string; form?: AppForm; errors?: FormErrors; status?: number } = {}) {
     const preset = presetForApp(registered);
     const hasSecret = registered.type === 'confidential';
     const values = [
@@ -163,8 +177,7 @@ export const appsPages: FastifyPluginAsync = async (app) => {
         notice: options.notice ?? null,
         steps: preset.steps({ endpoints, clientId: registered.clientId, appName: registered.name, hasSecret }),
         form: options.form ?? formOfApp(registered),
-        error: options.error ?? null,
-        problems: options.problems ?? [],
+        errors: options.errors ?? NO_ERRORS,
       },
       { title: registered.name, section: 'apps', status: options.status ?? 200 },
     );
@@ -191,7 +204,7 @@ export const appsPages: FastifyPluginAsync = async (app) => {
     if (result.code !== 'invalid_request') return redirectWith(reply, result.code === 'not_found' ? '/manage/apps' : back(request.params.id), 'error', describeFailure(result));
     const current = await getApp(deps, actor, request.params.id);
     if (!current.ok) return redirectWith(reply, '/manage/apps', 'error', describeFailure(current));
-    return showApp(request, reply, current.app, { form: { ...form, type: current.app.type }, error: 'The changes were not saved. Correct these and try again:', problems: problemsOf(result, form), status: 400 });
+    return showApp(request, reply, current.app, { form: { ...form, type: current.app.type }, errors: errorsOf('The changes were not saved', result, form, 'edit-app'), status: 400 });
   });
 
   app.post<IdParams>('/manage/apps/:id/secret', guarded, async (request, reply) => {

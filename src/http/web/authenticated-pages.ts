@@ -5,6 +5,7 @@ import { homeFor } from './nav.js';
 import { pageAuthPlugin } from './page-auth.js';
 import { redirectWith, renderMessage } from './render.js';
 import { requiredChangePages } from './required-change-pages.js';
+import { myPreferencesPages } from './my-preferences-pages.js';
 import { mySettingsPages } from './my-settings-pages.js';
 import { agentsPages } from './agents-pages.js';
 import { agentDetailPages } from './agent-detail-pages.js';
@@ -16,6 +17,7 @@ import { interactionPages } from './interaction-pages.js';
 import { appsPages } from './apps-pages.js';
 import { yourAppsPages } from './your-apps-pages.js';
 import { twoFactorPages } from './two-factor-pages.js';
+import { passwordCheckPages } from './password-check-pages.js';
 
 /** Every page behind the sign-in gate. */
 export const authenticatedPages: FastifyPluginAsync = async (app) => {
@@ -37,6 +39,7 @@ export const authenticatedPages: FastifyPluginAsync = async (app) => {
 
   await app.register(requiredChangePages);
   await app.register(mySettingsPages);
+  await app.register(myPreferencesPages);
   await app.register(twoFactorPages);
   await app.register(agentsPages);
   await app.register(agentDetailPages);
@@ -47,4 +50,5 @@ export const authenticatedPages: FastifyPluginAsync = async (app) => {
   await app.register(interactionPages);
   await app.register(appsPages);
   await app.register(yourAppsPages);
+  await app.register(passwordCheckPages);
 };

@@ -1,6 +1,14 @@
-import { formatHours, formatTime } from '../../mail/templates/format.js';
+import type { FastifyRequest } from 'fastify';
+import { timeZoneFor } from '../../domain/account-settings.js';
+import { formatHours, formatTime, type TimeFormat } from '../../mail/templates/format.js';
 
-export { formatHours, formatTime };
+export { formatHours, formatTime, type TimeFormat };
+
+/** A time for a message written by a handler (a flash), in the signed-in viewer's zone. */
+export function formatTimeFor(request: FastifyRequest, at: Date): string {
+  const auth = request.portalAuth;
+  return formatTime(at, auth ? timeZoneFor(auth.account.settings, auth.agent) : 'UTC');
+}
 
 /** "just now", "5 minutes ago", "3 hours ago", "2 days ago": for session lists. */
 export function formatAgo(at: Date, now: Date): string {

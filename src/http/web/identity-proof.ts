@@ -3,6 +3,7 @@ import type { IdentityFailure } from '../../flows/login.js';
 import type { FactorProof } from '../../flows/two-factor.js';
 import { describeWait } from './messages.js';
 import { field, type FormBody } from './forms.js';
+import { fieldError, PASSWORD_CLEARED, type FormErrors } from './form-errors.js';
 
 const MAX_JSON_FIELD = 20_000;
 
@@ -52,4 +53,16 @@ export function describeIdentityFailure(failure: IdentityFailure | Failure<'acco
     default:
       return 'That password is not correct: it is not your current password. Try again.';
   }
+}
+
+/**
+ * A refused "confirm it's you" form (partials/confirm-identity.eta, ids `idPrefix-password` and
+ * `idPrefix-code`) as the form's errors; `failure` null: nothing was typed.
+ */
+export function identityErrors(heading: string, failure: IdentityFailure | Failure<'account_locked'> | null, idPrefix: string): FormErrors {
+  if (!failure) return fieldError(heading, `${idPrefix}-password`, 'Enter your password.');
+  const onCode = failure.code === 'two_factor_code_required' || failure.code === 'two_factor_code_incorrect';
+  const onNothing = failure.code === 'passkey_invalid' || failure.code === 'account_locked';
+  const field = onCode ? `${idPrefix}-code` : onNothing ? null : `${idPrefix}-password`;
+  return fieldError(heading, field, describeIdentityFailure(failure), { cleared: failure.code === 'passkey_invalid' ? null : PASSWORD_CLEARED });
 }

@@ -5,11 +5,16 @@ import type { Authenticated } from '../../flows/sessions.js';
 import { findAppByClientId } from '../../store/apps.repo.js';
 import { INTERACTION_PATH } from '../../oidc/endpoints.js';
 import { isLocked, type DeskpassInteractionResult } from '../../oidc/provider.js';
-import { describeIdentityFailure, identityProofOf } from './identity-proof.js';
+import { identityErrors, identityProofOf } from './identity-proof.js';
+import { NO_ERRORS, type FormErrors } from './form-errors.js';
 import { requestContext } from '../request-context.js';
 import { formOf } from './forms.js';
+import { formatTime } from './format.js';
+import { timeZoneFor } from '../../domain/account-settings.js';
 import { continueTo, renderMessage, renderPage } from './render.js';
 import { pageLimits, perIp } from './limits.js';
+
+const NOT_CONFIRMED = 'You were not signed in to the app';
 
 type UidParams = { Params: { uid: string } };
 
@@ -63,8 +68,8 @@ export const interactionPages: FastifyPluginAsync = async (app) => {
     return found?.app.name ?? 'the help desk';
   }
 
-  function showConfirm(request: FastifyRequest<UidParams>, reply: FastifyReply, appName: string, error: string | null, status = 200) {
-    return renderPage(request, reply, 'interaction-confirm', { uid: request.params.uid, appName, error, hasFactor: request.portalAuth!.agent.twoFactorEnabled, webauthn: true }, { title: 'Confirm it is you', status, shape: 'narrow' });
+  function showConfirm(request: FastifyRequest<UidParams>, reply: FastifyReply, appName: string, errors: FormErrors, status = 200) {
+    return renderPage(request, reply, 'interaction-confirm', { uid: request.params.uid, appName, errors, hasFactor: request.portalAuth!.agent.twoFactorEnabled, webauthn: true }, { title: 'Confirm it is you', status, shape: 'narrow' });
   }
 
   /** API.md: a locked agent gets no code, even with a session: the page says so (and when it ends). */
@@ -75,7 +80,7 @@ export const interactionPages: FastifyPluginAsync = async (app) => {
       reply,
       423,
       'Signing in is locked',
-      `Too many failed sign-ins for ${auth.agent.email}: for your security, help desks cannot be opened with this account until ${until.toISOString().replace('T', ' ').slice(0, 16)} UTC. An administrator can unlock it sooner, or reset your password with "Forgot password?".`,
+      `Too many failed sign-ins for ${auth.agent.email}: for your security, help desks cannot be opened with this account until ${formatTime(until, timeZoneFor(auth.account.settings, auth.agent))}. An administrator can unlock it sooner, or reset your password with "Forgot password?".`,
     );
   }
 
@@ -84,7 +89,7 @@ export const interactionPages: FastifyPluginAsync = async (app) => {
     if (!details || details.uid !== request.params.uid) return renderMessage(request, reply, 400, 'Sign-in expired', EXPIRED);
     const auth = request.portalAuth!;
     if (isLocked(auth, deps.clock.now())) return refuseLocked(request, reply, auth);
-    if (needsFreshSignIn(details as never, auth)) return showConfirm(request, reply, await appNameOf(details.params.client_id), null);
+    if (needsFreshSignIn(details as never, auth)) return showConfirm(request, reply, await appNameOf(details.params.client_id), NO_ERRORS);
     return finish(request, reply, auth, auth.session.authenticatedAt);
   });
 
@@ -95,9 +100,9 @@ export const interactionPages: FastifyPluginAsync = async (app) => {
     if (isLocked(auth, deps.clock.now())) return refuseLocked(request, reply, auth);
     const appName = await appNameOf(details.params.client_id);
     const given = identityProofOf(formOf(request));
-    if (!given) return showConfirm(request, reply, appName, 'Enter your password.', 400);
+    if (!given) return showConfirm(request, reply, appName, identityErrors(NOT_CONFIRMED, null, 'confirm'), 400);
     const proof = await reauthenticate(deps, auth, given, requestContext(request, 'portal'));
-    if (!proof.ok) return showConfirm(request, reply, appName, describeIdentityFailure(proof), proof.code === 'account_locked' ? 423 : 400);
+    if (!proof.ok) return showConfirm(request, reply, appName, identityErrors(NOT_CONFIRMED, proof, 'confirm'), proof.code === 'account_locked' ? 423 : 400);
     return finish(request, reply, auth, deps.clock.now(), appName);
   });
 

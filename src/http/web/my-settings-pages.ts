@@ -5,22 +5,25 @@ import { requestContext } from '../request-context.js';
 import { clearSessionCookie } from '../session-cookie.js';
 import { describeUserAgent } from './format.js';
 import { field, formOf } from './forms.js';
-import { describeFailure, describeWait, passwordProblems } from './messages.js';
+import { describeFailure, describeWait } from './messages.js';
+import { fieldError, formErrors, NO_ERRORS, passwordRejected, PASSWORDS_CLEARED, type FormErrors } from './form-errors.js';
 import { passwordHints } from './policy-hints.js';
 import { redirectWith, renderPage } from './render.js';
 import { pageLimits, perIp } from './limits.js';
+
+const NOT_CHANGED = 'Your password was not changed';
 
 /** My Settings › Change password, and › Sessions (the agent's own devices, each can be signed out). */
 export const mySettingsPages: FastifyPluginAsync = async (app) => {
   const { deps } = app.deskpass;
 
-  function showPassword(request: FastifyRequest, reply: FastifyReply, extra: { error?: string; problems?: string[] } = {}, status = 200) {
+  function showPassword(request: FastifyRequest, reply: FastifyReply, errors: FormErrors = NO_ERRORS, status = 200) {
     const { agent, account } = request.portalAuth!;
     return renderPage(
       request,
       reply,
       'my-password',
-      { tab: 'password', passwordChangedAt: agent.passwordChangedAt, hints: passwordHints(account.settings.passwordPolicy), error: extra.error ?? null, problems: extra.problems ?? [] },
+      { tab: 'password', passwordChangedAt: agent.passwordChangedAt, hints: passwordHints(account.settings.passwordPolicy), errors },
       { title: 'My Settings', status, section: 'my-settings' },
     );
   }
@@ -32,14 +35,18 @@ export const mySettingsPages: FastifyPluginAsync = async (app) => {
     const form = formOf(request);
     const currentPassword = field(form, 'currentPassword');
     const newPassword = field(form, 'newPassword');
-    if (!currentPassword || !newPassword) return showPassword(request, reply, { error: 'Enter your current password and a new password.' }, 400);
-    if (newPassword !== field(form, 'confirmPassword')) return showPassword(request, reply, { error: 'The two new passwords do not match. Type the same password twice.' }, 422);
+    const cleared = { cleared: currentPassword || newPassword ? PASSWORDS_CLEARED : null };
+    if (!currentPassword || !newPassword) {
+      const missing = [...(currentPassword ? [] : [{ field: 'current-password', message: 'Enter your current password.' }]), ...(newPassword ? [] : [{ field: 'new-password', message: 'Enter a new password.' }])];
+      return showPassword(request, reply, formErrors(NOT_CHANGED, missing, cleared), 400);
+    }
+    if (newPassword !== field(form, 'confirmPassword')) return showPassword(request, reply, fieldError(NOT_CHANGED, 'new-password-confirm', 'The two new passwords do not match. Type the same password twice.', cleared), 422);
     const result = await changeOwnPassword(deps, request.portalAuth!, { currentPassword, newPassword, context: requestContext(request, 'portal') });
     if (!result.ok) {
-      if (result.code === 'password_rejected') return showPassword(request, reply, { error: 'Choose a different password.', problems: passwordProblems(result) }, 422);
-      if (result.code === 'current_password_incorrect') return showPassword(request, reply, { error: 'Your current password is not correct.' }, 400);
-      if (result.code === 'account_locked') return showPassword(request, reply, { error: `Too many wrong passwords. Try again in ${describeWait(result.retryAfterSeconds ?? 3600)}.` }, 423);
-      return showPassword(request, reply, { error: describeFailure(result) }, 400);
+      if (result.code === 'password_rejected') return showPassword(request, reply, passwordRejected(NOT_CHANGED, result, 'new-password'), 422);
+      if (result.code === 'current_password_incorrect') return showPassword(request, reply, fieldError(NOT_CHANGED, 'current-password', 'Your current password is not correct.', cleared), 400);
+      if (result.code === 'account_locked') return showPassword(request, reply, fieldError(NOT_CHANGED, null, `Too many wrong passwords. Try again in ${describeWait(result.retryAfterSeconds ?? 3600)}.`, cleared), 423);
+      return showPassword(request, reply, fieldError(NOT_CHANGED, null, describeFailure(result), cleared), 400);
     }
     return redirectWith(
       reply,

@@ -1,7 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Authenticated } from '../../flows/sessions.js';
 import { mustEnrollTwoFactor } from '../../flows/session-gate.js';
-import { formatAgo, formatHours, formatTime } from './format.js';
+import { timeZoneFor } from '../../domain/account-settings.js';
+import { formatAgo, formatHours, formatTime, type TimeFormat } from './format.js';
 import { manageEntriesFor, type NavItem } from './nav.js';
 
 declare module 'fastify' {
@@ -20,6 +21,8 @@ export interface PageOptions {
   shape?: 'narrow' | 'wide';
   /** the help desk name, for pages without a signed-in agent */
   deskName?: string | null;
+  /** the zone times are shown in on a page without a signed-in agent (the link's agent's, the help desk's); UTC if unset */
+  timeZone?: string;
 }
 
 /** What the layout needs on every page: header, CSRF token for its forms, the flash message. */
@@ -33,7 +36,37 @@ interface LayoutContext {
   csrf: string;
   flash: FastifyRequest['flash'];
   passwordChangeRequired: boolean;
-  fmt: { time: typeof formatTime; hours: typeof formatHours; ago: (at: Date) => string };
+  fmt: PageFormat;
+}
+
+/**
+ * How views write times, in the viewer's zone (their own, else the help desk's; UTC signed out):
+ * `time(at)` "3 December 2026, 14:05 CET", `time(at, { seconds: true })`, `iso(at)` for
+ * `<time datetime>` (always UTC), `zone` the IANA name.
+ */
+export interface PageFormat {
+  time: (at: Date, options?: TimeFormat) => string;
+  iso: (at: Date) => string;
+  zone: string;
+  hours: typeof formatHours;
+  ago: (at: Date) => string;
+}
+
+/** The zone a page shows times in for this request. */
+export function viewerTimeZone(request: FastifyRequest, fallback = 'UTC'): string {
+  const auth = request.portalAuth;
+  return auth ? timeZoneFor(auth.account.settings, auth.agent) : fallback;
+}
+
+/** The page formatter for a zone (also for flash messages written in a handler). */
+export function pageFormat(timeZone: string, now: Date): PageFormat {
+  return {
+    time: (at, options) => formatTime(at, timeZone, options),
+    iso: (at) => at.toISOString(),
+    zone: timeZone,
+    hours: formatHours,
+    ago: (at: Date) => formatAgo(at, now),
+  };
 }
 
 /**
@@ -63,7 +96,7 @@ function layoutContext(request: FastifyRequest, reply: FastifyReply, options: Pa
     flash: request.flash,
     // the required change and the enrolment of a second factor come before anything else: no menu
     passwordChangeRequired: gated,
-    fmt: { time: formatTime, hours: formatHours, ago: (at: Date) => formatAgo(at, now) },
+    fmt: pageFormat(viewerTimeZone(request, options.timeZone), now),
   };
 }
 

@@ -5,7 +5,9 @@ import { inspectResetLink, redeemResetLink, type DeadLinkReason } from '../../fl
 import { DEFAULT_SETTINGS } from '../../domain/account-settings.js';
 import { requestContext } from '../request-context.js';
 import { field, formOf, trimmedField } from './forms.js';
-import { passwordProblems } from './messages.js';
+import { fieldError, NO_ERRORS, passwordRejected, PASSWORDS_CLEARED, type FormErrors } from './form-errors.js';
+import { answerCheck, answerRefusal, PASSWORD_CHECK_RESPONSE } from './password-check-pages.js';
+import { checkResetLinkPassword } from '../../flows/password-check.js';
 import { passwordHints } from './policy-hints.js';
 import { redirectWith, renderMessage, renderPage } from './render.js';
 import { invitationQuotaSubject, isInvitationLink, renewInvitationFromDeadLink } from '../../flows/invitation-renewal.js';
@@ -14,6 +16,8 @@ import { deviceTokensOf } from '../device-cookie.js';
 import { normalizeEmail } from '../../domain/models.js';
 
 type TokenParams = { Params: { token: string } };
+
+const NOT_SET = 'Your password was not set';
 
 const DEAD_LINK: Record<DeadLinkReason, { title: string; text: string }> = {
   expired: { title: 'This link has expired', text: 'Password reset links work for a limited time (invitations for 7 days). This one is past its time.' },
@@ -28,7 +32,7 @@ export const resetPages: FastifyPluginAsync = async (app) => {
 
   app.get('/forgot-password', async (request, reply) => {
     const account = await currentAccount(deps);
-    return renderPage(request, reply, 'forgot-password', { email: '', error: null }, { title: 'Forgot password', deskName: account?.name });
+    return renderPage(request, reply, 'forgot-password', { email: '', errors: NO_ERRORS }, { title: 'Forgot password', deskName: account?.name });
   });
 
   /** The per-address reset quota: the address's own, or that of a device that signed in to it before. */
@@ -44,7 +48,7 @@ export const resetPages: FastifyPluginAsync = async (app) => {
     const account = await currentAccount(deps);
     const email = trimmedField(formOf(request), 'email');
     if (!email || email.length > 320) {
-      return renderPage(request, reply, 'forgot-password', { email, error: 'Enter the email address you sign in with.' }, { title: 'Forgot password', status: 400, deskName: account?.name });
+      return renderPage(request, reply, 'forgot-password', { email, errors: fieldError('No reset link was sent', 'email', 'Enter the email address you sign in with.') }, { title: 'Forgot password', status: 400, deskName: account?.name });
     }
     if (account) await requestPasswordReset(deps, account, { email, context: requestContext(request, 'portal') });
     // The same answer whatever the address: known, unknown or deactivated.
@@ -58,7 +62,7 @@ export const resetPages: FastifyPluginAsync = async (app) => {
   });
 
   /** The form, or why the link is dead; the token stays in this site's own URL and is never sent elsewhere. */
-  async function showResetPage(request: FastifyRequest<TokenParams>, reply: FastifyReply, extra: { error?: string; problems?: string[] } = {}, status = 200) {
+  async function showResetPage(request: FastifyRequest<TokenParams>, reply: FastifyReply, errors: FormErrors = NO_ERRORS, status = 200) {
     reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store');
     const account = await currentAccount(deps);
     const link = await inspectResetLink(deps, request.params.token);
@@ -80,10 +84,10 @@ export const resetPages: FastifyPluginAsync = async (app) => {
         email: link.email,
         expiresAt: link.expiresAt,
         hints: passwordHints(account?.settings.passwordPolicy ?? DEFAULT_SETTINGS.passwordPolicy),
-        error: extra.error ?? null,
-        problems: extra.problems ?? [],
+        errors,
+        checkUrl: `/reset-password/${request.params.token}/check`,
       },
-      { title: invitation ? 'Set your password' : 'Choose a new password', status, deskName: account?.name },
+      { title: invitation ? 'Set your password' : 'Choose a new password', status, deskName: account?.name, timeZone: link.timeZone },
     );
   }
 
@@ -99,16 +103,26 @@ export const resetPages: FastifyPluginAsync = async (app) => {
     return renderMessage(request, reply, 200, 'Check your email', 'If your invitation is still open, a new one is on its way to the address the first one was sent to. It works for 7 days. If nothing arrives in a few minutes, ask your help desk administrator to invite you again.', { href: '/login', label: 'Back to sign in' });
   });
 
+  // The meter's check (password-check-pages.ts) for this link's agent, while the link is usable:
+  // as many per address as the link's own requests, on a counter of its own, so typing never
+  // uses up the budget of the submit.
+  const meterLimit = pageLimits(app, { name: 'resetLinkPerIp', subject: (request) => `meter:${request.ip}` });
+  app.post<TokenParams>('/reset-password/:token/check', { preHandler: meterLimit, schema: { response: PASSWORD_CHECK_RESPONSE } }, async (request, reply) => {
+    reply.header('referrer-policy', 'no-referrer');
+    const result = await checkResetLinkPassword(deps, request.params.token, field(formOf(request), 'password', 1024));
+    return result.ok ? answerCheck(reply, result) : answerRefusal(reply, result);
+  });
+
   app.post<TokenParams>('/reset-password/:token', { preHandler: linkLimit }, async (request, reply) => {
     const form = formOf(request);
     const newPassword = field(form, 'newPassword');
-    if (!newPassword) return showResetPage(request, reply, { error: 'Enter a new password.' }, 400);
-    if (newPassword !== field(form, 'confirmPassword')) return showResetPage(request, reply, { error: 'The two passwords do not match. Type the same password twice.' }, 422);
+    if (!newPassword) return showResetPage(request, reply, fieldError(NOT_SET, 'new-password', 'Enter a new password.'), 400);
+    if (newPassword !== field(form, 'confirmPassword')) return showResetPage(request, reply, fieldError(NOT_SET, 'new-password-confirm', 'The two passwords do not match. Type the same password twice.', { cleared: PASSWORDS_CLEARED }), 422);
     const result = await redeemResetLink(deps, { token: request.params.token, newPassword, context: requestContext(request, 'portal') });
     if (!result.ok) {
       // A dead link shows why; a rejected password leaves the link usable and says which rules failed.
-      if (result.code === 'password_rejected') return showResetPage(request, reply, { error: 'Choose a different password.', problems: passwordProblems(result) }, 422);
-      return showResetPage(request, reply, {}, 410);
+      if (result.code === 'password_rejected') return showResetPage(request, reply, passwordRejected(NOT_SET, result, 'new-password'), 422);
+      return showResetPage(request, reply, NO_ERRORS, 410);
     }
     reply.header('referrer-policy', 'no-referrer');
     return redirectWith(reply, '/login', 'success', 'Your password is set. You were signed out everywhere else; sign in with your new password.');

@@ -5,6 +5,8 @@ import { requestContext } from '../request-context.js';
 import { formOf, listField, trimmedField } from './forms.js';
 import { describeFailure } from './messages.js';
 import { redirectWith, renderMessage, renderPage } from './render.js';
+import { fieldError, NO_ERRORS, type FormErrors } from './form-errors.js';
+import { ERRORS } from '../../domain/errors.js';
 
 /** The permission names as HappyFox shows them. */
 export const PERMISSION_LABELS: Record<Permission, string> = {
@@ -20,11 +22,15 @@ function permissionsOf(values: string[]): Permission[] {
   return values.filter(isPermission);
 }
 
+const NOT_CREATED = 'The role was not created';
+
 /** Manage › Roles: every role with its permissions as checkboxes, and a new role. */
 export const rolesPages: FastifyPluginAsync = async (app) => {
   const { deps } = app.deskpass;
 
-  async function show(request: FastifyRequest, reply: FastifyReply, newRole: { name: string; permissions: string[]; error: string | null } = { name: '', permissions: [], error: null }, status = 200) {
+  type Typed = { name: string; permissions: string[]; errors: FormErrors };
+  /** `newRole`: the new-role form as typed; `edited`: a refused edit of one role, as typed. */
+  async function show(request: FastifyRequest, reply: FastifyReply, newRole: Typed = { name: '', permissions: [], errors: NO_ERRORS }, status = 200, edited: (Typed & { id: string }) | null = null) {
     const actor = request.portalAuth!.agent;
     const listed = await listRolesWithHolders(deps, actor);
     if (!listed.ok) return renderMessage(request, reply, 403, 'Manage › Roles', describeFailure(listed));
@@ -35,7 +41,9 @@ export const rolesPages: FastifyPluginAsync = async (app) => {
       name: role.name,
       builtIn: role.builtIn,
       agentCount: role.agentCount,
-      permissions: role.permissions,
+      permissions: edited?.id === role.id ? edited.permissions : role.permissions,
+      typedName: edited?.id === role.id ? edited.name : role.name,
+      errors: edited?.id === role.id ? edited.errors : NO_ERRORS,
       // Administrator always keeps every permission; a role with a permission the actor lacks is out of their reach.
       locked: role.builtIn && role.name === 'Administrator',
       outOfReach: !hasAll(held, role.permissions),
@@ -49,9 +57,10 @@ export const rolesPages: FastifyPluginAsync = async (app) => {
     const form = formOf(request);
     const name = trimmedField(form, 'name');
     const permissions = permissionsOf(listField(form, 'permissions'));
-    if (!name || name.length > 200) return show(request, reply, { name, permissions, error: 'Give the role a name (at most 200 characters).' }, 400);
+    if (!name) return show(request, reply, { name, permissions, errors: fieldError(NOT_CREATED, 'new-role-name', 'Give the role a name, for example "Team lead".') }, 400);
+    if (name.length > 200) return show(request, reply, { name, permissions, errors: fieldError(NOT_CREATED, 'new-role-name', 'A role name can be at most 200 characters long.') }, 400);
     const result = await createRole(deps, request.portalAuth!.agent, { name, permissions, context: requestContext(request, 'portal') });
-    if (!result.ok) return show(request, reply, { name, permissions, error: describeFailure(result) }, result.code === 'role_name_taken' ? 409 : 403);
+    if (!result.ok) return show(request, reply, { name, permissions, errors: fieldError(NOT_CREATED, result.code === 'role_name_taken' ? 'new-role-name' : null, describeFailure(result)) }, result.code === 'role_name_taken' ? 409 : 403);
     return redirectWith(reply, `/manage/roles#role-${result.role.id}`, 'success', `The role "${result.role.name}" was created.`);
   });
 
@@ -59,9 +68,12 @@ export const rolesPages: FastifyPluginAsync = async (app) => {
     const form = formOf(request);
     const name = trimmedField(form, 'name');
     const permissions = permissionsOf(listField(form, 'permissions'));
-    if (name.length > 200) return redirectWith(reply, '/manage/roles', 'error', 'A role name can be at most 200 characters long.');
-    const result = await updateRole(deps, request.portalAuth!.agent, request.params.id, { ...(name ? { name } : {}), permissions, context: requestContext(request, 'portal') });
-    if (!result.ok) return redirectWith(reply, result.code === 'not_found' ? '/manage/roles' : `/manage/roles#role-${encodeURIComponent(request.params.id)}`, 'error', describeFailure(result));
+    const id = request.params.id;
+    const refused = (field: string | null, message: string, status: number) => show(request, reply, undefined, status, { id, name, permissions, errors: fieldError(`The role was not saved`, field, message) });
+    if (name.length > 200) return refused(`role-${id}-name`, 'A role name can be at most 200 characters long.', 400);
+    const result = await updateRole(deps, request.portalAuth!.agent, id, { ...(name ? { name } : {}), permissions, context: requestContext(request, 'portal') });
+    if (!result.ok && result.code !== 'not_found') return refused(result.code === 'role_name_taken' ? `role-${id}-name` : null, describeFailure(result), ERRORS[result.code].status);
+    if (!result.ok) return redirectWith(reply, '/manage/roles', 'error', describeFailure(result));
     return redirectWith(reply, `/manage/roles#role-${result.role.id}`, 'success', `The role "${result.role.name}" was saved.`);
   });
 

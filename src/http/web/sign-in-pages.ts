@@ -18,13 +18,17 @@ import { pageLimits, perIp } from './limits.js';
 import { deviceTokensOf, setDeviceCookie } from '../device-cookie.js';
 import { INTERACTION_PATH } from '../../oidc/endpoints.js';
 import { findAppByClientId } from '../../store/apps.repo.js';
+import { fieldError, formErrors, NO_ERRORS, PASSWORD_CLEARED, type FormErrors } from './form-errors.js';
+
+const NOT_SIGNED_IN = 'You are not signed in';
+const NOT_VERIFIED = 'You are not signed in yet';
 
 interface LoginView {
   email: string;
   next: string | null;
   /** the app (help desk) the agent is signing in to, when they came from one */
   appName: string | null;
-  error: string | null;
+  errors: FormErrors;
 }
 
 const requiredChangeTo = (next: string | null) => (next ? `${REQUIRED_CHANGE_PATH}?next=${encodeURIComponent(next)}` : REQUIRED_CHANGE_PATH);
@@ -67,7 +71,7 @@ export const signInPages: FastifyPluginAsync = async (app) => {
     const token = request.cookies?.[cookieName];
     const auth = token ? await authenticateSession(deps, token) : undefined;
     if (auth) return reply.redirect(auth.agent.passwordChangeRequired ? requiredChangeTo(next) : mustEnrollTwoFactor(auth.account, auth.agent) ? enrolmentTo(next) : (next ?? homeFor(auth.agent)), 303);
-    return renderLogin(request, reply, account.name, { email: '', next, appName: await appNameFor(next), error: null });
+    return renderLogin(request, reply, account.name, { email: '', next, appName: await appNameFor(next), errors: NO_ERRORS });
   });
 
   // Per IP, only failures count; the slot is reserved before the password is verified.
@@ -80,15 +84,17 @@ export const signInPages: FastifyPluginAsync = async (app) => {
     const next = safeNext(field(form, 'next'));
     if (!email || !password) {
       await app.rateLimits.releaseFailures(request); // no password was tried
-      return renderLogin(request, reply, account.name, { email, next, appName: await appNameFor(next), error: 'Enter your email address and your password.' }, 400);
+      const missing = [...(email ? [] : [{ field: 'email', message: 'Enter your email address.' }]), ...(password ? [] : [{ field: 'password', message: 'Enter your password.' }])];
+      return renderLogin(request, reply, account.name, { email, next, appName: await appNameFor(next), errors: formErrors(NOT_SIGNED_IN, missing, { cleared: password ? PASSWORD_CLEARED : null }) }, 400);
     }
 
     const result = await signIn(deps, account, { email, password, deviceTokens: deviceTokensOf(request), context: requestContext(request, 'portal') });
     if (!result.ok) {
       if (result.retryAfterSeconds !== undefined) reply.header('retry-after', String(result.retryAfterSeconds));
       const status = ERRORS[result.code].status;
-      const error = result.code === 'account_locked' ? lockedMessage(result.retryAfterSeconds) : ERRORS[result.code].message;
-      return renderLogin(request, reply, account.name, { email, next, appName: await appNameFor(next), error }, status);
+      // Which of the two was wrong is never said (it would tell who has an account): the password field is where to start again.
+      const errors = result.code === 'account_locked' ? fieldError(NOT_SIGNED_IN, null, lockedMessage(result.retryAfterSeconds)) : fieldError(NOT_SIGNED_IN, 'password', ERRORS[result.code].message, { cleared: PASSWORD_CLEARED });
+      return renderLogin(request, reply, account.name, { email, next, appName: await appNameFor(next), errors }, status);
     }
     await app.rateLimits.releaseFailures(request);
     if (result.kind === 'two_factor') {
@@ -115,23 +121,23 @@ export const signInPages: FastifyPluginAsync = async (app) => {
 
   /**
    * The second step's page. `tab`: the form in front (the code, or the recovery code opened);
-   * `invalid`: the field the error is about, marked aria-invalid and pointing at it (none for a
+   * `errors`: the refusal, on the field it is about (none for a
    * refused passkey or a lock: what the agent typed was not the problem).
    */
-  const renderSecondStep = async (request: FastifyRequest, reply: FastifyReply, deskName: string, view: { challenge: string; next: string | null; error: string | null; tab?: 'code' | 'recovery'; invalid?: 'code' | 'recovery' | null }, status = 200) => {
+  const renderSecondStep = async (request: FastifyRequest, reply: FastifyReply, deskName: string, view: { challenge: string; next: string | null; errors: FormErrors; tab?: 'code' | 'recovery' }, status = 200) => {
     const methods = await secondStepMethods(deps, view.challenge);
     if (!methods) {
       reply.clearCookie(CHALLENGE_COOKIE, { path: SECOND_STEP_PATH });
       return redirectWith(reply, view.next ? `/login?next=${encodeURIComponent(view.next)}` : '/login', 'error', ERRORS.two_factor_challenge_invalid.message);
     }
-    return renderPage(request, reply, 'login-two-factor', { webauthn: true, methods, next: view.next, error: view.error, tab: view.tab ?? (methods.includes('totp') ? 'code' : 'recovery'), invalid: view.invalid ?? null, appName: await appNameFor(view.next) }, { title: 'Two-factor authentication', status, deskName, shape: 'narrow' });
+    return renderPage(request, reply, 'login-two-factor', { webauthn: true, methods, next: view.next, errors: view.errors, tab: view.tab ?? (methods.includes('totp') ? 'code' : 'recovery'), appName: await appNameFor(view.next) }, { title: 'Two-factor authentication', status, deskName, shape: 'narrow' });
   };
 
   app.get(SECOND_STEP_PATH, async (request, reply) => {
     const account = await currentAccount(deps);
     if (!account) return renderNotSetUp(request, reply);
     const next = safeNext(queryParam(request, 'next'));
-    return renderSecondStep(request, reply, account.name, { challenge: request.cookies?.[CHALLENGE_COOKIE] ?? '', next, error: null });
+    return renderSecondStep(request, reply, account.name, { challenge: request.cookies?.[CHALLENGE_COOKIE] ?? '', next, errors: NO_ERRORS });
   });
 
   // Wrong codes count like wrong passwords: per IP (failures only) and on the lockout door.
@@ -145,7 +151,7 @@ export const signInPages: FastifyPluginAsync = async (app) => {
     if (!proof) {
       await app.rateLimits.releaseFailures(request);
       const tab = field(form, 'method') === 'recovery_code' ? 'recovery' : 'code';
-      return renderSecondStep(request, reply, account.name, { challenge, next, error: tab === 'recovery' ? 'Enter one of your recovery codes.' : 'Enter the 6-digit code from your authenticator app.', tab, invalid: tab }, 400);
+      return renderSecondStep(request, reply, account.name, { challenge, next, errors: tab === 'recovery' ? fieldError(NOT_VERIFIED, 'recovery-code', 'Enter one of your recovery codes.') : fieldError(NOT_VERIFIED, 'code', 'Enter the 6-digit code from your authenticator app.'), tab }, 400);
     }
     const result = await completeSecondStep(deps, account, { challenge, proof, context: requestContext(request, 'portal') });
     if (!result.ok) {
@@ -157,8 +163,9 @@ export const signInPages: FastifyPluginAsync = async (app) => {
       if (result.retryAfterSeconds !== undefined) reply.header('retry-after', String(result.retryAfterSeconds));
       const tab = 'recoveryCode' in proof ? 'recovery' : 'code';
       const error = result.code === 'account_locked' ? lockedMessage(result.retryAfterSeconds) : 'passkey' in proof ? 'The passkey could not be verified. Try again, or use another way.' : tab === 'recovery' ? 'That recovery code is not correct, or it was already used.' : 'That code is not correct. Enter the code your authenticator app shows now.';
-      const invalid = result.code === 'account_locked' || 'passkey' in proof ? null : tab;
-      return renderSecondStep(request, reply, account.name, { challenge, next, error, tab, invalid }, ERRORS[result.code].status);
+      // a refused passkey or a lock: what the agent typed was not the problem, no field is marked
+      const invalid = result.code === 'account_locked' || 'passkey' in proof ? null : tab === 'recovery' ? 'recovery-code' : 'code';
+      return renderSecondStep(request, reply, account.name, { challenge, next, errors: fieldError(NOT_VERIFIED, invalid, error), tab }, ERRORS[result.code].status);
     }
     await app.rateLimits.releaseFailures(request);
     reply.clearCookie(CHALLENGE_COOKIE, { path: SECOND_STEP_PATH });
@@ -176,7 +183,7 @@ export const signInPages: FastifyPluginAsync = async (app) => {
     if (!result.ok) {
       if (result.retryAfterSeconds !== undefined) reply.header('retry-after', String(result.retryAfterSeconds));
       const error = result.code === 'account_locked' ? lockedMessage(result.retryAfterSeconds) : result.code === 'invalid_credentials' ? 'That passkey could not sign you in. Try again, or sign in with your email and password.' : ERRORS[result.code].message;
-      return renderLogin(request, reply, account.name, { email: '', next, appName: await appNameFor(next), error }, ERRORS[result.code].status);
+      return renderLogin(request, reply, account.name, { email: '', next, appName: await appNameFor(next), errors: fieldError(NOT_SIGNED_IN, null, error) }, ERRORS[result.code].status);
     }
     await app.rateLimits.releaseFailures(request);
     return finishSignIn(request, reply, account, result, next);

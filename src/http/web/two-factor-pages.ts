@@ -19,12 +19,16 @@ import { field, formOf, queryParam, safeNext, trimmedField } from './forms.js';
 import { describeFailure } from './messages.js';
 import { homeFor } from './nav.js';
 import { TWO_FACTOR_SETTINGS_PATH } from './page-auth.js';
-import { describeIdentityFailure, identityProofOf, jsonField } from './identity-proof.js';
+import { identityErrors, identityProofOf, jsonField } from './identity-proof.js';
+import { fieldError, NO_ERRORS, type FormErrors } from './form-errors.js';
 import { redirectWith, renderPage } from './render.js';
 import { pageLimits, perIp } from './limits.js';
 
 /** Open while the agent must set up a second factor: these pages are how they do it. */
 const ENROLLING = { config: { allowedDuringTwoFactorEnrollment: true } };
+const NOT_CONFIRMED = 'It was not confirmed that it is you';
+const NOT_ON = 'The authenticator app was not turned on';
+const NOT_ADDED = 'The passkey was not added';
 const PATH = TWO_FACTOR_SETTINGS_PATH;
 
 /**
@@ -40,7 +44,8 @@ export const twoFactorPages: FastifyPluginAsync = async (app) => {
   const here = (next: string | null, suffix = '') => `${PATH}${suffix}${next ? `?next=${encodeURIComponent(next)}` : ''}`;
   const nextOf = (request: FastifyRequest) => safeNext(field(formOf(request), 'next') || queryParam(request, 'next'));
 
-  async function showOverview(request: FastifyRequest, reply: FastifyReply, next: string | null, extra: { error?: string } = {}, status = 200) {
+  /** `extra`: a refused form, the confirmation of identity (`reauth`) or the new passkey's (`passkey`, with the name as typed). */
+  async function showOverview(request: FastifyRequest, reply: FastifyReply, next: string | null, extra: { reauth?: FormErrors; passkey?: FormErrors; passkeyName?: string } = {}, status = 200) {
     const auth = request.portalAuth!;
     const state = await twoFactorStatus(deps, auth);
     return renderPage(
@@ -55,7 +60,9 @@ export const twoFactorPages: FastifyPluginAsync = async (app) => {
         fresh: isFresh(auth.session, deps.clock.now()),
         hasFactor: auth.agent.twoFactorEnabled,
         next,
-        error: extra.error ?? null,
+        reauthErrors: extra.reauth ?? NO_ERRORS,
+        passkeyErrors: extra.passkey ?? NO_ERRORS,
+        passkeyName: extra.passkeyName ?? '',
       },
       { title: 'Two-factor authentication', status, section: 'my-settings' },
     );
@@ -85,9 +92,9 @@ export const twoFactorPages: FastifyPluginAsync = async (app) => {
   app.post(`${PATH}/reauthenticate`, { ...ENROLLING, preHandler: proofLimit }, async (request, reply) => {
     const next = nextOf(request);
     const given = identityProofOf(formOf(request));
-    if (!given) return showOverview(request, reply, next, { error: 'Enter your password.' }, 400);
+    if (!given) return showOverview(request, reply, next, { reauth: identityErrors(NOT_CONFIRMED, null, 'reauth') }, 400);
     const result = await reauthenticate(deps, request.portalAuth!, given, requestContext(request, 'portal'));
-    if (!result.ok) return showOverview(request, reply, next, { error: describeIdentityFailure(result) }, result.code === 'account_locked' ? 423 : 400);
+    if (!result.ok) return showOverview(request, reply, next, { reauth: identityErrors(NOT_CONFIRMED, result, 'reauth') }, result.code === 'account_locked' ? 423 : 400);
     return redirectWith(reply, here(next), 'success', 'Thank you. For the next 10 minutes you can change your two-factor settings without confirming again.');
   });
 
@@ -100,7 +107,7 @@ export const twoFactorPages: FastifyPluginAsync = async (app) => {
     return reply.redirect(here(next, '/totp'), 303);
   });
 
-  async function showTotp(request: FastifyRequest, reply: FastifyReply, next: string | null, error: string | null = null, status = 200) {
+  async function showTotp(request: FastifyRequest, reply: FastifyReply, next: string | null, errors: FormErrors = NO_ERRORS, status = 200) {
     const auth = request.portalAuth!;
     const pending = await pendingTotpEnrolment(deps, auth);
     if (!pending && !isFresh(auth.session, deps.clock.now())) return redirectWith(reply, here(next), 'info', 'For your security, confirm it is you first, then set up the app.');
@@ -116,7 +123,7 @@ export const twoFactorPages: FastifyPluginAsync = async (app) => {
         qrSvg: svg.replace('<svg ', '<svg role="img" aria-labelledby="qr-label" class="qr-code" '),
         key: pending.secret.match(/.{1,4}/g)!.join(' '),
         next,
-        error,
+        errors,
       },
       { title: 'Set up an authenticator app', status, section: 'my-settings' },
     );
@@ -127,10 +134,10 @@ export const twoFactorPages: FastifyPluginAsync = async (app) => {
   app.post(`${PATH}/totp/confirm`, { ...ENROLLING, preHandler: proofLimit }, async (request, reply) => {
     const next = nextOf(request);
     const code = trimmedField(formOf(request), 'code');
-    if (!code) return showTotp(request, reply, next, 'Enter the 6-digit code your authenticator app shows.', 400);
+    if (!code) return showTotp(request, reply, next, fieldError(NOT_ON, 'code', 'Enter the 6-digit code your authenticator app shows.'), 400);
     const result = await confirmTotpEnrolment(deps, request.portalAuth!, code, requestContext(request, 'portal'));
     if (!result.ok && result.code === 'reauthentication_required') return refused(reply, next, result);
-    if (!result.ok) return showTotp(request, reply, next, 'That code is not correct. Check that the app shows the code for this account, and enter the one it shows now.', 400);
+    if (!result.ok) return showTotp(request, reply, next, fieldError(NOT_ON, 'code', 'That code is not correct. Check that the app shows the code for this account, and enter the one it shows now.'), 400);
     if (result.recoveryCodes) return showCodes(request, reply, result.recoveryCodes, next, 'first');
     return redirectWith(reply, here(next), 'success', 'Your new authenticator app is set up. The old one no longer works.');
   });
@@ -149,9 +156,9 @@ export const twoFactorPages: FastifyPluginAsync = async (app) => {
     const next = nextOf(request);
     const name = trimmedField(form, 'name').slice(0, 100);
     const response = jsonField(form, 'response');
-    if (!name || response === undefined) return showOverview(request, reply, next, { error: 'Name the passkey and follow your browser’s steps to create it.' }, 400);
+    if (!name || response === undefined) return showOverview(request, reply, next, { passkey: fieldError(NOT_ADDED, 'passkey-name', name ? 'Follow your browser’s steps to create the passkey.' : 'Name the passkey, then follow your browser’s steps to create it.'), passkeyName: name }, 400);
     const result = await addPasskey(deps, request.portalAuth!, { name, response, context: requestContext(request, 'portal') });
-    if (!result.ok) return showOverview(request, reply, next, { error: 'The passkey could not be added. Try again; if your browser asked for your fingerprint, face or PIN, complete that step.' }, 400);
+    if (!result.ok) return showOverview(request, reply, next, { passkey: fieldError(NOT_ADDED, null, 'The passkey could not be added. Try again; if your browser asked for your fingerprint, face or PIN, complete that step.'), passkeyName: name }, 400);
     if (result.recoveryCodes) return showCodes(request, reply, result.recoveryCodes, next, 'first');
     return redirectWith(reply, here(next), 'success', `The passkey "${result.passkey.name}" is added. You can sign in with it alone.`);
   });

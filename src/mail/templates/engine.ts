@@ -11,6 +11,8 @@ export interface RenderContext {
   publicUrl: string;
   /** full link for a reset-token row id */
   resetLinkFor(tokenId: string): string;
+  /** the recipient's IANA zone for the times in the email (the agent's own, else the help desk's); UTC when unset */
+  timeZone?: string;
 }
 
 /** What every email's layout shows. */
@@ -97,7 +99,7 @@ export function defineMail<V extends BaseView>(name: string, definition: MailDef
   textEngine.loadTemplate(templateName, `<% layout('@layout') %>${definition.text}`);
   return {
     render(template, payload, ctx) {
-      const view = definition.view(new PayloadReader(template, payload), ctx);
+      const view = definition.view(new PayloadReader(template, payload, ctx.timeZone), ctx);
       const subject = definition.subject(view);
       const data = { ...view, subject, publicUrl: ctx.publicUrl };
       return {

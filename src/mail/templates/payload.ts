@@ -22,6 +22,8 @@ export class PayloadReader {
   constructor(
     private readonly template: string,
     private readonly payload: Record<string, unknown>,
+    /** the recipient's zone: every time in the email is shown in it */
+    private readonly timeZone = 'UTC',
   ) {
     for (const key of Object.keys(payload)) {
       if (SECRET_LOOKING_FIELD.test(key)) this.fail(`refuses secret-looking field "${key}"`);
@@ -46,17 +48,32 @@ export class PayloadReader {
     return line === '' ? null : line;
   }
 
-  /** A User-Agent, as a short description from a fixed vocabulary ("Firefox 133 on Linux"): never the client's own text. */
+  /** A User-Agent, as a short description from a fixed vocabulary ("Firefox on Linux"): never the client's own text. */
   client(field: string): string | null {
     return describeClient(this.optionalText(field));
   }
 
-  /** An ISO time, returned formatted for people ("27 November 2026, 14:05 UTC"). */
+  /**
+   * Who did it, as the agent would say it: "Sam Supervisor (Supervisor)" from a name field and a
+   * role-name field written when the mail was queued (a rename later does not rewrite history).
+   * Null without a name: the caller words the operator or a fallback. A row queued before roles
+   * were recorded gives the name alone. Both are agent-chosen text, so each "." and ":" is
+   * followed by a zero-width space: "https://evil.example" in a name reads the same but is no
+   * link that a mail client would make clickable (HTML escaping is the engine's job).
+   */
+  actor(nameField: string, roleField: string): string | null {
+    const name = this.optionalText(nameField);
+    if (!name) return null;
+    const role = this.optionalText(roleField);
+    return unlinkable(role ? `${name} (${role})` : name);
+  }
+
+  /** An ISO time, returned formatted for people in the recipient's zone ("27 November 2026, 15:05 CET"). */
   time(field: string): string {
     const value = this.payload[field];
     const at = typeof value === 'string' ? new Date(value) : null;
     if (!at || Number.isNaN(at.getTime())) this.fail(`field "${field}" is missing or not an ISO time`);
-    return formatTime(at);
+    return formatTime(at, this.timeZone);
   }
 
   oneOf<T extends string>(field: string, values: readonly T[]): T {
@@ -107,6 +124,11 @@ export class PayloadReader {
   private fail(problem: string): never {
     throw new MailRenderError(`mail template ${this.template}: ${problem}`);
   }
+}
+
+// A zero-width space after each "." and ":" breaks the scheme and the domain a linkifier looks for.
+function unlinkable(text: string): string {
+  return text.replace(/[.:]/g, '$&\u200b');
 }
 
 function oneLine(value: string): string {

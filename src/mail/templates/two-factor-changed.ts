@@ -21,7 +21,7 @@ function describe(change: Change, passkey: string | null, by: string | null): { 
     case 'recovery_codes_regenerated':
       return { subject: 'New recovery codes were made', what: 'New recovery codes were made; the old ones no longer work' };
     case 'reset_by_admin':
-      return { subject: 'Your second factor was reset', what: `${by ?? 'An administrator'} removed your authenticator app, passkeys and recovery codes` };
+      return { subject: 'Your second factor was reset', what: `${by ?? 'Someone who manages your help desk account'} removed your authenticator app, passkeys and recovery codes` };
     case 'reset_by_operator':
       return { subject: 'Your second factor was reset', what: 'The operator of the server removed your authenticator app, passkeys and recovery codes' };
   }
@@ -31,9 +31,7 @@ function describe(change: Change, passkey: string | null, by: string | null): { 
 export const twoFactorChanged = defineMail('two_factor_changed', {
   view(read) {
     const change = read.oneOf('change', CHANGES);
-    const byName = read.optionalText('byName');
-    const byRole = read.optionalText('byRole');
-    const by = byName ? (byRole ? `${byName} (${byRole})` : byName) : null;
+    const by = read.actor('byName', 'byRole');
     const { subject, what } = describe(change, read.optionalText('passkeyName'), by);
     const remaining = read.optionalCount('remaining');
     const reset = change === 'reset_by_admin' || change === 'reset_by_operator';

@@ -1,43 +1,60 @@
-// "Generate": fills the new password and its confirmation with a strong random password made
-// in the browser (crypto.getRandomValues) and shows it once, so the acting agent can pass it on
-// through a secure channel. The server never sends it back, and no email ever contains it.
+// "Generate" on an administrator's set-password form: asks the server for a readable passphrase
+// (four random words from EFF's list, drawn with crypto.getRandomValues and checked against the
+// account's policy for this agent: src/flows/password-check.ts), fills the password and its
+// confirmation, and shows it until the form is sent, so it can be read out on a call. The
+// server keeps nothing, and no email ever contains it.
 (function () {
   'use strict';
-  var ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789-_.!?@#%+=';
-  var LENGTH = 20;
-
-  function randomPassword() {
-    var out = '';
-    var limit = 256 - (256 % ALPHABET.length); // rejection sampling: no bias toward the first characters
-    var bytes = new Uint8Array(64);
-    while (out.length < LENGTH) {
-      crypto.getRandomValues(bytes);
-      for (var i = 0; i < bytes.length && out.length < LENGTH; i++) {
-        if (bytes[i] < limit) out += ALPHABET[bytes[i] % ALPHABET.length];
-      }
-    }
-    return out;
-  }
 
   document.querySelectorAll('button[data-generate-for]').forEach(function (button) {
     var input = document.getElementById(button.getAttribute('data-generate-for'));
-    if (!input || !window.crypto || !crypto.getRandomValues) return;
+    var url = button.getAttribute('data-generate-url');
+    if (!input || !url || !window.fetch) return;
+    var form = input.form;
+    var csrf = form ? form.querySelector('input[name="_csrf"]') : null;
     var confirm = document.querySelector('[data-confirm-for="' + input.id + '"]');
     var shown = document.getElementById(input.id + '-generated');
     var code = shown ? shown.querySelector('code') : null;
     var copy = shown ? shown.querySelector('button[data-copy]') : null;
+    var status = document.getElementById(input.id + '-generated-status');
+    if (!csrf) return;
     button.hidden = false;
 
+    function announce(text) {
+      if (!status) return;
+      // a new text each time, so the same announcement is read again after a second Generate
+      status.textContent = '';
+      setTimeout(function () { status.textContent = text; }, 50);
+    }
+
     button.addEventListener('click', function () {
-      var password = randomPassword();
-      input.value = password;
-      if (confirm) confirm.value = password;
-      input.dispatchEvent(new Event('input', { bubbles: true }));
-      if (confirm) confirm.dispatchEvent(new Event('input', { bubbles: true }));
-      if (shown && code) {
-        code.textContent = password;
-        shown.hidden = false;
-      }
+      var body = new URLSearchParams();
+      body.set('_csrf', csrf.value);
+      button.disabled = true;
+      fetch(url, { method: 'POST', body: body, credentials: 'same-origin', headers: { accept: 'application/json' } })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (answer) {
+          button.disabled = false;
+          if (!answer || typeof answer.password !== 'string') return announce('No password could be generated. Type one, or try again.');
+          input.value = answer.password;
+          if (confirm) confirm.value = answer.password;
+          input.dispatchEvent(new Event('input', { bubbles: true }));
+          if (confirm) confirm.dispatchEvent(new Event('input', { bubbles: true }));
+          if (shown && code) {
+            code.textContent = answer.password;
+            shown.hidden = false;
+            if (copy) copy.textContent = 'Copy';
+          }
+          announce('Password generated: shown below.');
+        }, function () {
+          button.disabled = false;
+          announce('No password could be generated. Type one, or try again.');
+        });
+    });
+
+    // Typed over: the shown value is no longer the password.
+    input.addEventListener('input', function () {
+      if (shown && code && code.textContent && input.value !== code.textContent) { code.textContent = ''; shown.hidden = true; }
     });
 
     if (copy && code) {
@@ -48,7 +65,7 @@
       });
     }
 
-    // Shown once: once the form is sent, the page that comes back never has it.
-    if (input.form) input.form.addEventListener('submit', function () { if (code) code.textContent = ''; });
+    // Shown until sent: the page that comes back never has it.
+    if (form) form.addEventListener('submit', function () { if (code) code.textContent = ''; });
   });
 })();

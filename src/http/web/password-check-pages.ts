@@ -1,0 +1,49 @@
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { Type } from '@fastify/type-provider-typebox';
+import { ERRORS, type Failure } from '../../domain/errors.js';
+import { checkAgentNewPassword, checkOwnNewPassword, suggestAgentPassphrase, type PasswordCheck } from '../../flows/password-check.js';
+import { field, formOf } from './forms.js';
+
+/**
+ * The portal's JSON answers behind the password meter (assets/password-hints.js) and
+ * "Generate" (assets/generate-password.js): same-origin POSTs with the form's CSRF token, for
+ * the agent the page is about, found the way the form's own POST finds them. The typed value
+ * travels in the body (never the URL, so never a log line) and is never stored or echoed.
+ */
+export const PASSWORD_CHECK_RESPONSE = {
+  200: Type.Object({ ok: Type.Boolean(), problems: Type.Array(Type.Object({ rule: Type.String(), message: Type.String() })) }),
+  '4xx': Type.Object({ code: Type.String(), message: Type.String() }),
+};
+const GENERATE_RESPONSE = { 200: Type.Object({ password: Type.String() }), '4xx': PASSWORD_CHECK_RESPONSE['4xx'] };
+
+const MAX_CHECKED_LENGTH = 1024;
+
+export function answerCheck(reply: FastifyReply, check: PasswordCheck): FastifyReply {
+  return reply.header('cache-control', 'no-store').code(200).send({ ok: check.problems.length === 0, problems: check.problems.map(({ rule, message }) => ({ rule, message })) });
+}
+
+export function answerRefusal(reply: FastifyReply, failure: Failure): FastifyReply {
+  const { status, message } = ERRORS[failure.code];
+  return reply.header('cache-control', 'no-store').code(status).send({ code: failure.code, message });
+}
+
+/** The signed-in routes: one's own new password, and the one an administrator sets for another agent. */
+export const passwordCheckPages: FastifyPluginAsync = async (app) => {
+  const { deps } = app.deskpass;
+  type IdParams = { Params: { id: string } };
+
+  // the required change uses it too, before anything else is allowed
+  app.post('/my-settings/password-check', { config: { allowedDuringPasswordChange: true }, schema: { response: PASSWORD_CHECK_RESPONSE } }, async (request, reply) => {
+    return answerCheck(reply, checkOwnNewPassword(request.portalAuth!, field(formOf(request), 'password', MAX_CHECKED_LENGTH)));
+  });
+
+  app.post<IdParams>('/manage/agents/:id/password-check', { schema: { response: PASSWORD_CHECK_RESPONSE } }, async (request, reply) => {
+    const result = await checkAgentNewPassword(deps, request.portalAuth!, request.params.id, field(formOf(request), 'password', MAX_CHECKED_LENGTH));
+    return result.ok ? answerCheck(reply, result) : answerRefusal(reply, result);
+  });
+
+  app.post<IdParams>('/manage/agents/:id/password-generate', { schema: { response: GENERATE_RESPONSE } }, async (request, reply) => {
+    const result = await suggestAgentPassphrase(deps, request.portalAuth!, request.params.id);
+    return result.ok ? reply.header('cache-control', 'no-store').send({ password: result.password }) : answerRefusal(reply, result);
+  });
+};

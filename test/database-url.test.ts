@@ -1,0 +1,118 @@
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { describeStoreFailure } from '../src/store/store-check.js';
+
+// A wrong DATABASE_URL, as an operator types one: `deskpass serve` and `deskpass migrate` (a
+// child process running the CLI's sources through tsx, so no build is needed) say in one line what is wrong and how to fix it, exit 1, print no
+// stack trace and no password, and create nothing (no schema, no database, no file changed).
+
+const ROOT = resolve(import.meta.dirname, '..');
+const CLI = join(ROOT, 'src', 'cli', 'run.ts');
+const TSX = import.meta.resolve('tsx');
+const POSTGRES = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const SECRET_KEY = 'ab'.repeat(32);
+const dir = mkdtempSync(join(tmpdir(), 'deskpass-dburl-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function deskpass(args: string[], databaseUrl: string): Promise<Run> {
+  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: databaseUrl, SECRET_KEY, ARGON2ID: 'm=256,t=1,p=1', PORT: '0', LOG_LEVEL: 'info' };
+  for (const name of ['NODE_OPTIONS', 'NODE_TEST_CONTEXT', 'REDIS_URL', 'SMTP_URL']) delete env[name];
+  return new Promise((resolvePromise) => {
+    execFile(process.execPath, ['--import', TSX, CLI, ...args], { cwd: dir, env, timeout: 60_000 }, (error, stdout, stderr) => {
+      resolvePromise({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** Exit 1 with exactly one line on stderr that matches `expected`, no stack, no password. */
+function assertOneClearLine(run: Run, expected: RegExp): void {
+  assert.equal(run.code, 1, `exit code; stderr: ${run.stderr}`);
+  const lines = run.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `one line, got:\n${run.stderr}`);
+  assert.match(lines[0], /^deskpass: DATABASE_URL/);
+  assert.match(lines[0], expected);
+  assert.doesNotMatch(run.stderr + run.stdout, /\n\s+at |Error:|stack/i, 'no stack trace');
+  assert.doesNotMatch(run.stderr + run.stdout, /hunter2/, 'the password is never printed');
+}
+
+async function withPostgres<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: POSTGRES });
+  await client.connect();
+  try {
+    return await run(client);
+  } finally {
+    await client.end();
+  }
+}
+
+const schemaExists = (name: string) => withPostgres(async (c) => (await c.query('select 1 from pg_namespace where nspname = $1', [name])).rowCount === 1);
+const databaseExists = (name: string) => withPostgres(async (c) => (await c.query('select 1 from pg_database where datname = $1', [name])).rowCount === 1);
+
+describe('a wrong DATABASE_URL is one clear line at start, and nothing is created', () => {
+  test('a ?schema= that does not exist: named, with how to create it; serve and migrate both; the schema is not created', async () => {
+    const schema = `missing_${process.pid}`;
+    const url = `${POSTGRES}?schema=${schema}`;
+    for (const command of ['serve', 'migrate']) {
+      const run = await deskpass([command], url);
+      assertOneClearLine(run, new RegExp(`the schema "${schema}" named by \\?schema= does not exist in the database "test": create it \\(psql -c 'CREATE SCHEMA ${schema}'\\)`));
+      assert.doesNotMatch(run.stderr, /no schema has been selected|migration/, 'not the migration error of before');
+    }
+    assert.equal(await schemaExists(schema), false, 'no schema was created');
+  });
+
+  test('once the schema exists, the same DATABASE_URL migrates', async () => {
+    const schema = `created_${process.pid}`;
+    await withPostgres((c) => c.query(`create schema ${schema}`));
+    try {
+      const run = await deskpass(['migrate'], `${POSTGRES}?schema=${schema}`);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /Database schema is up to date/);
+    } finally {
+      await withPostgres((c) => c.query(`drop schema ${schema} cascade`));
+    }
+  });
+
+  test('an unknown database: named, with createdb; it is not created', async () => {
+    const name = `nodb_${process.pid}`;
+    const run = await deskpass(['migrate'], POSTGRES.replace(/\/test$/, `/${name}`));
+    assertOneClearLine(run, new RegExp(`the database "${name}" does not exist on 127\\.0\\.0\\.1:5432: create it \\(createdb -h 127\\.0\\.0\\.1 ${name}\\)`));
+    assert.equal(await databaseExists(name), false);
+  });
+
+  test('a user PostgreSQL does not let in, and nothing listening: the password is masked', async () => {
+    const unknownUser = await deskpass(['serve'], `postgres://nobody_${process.pid}:hunter2@127.0.0.1:5432/test`);
+    assertOneClearLine(unknownUser, /PostgreSQL does not let the user "nobody_\d+" in \(role "nobody_\d+" does not exist\)/);
+    assert.match(unknownUser.stderr, /:\*\*\*@127\.0\.0\.1/);
+    const closedPort = await deskpass(['migrate'], 'postgres://postgres:hunter2@127.0.0.1:1/test');
+    assertOneClearLine(closedPort, /nothing answers at 127\.0\.0\.1:1: is PostgreSQL running there/);
+  });
+
+  test('a refused password reads as such (PostgreSQL here trusts every local user, so the line is built from its error code 28P01)', () => {
+    const line = describeStoreFailure('postgres://deskpass:hunter2@db.internal:5432/deskpass', { code: '28P01', message: 'password authentication failed for user "deskpass"' });
+    assert.equal(line, 'DATABASE_URL (postgres://deskpass:***@db.internal:5432/deskpass): PostgreSQL refused the password of the user "deskpass": fix the password in DATABASE_URL');
+  });
+
+  test('SQLite: a file that is not a database is left untouched; a folder that is a file is named', async () => {
+    const notADatabase = join(dir, 'notes.txt');
+    writeFileSync(notADatabase, 'these are my notes, not a database\n'.repeat(200));
+    const before = createHash('sha256').update(readFileSync(notADatabase)).digest('hex');
+    const run = await deskpass(['serve'], `sqlite:${notADatabase}`);
+    assertOneClearLine(run, /notes\.txt is not a Deskpass SQLite database \(or is damaged\): point DATABASE_URL at the right file, or restore a backup/);
+    assert.equal(createHash('sha256').update(readFileSync(notADatabase)).digest('hex'), before, 'the file is unchanged');
+
+    const underAFile = await deskpass(['migrate'], `sqlite:${notADatabase}/deskpass.sqlite`);
+    assertOneClearLine(underAFile, /the folder of .*notes\.txt\/deskpass\.sqlite cannot be created: fix the path/);
+  });
+});
