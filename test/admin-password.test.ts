@@ -158,14 +158,36 @@ describe('option 2: set the password', () => {
     assert.doesNotMatch(notice.text, /\/reset-password\//, 'no link either');
   });
 
-  test('setting the password of an invited agent activates them and kills the invitation link', async () => {
+  test('an invited agent has no password to reset: both options answer 409 agent_invited, and the invitation still works, no link is made, no email goes out', async () => {
+    const db = t.app.deskpass.deps.db;
     const since = t.smtp.messages.length;
     const created = await t.post('/api/v1/agents', { email: 'ian@acme.test', name: 'Ian Invited', roleId: agentRoleId }, ownerToken);
     assert.equal(created.status, 201, created.raw);
     const invitation = t.linkToken(await t.mailTo('ian@acme.test', /invit/i, since));
-    assert.equal((await setPassword(created.body.id, 'Thimble-Garnet-Vortex-14', false, ownerToken)).status, 204);
-    assert.equal((await t.get(`/api/v1/agents/${created.body.id}`, ownerToken)).body.status, 'active');
-    assert.equal(reason(await t.get(`/api/v1/auth/reset-password/${invitation}`)), 'revoked');
+    await t.app.deskpass.mailWorker.runOnce();
+    const linksBefore = await db.selectFrom('password_reset_tokens').select(['id', 'revoked_at', 'used_at']).where('agent_id', '=', created.body.id).execute();
+    const outboxBefore = await db.selectFrom('mail_outbox').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const mailsBefore = t.smtp.messages.length;
+
+    const link = await sendLink(created.body.id, ownerToken);
+    assertError(link, 409, 'agent_invited');
+    assert.match(link.body.error.message, /has not accepted their invitation yet: resend it/);
+    assertError(await setPassword(created.body.id, 'Thimble-Garnet-Vortex-14', false, ownerToken), 409, 'agent_invited');
+    assertError(await setPassword(created.body.id, 'Thimble-Garnet-Vortex-14', true, ownerToken), 409, 'agent_invited');
+    assertError(await setPassword(created.body.id, 'password', true, ownerToken), 409, 'agent_invited', '409 before 422');
+
+    await t.app.deskpass.mailWorker.runOnce();
+    const linksAfter = await db.selectFrom('password_reset_tokens').select(['id', 'revoked_at', 'used_at']).where('agent_id', '=', created.body.id).execute();
+    assert.deepEqual(linksAfter, linksBefore, 'no reset link created, the invitation not revoked');
+    const outboxAfter = await db.selectFrom('mail_outbox').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    assert.equal(Number(outboxAfter.n), Number(outboxBefore.n), 'no email queued');
+    assert.equal(t.smtp.messages.length, mailsBefore, 'no email sent');
+    assert.equal((await t.get(`/api/v1/agents/${created.body.id}`, ownerToken)).body.status, 'invited');
+    assertError(await loginAnswer('ian@acme.test', 'Thimble-Garnet-Vortex-14'), 401, 'invalid_credentials');
+    // the invitation is still the way in
+    assert.equal((await t.get(`/api/v1/auth/reset-password/${invitation}`)).status, 200);
+    t.secrets.add('Thimble-Garnet-Vortex-14');
+    assert.equal((await t.post('/api/v1/auth/reset-password', { token: invitation, newPassword: 'Thimble-Garnet-Vortex-14' })).status, 204);
     assert.equal((await loginAnswer('ian@acme.test', 'Thimble-Garnet-Vortex-14')).status, 200);
   });
 
@@ -177,6 +199,7 @@ describe('option 2: set the password', () => {
     const personal = await setPassword(pia.id, 'Pia-Policy-Lantern-12', false, ownerToken);
     assertError(personal, 422, 'password_rejected');
     assert.deepEqual(personal.body.error.details.map((d: { rule: string }) => d.rule), ['contains_personal_info']);
+    assert.equal(personal.body.error.details[0].message, 'Do not use their name, their email address or the help desk name in the password.', 'the name is the target\'s, not the administrator\'s');
     const same = await setPassword(pia.id, 'Lagoon-Cricket-Anvil-93', false, ownerToken);
     assertError(same, 422, 'password_rejected');
     assert.deepEqual(same.body.error.details.map((d: { rule: string }) => d.rule), ['same_as_current']);

@@ -1,6 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
+import { deriveLinkToken } from '../src/security/tokens.js';
 import { TestApp, OWNER, type Answer } from './support/harness.js';
 import { assertStateUnchanged, snapshotState } from './support/db-snapshot.js';
 import { PERMISSION_NAMES, type Permission } from '../src/domain/permissions.js';
@@ -167,14 +168,21 @@ async function signIn(principal: Principal): Promise<string> {
   return t.login(principal.email, principal.password);
 }
 
-/** An active agent with a password, added by the builder (no mail round trip). */
+/**
+ * An active agent with a password, added by the builder, who sets it through their invitation link
+ * as a new agent does (an administrator can no longer set an invited agent's password: 409
+ * agent_invited, issue 12). No mail round trip: the link is derived from its row as the worker does.
+ */
 async function freshAgent(roleId: string): Promise<Principal> {
   counter += 1;
   const email = `mx.target${counter}@acme.test`;
   const created = await t.post('/api/v1/agents', { email, name: freshName(), roleId }, builderToken);
   assert.equal(created.status, 201, created.raw);
+  const row = await t.app.deskpass.deps.db.selectFrom('password_reset_tokens').select('id').where('agent_id', '=', created.body.id).where('purpose', '=', 'invitation').executeTakeFirstOrThrow();
+  const link = deriveLinkToken(t.config.secretKey, row.id);
+  t.secrets.add(link);
   const password = freshPassword();
-  const set = await t.put(`/api/v1/agents/${created.body.id}/password`, { password, requireChangeAtNextLogin: false }, builderToken);
+  const set = await t.post('/api/v1/auth/reset-password', { token: link, newPassword: password });
   assert.equal(set.status, 204, set.raw);
   return { id: created.body.id, email, password };
 }

@@ -57,7 +57,9 @@ describe("agent portal: the three ways to reset another agent's password, and th
     assert.match(generated, /^[a-z0-9]+(-[a-z0-9]+){3,}$/i, 'a readable passphrase: words joined by "-"');
     assert.equal(await section.getByLabel('Password', { exact: true }).inputValue(), generated);
     assert.equal(await section.getByLabel('Confirm password').inputValue(), generated);
-    assert.equal(await section.getByLabel('Require a change of password during next login').isChecked(), false);
+    // the safe choice is the default (Keycloak's "Temporary" starts on); a permanent password is the admin's explicit choice
+    assert.equal(await section.getByLabel('Require a change of password during next login').isChecked(), true);
+    await section.getByLabel('Require a change of password during next login').uncheck();
     t.secrets.add(generated);
     await screenshot(owner, 'agent-generated');
 
@@ -74,16 +76,16 @@ describe("agent portal: the three ways to reset another agent's password, and th
     people.bob.password = generated;
   });
 
-  test('a rejected manual password lists the rules, and the checkbox stays as it was', async () => {
+  test('a rejected manual password lists the rules, and the checkbox stays as the admin left it (not back to its default)', async () => {
     await owner.goto(agentPage(people.bob.id));
     const section = passwordSection(owner);
     await section.getByLabel('Password', { exact: true }).fill('password1234');
     await section.getByLabel('Confirm password').fill('password1234');
-    await section.getByLabel('Require a change of password during next login').check();
+    await section.getByLabel('Require a change of password during next login').uncheck();
     const answer = await clickAndWait(owner, section.getByRole('button', { name: 'Change password' }));
     assert.equal(answer?.status(), 422);
     assert.match(await passwordSection(owner).innerText(), /too common/);
-    assert.equal(await passwordSection(owner).getByLabel('Require a change of password during next login').isChecked(), true);
+    assert.equal(await passwordSection(owner).getByLabel('Require a change of password during next login').isChecked(), false);
     await screenshot(owner, 'agent-password-rejected');
   });
 

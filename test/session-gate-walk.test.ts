@@ -35,6 +35,8 @@ const PUBLIC_ROUTES = [
   'GET /forgot-password/sent',
   'GET /reset-password/:token',
   'POST /reset-password/:token',
+  // a dead invitation link asks for a new invitation (issue 12): the link names the invited agent, rate-limited
+  'POST /reset-password/:token/new-invitation',
   'GET /setup/:token',
   'POST /setup/:token',
   // the password meter's check on those two pages: the link's (or setup's) own context, no session

@@ -12,14 +12,19 @@ import { isFresh, type Authenticated } from './sessions.js';
 import type { Executor } from '../store/db.js';
 import { notify, removeAllFactors } from './two-factor.js';
 
-type AdminFailure = Failure<'forbidden' | 'not_found' | 'reauthentication_required' | 'agent_deactivated'>;
+type AdminFailure = Failure<'forbidden' | 'not_found' | 'reauthentication_required' | 'agent_deactivated' | 'agent_invited'>;
+
+/** The personal-information rule as the administrator reads it: the name is the target's, not theirs. */
+const PERSONAL_INFO_OF_TARGET = 'Do not use their name, their email address or the help desk name in the password.';
 
 /**
  * The checks every "reset another agent's password" option shares, in the contract's order:
  * both permissions and the plan (and, to set a password, the account allowing it), the
  * target exists in this account, the target is not the Account Administrator (unless it is
  * the actor) nor stronger than the actor, the actor proved their password in the last
- * 10 minutes, and the target is not deactivated.
+ * 10 minutes, and the target is not deactivated. The password options also refuse an invited
+ * agent (409 agent_invited): a reset link would kill their invitation and a password set for them
+ * would skip it; the way in for them is a new invitation.
  */
 async function authorizePasswordAdmin(
   deps: FlowDeps,
@@ -44,7 +49,13 @@ async function authorizePasswordAdmin(
   if (!decision.allowed) return forbidden(decision.reason);
   if (!isFresh(auth.session, deps.clock.now())) return fail('reauthentication_required');
   if (target.status === 'deactivated') return fail('agent_deactivated');
+  if (option !== 'reset_two_factor' && isInvited(target)) return fail('agent_invited', [{ reason: 'invitation_not_accepted' }]);
   return { ok: true, target };
+}
+
+/** Has not accepted the invitation: no password of their own yet. */
+function isInvited(agent: Pick<Agent, 'status'>): boolean {
+  return agent.status === 'invited';
 }
 
 /** Option 1: email the agent a reset link valid for the account's link lifetime. */
@@ -88,7 +99,7 @@ export async function setAgentPasswordByAdmin(
   if (!authorized.ok) return authorized;
   const { target } = authorized;
   const { account, agent: actor, session } = auth;
-  const violations = await checkNewPassword(deps, account, target, input.password);
+  const violations = (await checkNewPassword(deps, account, target, input.password)).map((v) => (v.rule === 'contains_personal_info' ? { ...v, message: PERSONAL_INFO_OF_TARGET } : v));
   if (violations.length > 0) return fail('password_rejected', violations);
   const passwordHash = await deps.hasher.hash(input.password);
   const contact = await contactFor(deps, account, actor);
@@ -100,6 +111,7 @@ export async function setAgentPasswordByAdmin(
     // the actor may no longer act on (issue 8 review: the promotion race).
     const checked = await recheckOnRows(trx, account.id, actor.id, target.id);
     if (!checked.ok) return checked;
+    if (isInvited(checked.agent)) return fail('agent_invited', [{ reason: 'invitation_not_accepted' }]);
     const temporaryUntil = input.requireChangeAtNextLogin ? addMs(now, account.settings.temporaryPasswordLifetimeHours * MS_PER_HOUR) : null;
     await applyPasswordChange(trx, { agent: target, passwordHash, now, temporaryUntil, keepSessionId: target.id === actor.id ? session.id : undefined, setByAgentId: actor.id, endReason: 'password_set_by_admin' });
     const type = temporaryUntil ? 'password.temporary_set_by_admin' : 'password.set_by_admin';

@@ -90,7 +90,8 @@ export async function createAgent(
   return { ok: true, agent: await viewAgent(deps, created) };
 }
 
-async function sendInvitation(trx: Parameters<typeof issueResetLink>[0], deps: FlowDeps, account: Account, actor: Agent | null, agent: Agent, now: Date): Promise<Date> {
+/** Issues an invitation link (7 days; older links die) and queues its email, in the caller's transaction. */
+export async function sendInvitation(trx: Parameters<typeof issueResetLink>[0], deps: FlowDeps, account: Account, actor: Agent | null, agent: Agent, now: Date): Promise<Date> {
   const link = await issueResetLink(trx, { agent, purpose: 'invitation', createdByAgentId: actor?.id ?? null, lifetimeHours: INVITATION_LIFETIME_HOURS, now, secretKey: deps.secretKey });
   await queueMail(trx, account.id, agent.email, 'invitation', {
     agentName: agent.name,

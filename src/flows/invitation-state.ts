@@ -3,7 +3,7 @@ import { latestInvitations } from '../store/invitations.repo.js';
 import type { FlowDeps } from './deps.js';
 
 /** Where an invited agent's way in stands: a live link, or one that has expired (or died) unused. */
-export type InvitationState = { pending: true; expiresAt: Date } | { pending: false; expiredAt: Date | null };
+export type InvitationState = { pending: true; sentAt: Date; expiresAt: Date } | { pending: false; sentAt: Date | null; expiredAt: Date | null };
 
 /**
  * The invitation state of each invited agent in the list (agents with a password have none).
@@ -18,7 +18,7 @@ export async function invitationStates(deps: Pick<FlowDeps, 'db' | 'clock'>, age
   for (const agent of invited) {
     const link = links.get(agent.id);
     const live = link && !link.usedAt && !link.revokedAt && link.expiresAt > now;
-    states.set(agent.id, live ? { pending: true, expiresAt: link.expiresAt } : { pending: false, expiredAt: link ? (link.revokedAt ?? link.expiresAt) : null });
+    states.set(agent.id, live ? { pending: true, sentAt: link.sentAt, expiresAt: link.expiresAt } : { pending: false, sentAt: link?.sentAt ?? null, expiredAt: link ? (link.revokedAt ?? link.expiresAt) : null });
   }
   return states;
 }

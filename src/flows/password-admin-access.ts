@@ -7,7 +7,7 @@ import { isFresh, type Authenticated } from './sessions.js';
 
 export type PasswordAdminAccess =
   | { available: true; fresh: boolean; setPasswordAllowed: boolean }
-  | { available: false; reason: ForbiddenReason | 'agent_deactivated' | 'own_account' };
+  | { available: false; reason: ForbiddenReason | 'agent_deactivated' | 'agent_invited' | 'own_account' };
 
 /**
  * What the password section of an agent's page may offer, decided by the same rules and in
@@ -26,6 +26,8 @@ export function describePasswordAdminAccess(deps: Pick<FlowDeps, 'clock'>, auth:
   const decision = checkActOnAgent(actor, toPrincipalPermissions(target));
   if (!decision.allowed) return { available: false, reason: decision.reason };
   if (target.status === 'deactivated') return { available: false, reason: 'agent_deactivated' };
+  // no password to reset yet: the page offers the invitation instead (admin-reset refuses 409 agent_invited)
+  if (target.status === 'invited') return { available: false, reason: 'agent_invited' };
   // The account may let administrators only send reset links, never set a password themselves.
   const setPasswordAllowed = !auth.account.settings.passwordPolicy.adminSetPasswordDisabled;
   return { available: true, fresh: isFresh(auth.session, deps.clock.now()), setPasswordAllowed };

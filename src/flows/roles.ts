@@ -1,7 +1,7 @@
 import { fail, forbidden, type Result } from '../domain/errors.js';
 import type { Agent, RequestContext, Role } from '../domain/models.js';
 import { PERMISSION_NAMES, hasAll, type Permission } from '../domain/permissions.js';
-import { findRoleById, findRoleByName, insertRole, listRoles as listRoleRows, updateRole as updateRoleRow } from '../store/roles.repo.js';
+import { countAgentsByRole, deleteUnusedRole, findRoleById, findRoleByName, insertRole, listRoles as listRoleRows, updateRole as updateRoleRow } from '../store/roles.repo.js';
 import { newId } from '../security/tokens.js';
 import { isUniqueViolation } from '../store/dialect.js';
 import { audit, retireOthersPasswordOnGrowth } from './consequences.js';
@@ -85,6 +85,52 @@ export async function updateRole(deps: FlowDeps, actor: Agent, roleId: string, i
     .catch(nameTakenOrThrow);
   if (mailQueued) deps.notifyMailQueued();
   return saved ? { ok: true, role: updated } : fail('role_name_taken');
+}
+
+/** Every role with how many agents hold it (one grouped query, not one per role). */
+export async function listRolesWithHolders(deps: FlowDeps, actor: Agent): Promise<Result<{ roles: (Role & { agentCount: number })[] }>> {
+  const listed = await listRoles(deps, actor);
+  if (!listed.ok) return listed;
+  const counts = await countAgentsByRole(deps.db, actor.accountId);
+  return { ok: true, roles: listed.roles.map((role) => ({ ...role, agentCount: counts.get(role.id) ?? 0 })) };
+}
+
+/**
+ * Deletes a custom role that no agent holds (deactivated agents count: they keep their role).
+ * Built-in roles stay (403 built_in_role_protected); a role out of the actor's reach stays
+ * (403 target_more_privileged); a held role answers 409 role_in_use with the count. The delete
+ * itself re-checks "no agent holds it" in its one statement, so an agent given the role
+ * meanwhile keeps it.
+ */
+export async function deleteRole(deps: FlowDeps, actor: Agent, roleId: string, context: RequestContext): Promise<Result<{ role: Role }>> {
+  const refused = requireManageRoles(actor);
+  if (refused) return refused;
+  const role = await findRoleById(deps.db, actor.accountId, roleId);
+  if (!role) return fail('not_found');
+  if (role.builtIn) return forbidden('built_in_role_protected');
+  if (!hasAll(actor.role.permissions, role.permissions)) return forbidden('target_more_privileged');
+  const inUse = async () => {
+    const count = (await countAgentsByRole(deps.db, actor.accountId)).get(role.id) ?? 0;
+    return fail('role_in_use', [{ reason: 'role_in_use', agentCount: count }]);
+  };
+  if (((await countAgentsByRole(deps.db, actor.accountId)).get(role.id) ?? 0) > 0) return inUse();
+  const deleted = await deps.db.transaction().execute(async (trx) => {
+    const now = deps.clock.now();
+    if ((await deleteUnusedRole(trx, actor.accountId, role.id)) === 0) return false;
+    await audit(trx, { accountId: actor.accountId, type: 'role.deleted', actorAgentId: actor.id, targetAgentId: null, context, details: { roleId: role.id, name: role.name, permissions: role.permissions }, at: now });
+    return true;
+  }).catch((error: unknown) => {
+    // PostgreSQL: an agent given the role by a transaction that committed meanwhile trips the foreign key
+    if (isForeignKeyViolation(error)) return false;
+    throw error;
+  });
+  if (!deleted) return (await findRoleById(deps.db, actor.accountId, role.id)) ? inUse() : fail('not_found');
+  return { ok: true, role };
+}
+
+function isForeignKeyViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
 }
 
 /** Two concurrent creations (or renames) to one name both pass the check; the unique index refuses one. */

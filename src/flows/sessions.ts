@@ -1,6 +1,6 @@
 import { addMs, MS_PER_HOUR, MS_PER_MINUTE } from '../domain/clock.js';
 import { REAUTHENTICATION_WINDOW_MS, type AccountSettings } from '../domain/account-settings.js';
-import { fail, forbidden, type Result } from '../domain/errors.js';
+import { fail, forbidden, type Failure, type Result } from '../domain/errors.js';
 import type { Account, Agent, RequestContext, Session } from '../domain/models.js';
 import { findAgentById } from '../store/agents.repo.js';
 import { deleteAgentSessions, deleteSession, findSessionEnd, findSessionHolder, insertSession, listAgentSessions, touchSession, type SessionEndReason } from '../store/sessions.repo.js';
@@ -106,14 +106,22 @@ export async function endOwnSession(deps: FlowDeps, auth: Authenticated, session
   return ended ? { ok: true } : fail('not_found');
 }
 
-/** "Sign out everywhere" for another agent (needs manage_agents and a target no stronger than the actor). */
-export async function revokeAgentSessions(deps: FlowDeps, actor: Agent, targetId: string, context: RequestContext): Promise<Result<object, 'forbidden' | 'not_found'>> {
+/** The rules of acting on another agent's sessions: manage_agents, a target in this account and no stronger than the actor. */
+async function authorizeSessionAdmin(deps: FlowDeps, actor: Agent, targetId: string): Promise<{ ok: true; target: Agent } | Failure<'forbidden' | 'not_found'>> {
   const permitted = checkPermissions(toPrincipalPermissions(actor), ['manage_agents']);
   if (!permitted.allowed) return forbidden(permitted.reason);
   const target = await findAgentById(deps.db, actor.accountId, targetId);
   if (!target) return fail('not_found');
   const decision = checkActOnAgent(toPrincipalPermissions(actor), toPrincipalPermissions(target));
   if (!decision.allowed) return forbidden(decision.reason);
+  return { ok: true, target };
+}
+
+/** "Sign out everywhere" for another agent (needs manage_agents and a target no stronger than the actor). */
+export async function revokeAgentSessions(deps: FlowDeps, actor: Agent, targetId: string, context: RequestContext): Promise<Result<object, 'forbidden' | 'not_found'>> {
+  const authorized = await authorizeSessionAdmin(deps, actor, targetId);
+  if (!authorized.ok) return authorized;
+  const { target } = authorized;
   const now = deps.clock.now();
   await deps.db.transaction().execute(async (trx) => {
     const count = await deleteAgentSessions(trx, target.id, 'revoked_by_admin', now);
@@ -130,4 +138,32 @@ export async function whySessionEnded(deps: FlowDeps, token: string | undefined)
   if (!token || !isWellFormedToken(token)) return null;
   const ended = await findSessionEnd(deps.db, hashToken(token));
   return ended?.reason ?? null;
+}
+
+/**
+ * Signs another agent out of one session (Keycloak's per-session "Sign out"), under the rules of
+ * "sign out everywhere"; the apps signed in through that session are logged out with it
+ * (deleteSession ends their sign-ins in the same transaction). A session that is not this
+ * agent's (or has ended) is 404, and nothing ends.
+ */
+export async function endAgentSession(deps: FlowDeps, actor: Agent, targetId: string, sessionId: string, context: RequestContext): Promise<Result<object, 'forbidden' | 'not_found'>> {
+  const authorized = await authorizeSessionAdmin(deps, actor, targetId);
+  if (!authorized.ok) return authorized;
+  const { target } = authorized;
+  const now = deps.clock.now();
+  const ended = await deps.db.transaction().execute(async (trx) => {
+    const count = await deleteSession(trx, target.id, sessionId, 'revoked_by_admin', now);
+    if (count === 0) return false;
+    await audit(trx, { accountId: actor.accountId, type: 'session.revoked', actorAgentId: actor.id, targetAgentId: target.id, context, details: { scope: 'one', sessionId }, at: now });
+    return true;
+  });
+  return ended ? { ok: true } : fail('not_found');
+}
+
+/** Another agent's live sessions, newest activity first, with the apps signed in through each (for their page in Manage › Agents). */
+export async function listSessionsOfAgent(deps: FlowDeps, account: Account, agentId: string): Promise<(Session & { apps: { id: string; name: string }[] })[]> {
+  const now = deps.clock.now();
+  const sessions = (await listAgentSessions(deps.db, agentId, now)).filter((s) => s.accountId === account.id && !isSessionOver(s, account.settings, now));
+  const apps = await listAppsOfSessions(deps.db, sessions.map((s) => s.id));
+  return sessions.map((s) => ({ ...s, apps: apps.get(s.id) ?? [] }));
 }

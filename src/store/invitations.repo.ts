@@ -4,7 +4,7 @@ import type { Executor } from './db.js';
  * The newest invitation link of each agent (live, expired, used or revoked): Manage › Agents
  * tells "invitation pending" from "invitation expired" with it.
  */
-export async function latestInvitations(db: Executor, accountId: string, agentIds: string[]): Promise<Map<string, { expiresAt: Date; usedAt: Date | null; revokedAt: Date | null }>> {
+export async function latestInvitations(db: Executor, accountId: string, agentIds: string[]): Promise<Map<string, { sentAt: Date; expiresAt: Date; usedAt: Date | null; revokedAt: Date | null }>> {
   const latest = new Map<string, { expiresAt: Date; usedAt: Date | null; revokedAt: Date | null; createdAt: string }>();
   if (agentIds.length === 0) return new Map();
   const rows = await db
@@ -24,5 +24,5 @@ export async function latestInvitations(db: Executor, accountId: string, agentId
       revokedAt: row.revoked_at ? new Date(row.revoked_at) : null,
     });
   }
-  return new Map([...latest].map(([id, { createdAt: _createdAt, ...rest }]) => [id, rest]));
+  return new Map([...latest].map(([id, { createdAt, ...rest }]) => [id, { sentAt: new Date(createdAt), ...rest }]));
 }

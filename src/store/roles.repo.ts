@@ -43,3 +43,26 @@ export async function updateRole(db: Executor, accountId: string, id: string, ch
     .where('id', '=', id)
     .execute();
 }
+
+/** How many agents hold each role of the account (deactivated agents too: they keep their role), in one grouped query. */
+export async function countAgentsByRole(db: Executor, accountId: string): Promise<Map<string, number>> {
+  const rows = await db
+    .selectFrom('agents')
+    .select(['role_id', (eb) => eb.fn.countAll<number | string>().as('count')])
+    .where('account_id', '=', accountId)
+    .groupBy('role_id')
+    .execute();
+  return new Map(rows.map((r) => [r.role_id, Number(r.count)]));
+}
+
+/** Deletes a custom role that no agent holds, in one statement: 1 when deleted, 0 when it is built in, held (even by an agent added meanwhile) or gone. */
+export async function deleteUnusedRole(db: Executor, accountId: string, id: string): Promise<number> {
+  const result = await db
+    .deleteFrom('roles')
+    .where('account_id', '=', accountId)
+    .where('id', '=', id)
+    .where('built_in', '=', 0)
+    .where((eb) => eb.not(eb.exists(eb.selectFrom('agents').select('agents.id').whereRef('agents.role_id', '=', 'roles.id'))))
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

@@ -1,6 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { createAgent, getAgent, listAgents, resendInvitation, unlockAgent, updateAgentProfile } from '../../flows/agents.js';
-import { revokeAgentSessions } from '../../flows/sessions.js';
+import { endAgentSession, revokeAgentSessions } from '../../flows/sessions.js';
 import { sendFailure } from '../errors.js';
 import { requestContext } from '../request-context.js';
 import { AgentSchema, CursorQuery, EmailField, IdParam, LimitQuery, NameField, agentJson, errorResponses } from '../schemas.js';
@@ -101,6 +101,23 @@ export const agentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     { schema: { tags: ['agents'], security, params: IdParam, response: { 204: Type.Null(), ...errorResponses } } },
     async (request, reply) => {
       const result = await revokeAgentSessions(deps, request.auth.agent, request.params.id, requestContext(request));
+      if (!result.ok) return sendFailure(reply, result);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.delete(
+    '/agents/:id/sessions/:sessionId',
+    {
+      schema: {
+        tags: ['agents'],
+        security,
+        params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }), sessionId: Type.String({ minLength: 1, maxLength: 100 }) }),
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const result = await endAgentSession(deps, request.auth.agent, request.params.id, request.params.sessionId, requestContext(request));
       if (!result.ok) return sendFailure(reply, result);
       return reply.code(204).send(null);
     },

@@ -1,5 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { createRole, listRoles, updateRole } from '../../flows/roles.js';
+import { createRole, deleteRole, listRolesWithHolders, updateRole } from '../../flows/roles.js';
 import { sendFailure } from '../errors.js';
 import { requestContext } from '../request-context.js';
 import { IdParam, NameField, Permission, RoleSchema, errorResponses, roleJson } from '../schemas.js';
@@ -11,10 +11,12 @@ const Permissions = Type.Array(Permission, { maxItems: 50 });
 export const rolesRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { deps } = app.deskpass;
 
-  app.get('/roles', { schema: { tags: ['roles'], security, response: { 200: Type.Object({ roles: Type.Array(RoleSchema) }), ...errorResponses } } }, async (request, reply) => {
-    const result = await listRoles(deps, request.auth.agent);
+  // `agentCount` (how many agents hold the role) is an addition of issue 12: fields may be added
+  const ListedRole = Type.Object({ ...RoleSchema.properties, agentCount: Type.Integer({ minimum: 0 }) });
+  app.get('/roles', { schema: { tags: ['roles'], security, response: { 200: Type.Object({ roles: Type.Array(ListedRole) }), ...errorResponses } } }, async (request, reply) => {
+    const result = await listRolesWithHolders(deps, request.auth.agent);
     if (!result.ok) return sendFailure(reply, result);
-    return { roles: result.roles.map(roleJson) };
+    return { roles: result.roles.map((role) => ({ ...roleJson(role), agentCount: role.agentCount })) };
   });
 
   app.post(
@@ -44,4 +46,10 @@ export const rolesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       return roleJson(result.role);
     },
   );
+
+  app.delete('/roles/:id', { schema: { tags: ['roles'], security, params: IdParam, response: { 204: Type.Null(), ...errorResponses } } }, async (request, reply) => {
+    const result = await deleteRole(deps, request.auth.agent, request.params.id, requestContext(request));
+    if (!result.ok) return sendFailure(reply, result);
+    return reply.code(204).send(null);
+  });
 };

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { resendInvitation, unlockAgent, updateAgentProfile, type AgentChanges } from '../../flows/agents.js';
-import { revokeAgentSessions } from '../../flows/sessions.js';
+import { endAgentSession, revokeAgentSessions } from '../../flows/sessions.js';
 import { getAgent } from '../../flows/agents.js';
 import type { Failure } from '../../domain/errors.js';
 import { requestContext } from '../request-context.js';
@@ -74,6 +74,16 @@ export const agentDetailPages: FastifyPluginAsync = async (app) => {
     const { agent: actor, account } = request.portalAuth!;
     const result = await resendInvitation(deps, actor, account, request.params.id, requestContext(request, 'portal'));
     if (!result.ok) return refused(reply, request.params.id, result);
-    return redirectWith(reply, back(request.params.id), 'success', `A new invitation was emailed. It is valid for 7 days, until ${formatTimeFor(request, result.expiresAt)}; the previous one no longer works.`);
+    return redirectWith(reply, `${back(request.params.id)}#password`, 'success', `A new invitation was emailed. It is valid for 7 days, until ${formatTimeFor(request, result.expiresAt)}; the previous one no longer works.`);
+  });
+
+  app.post<{ Params: { id: string; sessionId: string } }>('/manage/agents/:id/sessions/:sessionId/sign-out', async (request, reply) => {
+    const { id, sessionId } = request.params;
+    const result = await endAgentSession(deps, request.portalAuth!.agent, id, sessionId, requestContext(request, 'portal'));
+    if (!result.ok) {
+      if (result.code === 'not_found') return redirectWith(reply, `${back(id)}#state`, 'info', 'That session had already ended.');
+      return refused(reply, id, result);
+    }
+    return redirectWith(reply, `${back(id)}#state`, 'success', 'The agent was signed out of that session (and of the help desks opened with it). Their other sessions go on.');
   });
 };

@@ -9,7 +9,7 @@ export interface AgentFlag {
 }
 
 /** The flags Manage › Agents shows: locked, password change pending, invitation pending or expired, deactivated, no second factor (`required`: the account's policy requires one of this agent). */
-export function agentFlags(agent: AgentView, invitation: InvitationState | undefined, required: boolean): AgentFlag[] {
+export function agentFlags(agent: AgentView, invitation: InvitationState | undefined, required: boolean, now?: Date): AgentFlag[] {
   const flags: AgentFlag[] = [];
   if (agent.isAccountAdministrator) flags.push({ label: 'Account Administrator', tone: 'info', title: 'Owns the help desk account; only they can change their password.' });
   if (agent.status === 'deactivated') flags.push({ label: 'Deactivated', tone: 'muted', title: 'Cannot sign in.' });
@@ -18,7 +18,10 @@ export function agentFlags(agent: AgentView, invitation: InvitationState | undef
     else flags.push({ label: 'Invitation pending', tone: 'info', title: 'Has not set a password yet.' });
   }
   if (agent.locked) flags.push({ label: 'Locked', tone: 'danger', title: 'Too many failed sign-ins; locked for a while or until unlocked.' });
-  if (agent.passwordChangeRequired) flags.push({ label: 'Password change pending', tone: 'warning', title: 'Signs in with a one-time password and must choose a new one.' });
+  // `now` given: a one-time password past its time is said to be expired, not pending
+  const otpExpired = now !== undefined && agent.temporaryPasswordExpiresAt !== null && agent.temporaryPasswordExpiresAt <= now;
+  if (agent.passwordChangeRequired && otpExpired) flags.push({ label: 'One-time password expired', tone: 'danger', title: 'The one-time password no longer signs them in: set a new one or send a reset email.' });
+  else if (agent.passwordChangeRequired) flags.push({ label: 'Password change pending', tone: 'warning', title: 'Signs in with a one-time password and must choose a new one.' });
   if (agent.status !== 'deactivated' && !agent.twoFactorEnabled) flags.push({ label: 'No second factor', tone: required ? 'warning' : 'muted', title: required ? 'The help desk requires a second factor: they set one up at their next sign-in.' : 'Signs in with a password alone.' });
   return flags;
 }

@@ -9,18 +9,26 @@ import { agentFlags } from './agent-flags.js';
 import { twoFactorRequiredFor } from '../../domain/account-settings.js';
 import { passwordHints } from './policy-hints.js';
 import { renderMessage, renderPage } from './render.js';
+import { describeAgentState } from '../../flows/agent-state.js';
+import { describeUserAgent } from './format.js';
 import { NO_ERRORS, type FormErrors } from './form-errors.js';
 import { renderForbidden } from './errors.js';
 
 /** What a refused form of the page hands back to it: its errors, and what was typed or ticked. */
 export interface PasswordFormState {
   errors?: FormErrors;
+  /** what the admin chose on a refused submit; unset on a fresh page, where the safe choice (a one-time password) starts ticked */
   requireChange?: boolean;
   /** a refused "confirm it's you" of the password section */
   reauth?: FormErrors;
   /** a refused profile form: its errors and the name as typed */
   profile?: { errors: FormErrors; name: string };
 }
+
+const LINK_ISSUERS: Record<string, string> = {
+  self_service: 'requested by the agent (Forgot password)',
+  operator_recovery: 'issued by the server operator (recover-admin)',
+};
 
 const PROFILE_REASONS: Record<string, string> = {
   account_administrator_protected: 'This is the Account Administrator: their role is always Administrator and nobody else can deactivate or sign them out.',
@@ -47,6 +55,8 @@ export async function showAgentPage(request: FastifyRequest, reply: FastifyReply
   const invitation = (await invitationStates(deps, [agent])).get(agent.id);
   const access = describePasswordAdminAccess(deps, auth, agent);
   const settings = auth.account.settings;
+  const state = await describeAgentState(deps, auth.account, agent);
+  const link = state.resetLink;
 
   return renderPage(
     request,
@@ -71,7 +81,7 @@ export async function showAgentPage(request: FastifyRequest, reply: FastifyReply
       twoFactorRequired: twoFactorRequiredFor(settings, agent),
       meHasFactor: auth.agent.twoFactorEnabled,
       webauthn: true,
-      flags: agentFlags(agent, invitation, twoFactorRequiredFor(settings, agent)),
+      flags: agentFlags(agent, invitation, twoFactorRequiredFor(settings, agent), deps.clock.now()),
       invitation: invitation ?? null,
       isMe,
       actRefusal,
@@ -82,9 +92,19 @@ export async function showAgentPage(request: FastifyRequest, reply: FastifyReply
       resetLinkLifetimeHours: settings.resetLinkLifetimeHours,
       temporaryPasswordLifetimeHours: settings.temporaryPasswordLifetimeHours,
       hints: passwordHints(settings.passwordPolicy),
-      passwordForm: { errors: passwordForm.errors ?? NO_ERRORS, requireChange: passwordForm.requireChange ?? false },
+      passwordForm: { errors: passwordForm.errors ?? NO_ERRORS, requireChange: passwordForm.requireChange ?? true },
       profileForm: passwordForm.profile ?? { errors: NO_ERRORS, name: agent.name },
       reauthErrors: passwordForm.reauth ?? NO_ERRORS,
+      state: {
+        lock: state.lock,
+        oneTimePassword: state.oneTimePassword,
+        resetLink: link
+          ? { ...link, by: link.createdBy ? `by ${link.createdBy.id === auth.agent.id ? 'you' : link.createdBy.name}` : (LINK_ISSUERS[link.purpose] ?? '') }
+          : null,
+        lastSignIn: state.lastSignIn ? { at: state.lastSignIn.at, device: describeUserAgent(state.lastSignIn.userAgent), ip: state.lastSignIn.ip } : null,
+        sessions: state.sessions.map((s) => ({ id: s.id, device: describeUserAgent(s.userAgent), ip: s.ip, createdAt: s.createdAt, lastSeenAt: s.lastSeenAt, apps: s.apps.map((a) => a.name), current: s.id === auth.session.id })),
+        auditHref: auth.agent.role.permissions.includes('view_audit_log') ? `/manage/audit?agent=${encodeURIComponent(agent.id)}` : null,
+      },
     },
     { title: agent.name, status, section: 'agents' },
   );

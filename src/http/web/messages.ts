@@ -20,6 +20,7 @@ export const PASSWORD_SECTION_REASONS: Record<string, string> = {
   missing_permission: 'Resetting another agent\'s password needs both the "Manage Agents" and "Manage Agent Password" permissions. Your role does not have both.',
   account_administrator_protected: 'This is the Account Administrator. Nobody else can reset or set their password, whatever their permissions. Only they can change it, from My Settings or with "Forgot password?".',
   agent_deactivated: 'This agent is deactivated. Activate them first to reset their password.',
+  agent_invited: 'This agent has not accepted their invitation yet, so there is no password to reset: resend the invitation instead.',
   own_account: 'This is you. Change your own password from My Settings › Change password, with your current password.',
 };
 

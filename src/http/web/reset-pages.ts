@@ -9,7 +9,8 @@ import { fieldError, NO_ERRORS, passwordRejected, PASSWORDS_CLEARED, type FormEr
 import { answerCheck, answerRefusal, PASSWORD_CHECK_RESPONSE } from './password-check-pages.js';
 import { checkResetLinkPassword } from '../../flows/password-check.js';
 import { passwordHints } from './policy-hints.js';
-import { redirectWith, renderPage } from './render.js';
+import { redirectWith, renderMessage, renderPage } from './render.js';
+import { invitationQuotaSubject, isInvitationLink, renewInvitationFromDeadLink } from '../../flows/invitation-renewal.js';
 import { pageLimits, perIp } from './limits.js';
 import { deviceTokensOf } from '../device-cookie.js';
 import { signIn } from '../../flows/login.js';
@@ -69,7 +70,9 @@ export const resetPages: FastifyPluginAsync = async (app) => {
     const link = await inspectResetLink(deps, request.params.token);
     if (!link.ok) {
       const reason = ((link.details?.[0] as { reason?: DeadLinkReason } | undefined)?.reason ?? 'unknown') as DeadLinkReason;
-      return renderPage(request, reply, 'reset-link-dead', { reason, ...DEAD_LINK[reason] }, { title: DEAD_LINK[reason].title, status: 410, deskName: account?.name });
+      // a dead invitation offers a new invitation (the link names the agent), not Forgot password
+      const invitation = reason !== 'unknown' && (await isInvitationLink(deps, request.params.token));
+      return renderPage(request, reply, 'reset-link-dead', { reason, ...DEAD_LINK[reason], invitation, renewAction: `/reset-password/${request.params.token}/new-invitation` }, { title: invitation ? 'This invitation link no longer works' : DEAD_LINK[reason].title, status: 410, deskName: account?.name });
     }
     const invitation = link.purpose === 'invitation';
     return renderPage(
@@ -92,6 +95,15 @@ export const resetPages: FastifyPluginAsync = async (app) => {
 
   const linkLimit = pageLimits(app, perIp('resetLinkPerIp'));
   app.get<TokenParams>('/reset-password/:token', { preHandler: linkLimit }, async (request, reply) => showResetPage(request, reply));
+
+  // "Send me a new invitation" on a dead invitation link: limited like Forgot password (per network, per invited agent)
+  const renewLimits = pageLimits(app, perIp('forgotPasswordPerIp'), { name: 'forgotPasswordPerEmail', subject: (request) => invitationQuotaSubject(deps, (request.params as { token: string }).token) });
+  app.post<TokenParams>('/reset-password/:token/new-invitation', { preHandler: renewLimits }, async (request, reply) => {
+    reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store');
+    await renewInvitationFromDeadLink(deps, request.params.token, requestContext(request, 'portal'));
+    // The same answer whether or not an invitation went out.
+    return renderMessage(request, reply, 200, 'Check your email', 'If your invitation is still open, a new one is on its way to the address the first one was sent to. It works for 7 days. If nothing arrives in a few minutes, ask your help desk administrator to invite you again.', { href: '/login', label: 'Back to sign in' });
+  });
 
   // The meter's check (password-check-pages.ts) for this link's agent, while the link is usable:
   // as many per address as the link's own requests, on a counter of its own, so typing never

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { createRole, listRoles, updateRole } from '../../flows/roles.js';
+import { createRole, deleteRole, listRolesWithHolders, updateRole } from '../../flows/roles.js';
 import { hasAll, isPermission, PERMISSIONS, PERMISSION_NAMES, type Permission } from '../../domain/permissions.js';
 import { requestContext } from '../request-context.js';
 import { formOf, listField, trimmedField } from './forms.js';
@@ -33,7 +33,7 @@ export const rolesPages: FastifyPluginAsync = async (app) => {
   /** `newRole`: the new-role form as typed; `edited`: a refused edit of one role, as typed. */
   async function show(request: FastifyRequest, reply: FastifyReply, newRole: Typed = { name: '', permissions: [], errors: NO_ERRORS }, status = 200, edited: (Typed & { id: string }) | null = null) {
     const actor = request.portalAuth!.agent;
-    const listed = await listRoles(deps, actor);
+    const listed = await listRolesWithHolders(deps, actor);
     if (!listed.ok) return renderForbidden(request, reply, 'Manage › Roles', listed);
     const held = actor.role.permissions;
     const catalogue = PERMISSION_NAMES.map((name) => ({ name, label: PERMISSION_LABELS[name], description: PERMISSIONS[name], held: held.includes(name) }));
@@ -41,6 +41,7 @@ export const rolesPages: FastifyPluginAsync = async (app) => {
       id: role.id,
       name: role.name,
       builtIn: role.builtIn,
+      agentCount: role.agentCount,
       permissions: edited?.id === role.id ? edited.permissions : role.permissions,
       typedName: edited?.id === role.id ? edited.name : role.name,
       errors: edited?.id === role.id ? edited.errors : NO_ERRORS,
@@ -75,5 +76,15 @@ export const rolesPages: FastifyPluginAsync = async (app) => {
     if (!result.ok && result.code !== 'not_found') return refused(result.code === 'role_name_taken' ? `role-${id}-name` : null, describeFailure(result), ERRORS[result.code].status);
     if (!result.ok) return redirectWith(reply, '/manage/roles', 'error', describeFailure(result));
     return redirectWith(reply, `/manage/roles#role-${result.role.id}`, 'success', `The role "${result.role.name}" was saved.`);
+  });
+
+  app.post<{ Params: { id: string } }>('/manage/roles/:id/delete', async (request, reply) => {
+    const result = await deleteRole(deps, request.portalAuth!.agent, request.params.id, requestContext(request, 'portal'));
+    if (!result.ok) {
+      const count = (result.details?.[0] as { agentCount?: number } | undefined)?.agentCount;
+      const text = result.code === 'role_in_use' && count ? `This role is still given to ${count === 1 ? '1 agent' : `${count} agents`}: give them another role first.` : describeFailure(result);
+      return redirectWith(reply, result.code === 'not_found' ? '/manage/roles' : `/manage/roles#role-${encodeURIComponent(request.params.id)}`, 'error', text);
+    }
+    return redirectWith(reply, '/manage/roles', 'success', `The role "${result.role.name}" was deleted.`);
   });
 };
