@@ -97,12 +97,14 @@ describe('GET /metrics', () => {
     await t.get('/api/v1/me', ownerToken);
     await t.get('/api/v1/agents/not-an-agent-1', ownerToken);
     await t.get('/api/v1/agents/not-an-agent-2', ownerToken);
-    await t.get('/no/such/path/7f3a');
+    await t.get('/no/such/path/7f3a'); // the portal's 404 page: its catch-all route
+    await t.post('/no/such/path/9c2e', {}); // no route at all
     const text = await scrape();
     assert.ok(sample(text, 'deskpass_http_request_duration_seconds_count{method="GET",route="/api/v1/me",status="200"}') >= 1);
     assert.ok(sample(text, 'deskpass_http_request_duration_seconds_count{method="GET",route="/api/v1/agents/:id",status="404"}') >= 2);
-    assert.ok(sample(text, 'deskpass_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"}') >= 1);
-    assert.doesNotMatch(text, /not-an-agent|7f3a/, 'no raw path in a label');
+    assert.ok(sample(text, 'deskpass_http_request_duration_seconds_count{method="GET",route="/*",status="404"}') >= 1);
+    assert.ok(sample(text, 'deskpass_http_request_duration_seconds_count{method="POST",route="unmatched",status="404"}') >= 1);
+    assert.doesNotMatch(text, /not-an-agent|7f3a|9c2e/, 'no raw path in a label');
     assert.doesNotMatch(text, /route="\/metrics"/, 'scrapes are not timed');
   });
 

@@ -25,12 +25,13 @@ async function failuresUntilLimited(t: TestApp, peer: string, forwardedFor: stri
 
 describe('TRUST_PROXY', () => {
   test('is refused as "true" and for what is not an address; takes addresses, CIDR ranges and hop counts', () => {
-    assert.throws(() => loadConfig({ TRUST_PROXY: 'true' }), (e: Error) => e instanceof ConfigError && /would let any client choose its own address/.test(e.message));
-    assert.throws(() => loadConfig({ TRUST_PROXY: 'proxy.internal' }), (e: Error) => e instanceof ConfigError && /"proxy.internal" is not an IP address or CIDR range/.test(e.message));
-    assert.throws(() => loadConfig({ TRUST_PROXY: '10.0.0.0/33' }), ConfigError);
-    assert.deepEqual(loadConfig({ TRUST_PROXY: '127.0.0.1, 10.0.0.0/8,::1' }).trustProxy, ['127.0.0.1', '10.0.0.0/8', '::1']);
-    assert.equal(loadConfig({ TRUST_PROXY: '2' }).trustProxy, 2);
-    assert.equal(loadConfig({}).trustProxy, undefined);
+    const base = { SECRET_KEY: 'ab'.repeat(32) }; // no key file written under ./data
+    assert.throws(() => loadConfig({ ...base, TRUST_PROXY: 'true' }), (e: Error) => e instanceof ConfigError && /would let any client choose its own address/.test(e.message));
+    assert.throws(() => loadConfig({ ...base, TRUST_PROXY: 'proxy.internal' }), (e: Error) => e instanceof ConfigError && /"proxy.internal" is not an IP address or CIDR range/.test(e.message));
+    assert.throws(() => loadConfig({ ...base, TRUST_PROXY: '10.0.0.0/33' }), ConfigError);
+    assert.deepEqual(loadConfig({ ...base, TRUST_PROXY: '127.0.0.1, 10.0.0.0/8,::1' }).trustProxy, ['127.0.0.1', '10.0.0.0/8', '::1']);
+    assert.equal(loadConfig({ ...base, TRUST_PROXY: '2' }).trustProxy, 2);
+    assert.equal(loadConfig(base).trustProxy, undefined);
   });
 
   test('off: every client behind the proxy shares its address, and one limit', async () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import nodemailer from 'nodemailer';
 
@@ -52,7 +52,11 @@ function fileTransport(mailDir: string): MailTransport {
       const info = await transporter.sendMail(mail);
       // 0700 / 0600: these files hold working reset links
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      await writeFile(join(dir, emlFileName(new Date())), info.message as Buffer, { mode: 0o600, flag: 'wx' });
+      // Written under a temporary name, then renamed: whoever watches the folder (an operator, a
+      // script that forwards mail) never opens a half-written message.
+      const file = join(dir, emlFileName(new Date()));
+      await writeFile(`${file}.partial`, info.message as Buffer, { mode: 0o600, flag: 'wx' });
+      await rename(`${file}.partial`, file);
     },
     async close() {
       transporter.close();
