@@ -37,6 +37,8 @@ export interface Agent {
   passwordSetByAgentId: string | null;
   /** has a confirmed authenticator app or a passkey */
   twoFactorEnabled: boolean;
+  /** when a session last started for them; null: never */
+  lastSignInAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }

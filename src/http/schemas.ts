@@ -49,6 +49,8 @@ export const AgentSchema = Type.Object({
   twoFactorEnabled: Type.Boolean(),
   createdAt: Type.String(),
   passwordChangedAt: Type.Union([Type.String(), Type.Null()]),
+  /** when a session last started for the agent; null: never (issue 12) */
+  lastSignInAt: Type.Union([Type.String(), Type.Null()]),
 });
 
 export const AccountSchema = Type.Object({
@@ -175,6 +177,7 @@ export function agentJson(agent: AgentView): Static<typeof AgentSchema> {
     twoFactorEnabled: agent.twoFactorEnabled,
     createdAt: agent.createdAt.toISOString(),
     passwordChangedAt: agent.passwordChangedAt?.toISOString() ?? null,
+    lastSignInAt: agent.lastSignInAt?.toISOString() ?? null,
   };
 }
 

@@ -12,6 +12,7 @@ import * as agentSearch from './migrations/003-agent-search.js';
 import * as deviceLockout from './migrations/004-device-lockout.js';
 import * as appsAndProvider from './migrations/005-apps-and-provider.js';
 import * as secondFactor from './migrations/006-second-factor.js';
+import * as agentSubstringSearch from './migrations/007-agent-substring-search.js';
 
 export type Db = Kysely<Database>;
 /** What every repository takes first: the database or an open transaction, so the caller owns the transaction. */
@@ -101,6 +102,7 @@ const migrations: Record<string, Migration> = {
   '004-device-lockout': deviceLockout,
   '005-apps-and-provider': appsAndProvider,
   '006-second-factor': secondFactor,
+  '007-agent-substring-search': agentSubstringSearch,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

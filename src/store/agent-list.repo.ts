@@ -1,0 +1,228 @@
+import { sql, type ExpressionBuilder, type SelectQueryBuilder } from 'kysely';
+import type { Agent, AgentStatus } from '../domain/models.js';
+import type { Executor } from './db.js';
+import { dialectOf } from './dialect.js';
+import { decodeCursor, encodeCursor, escapeLike, flag, iso } from './convert.js';
+import { foldForSearch, GRAM_LENGTH, gramsOf, prefixUpperBound } from './agent-search-terms.repo.js';
+import { ROLE_COLUMNS, toAgent, type AgentWithRoleRow } from './agents.repo.js';
+import { UNKNOWN_DEVICES } from './login-attempts.repo.js';
+
+/** The list's status filter: the agent's status, or a state that needs attention. */
+export type AgentListStatus = AgentStatus | 'locked' | 'password_change_pending' | 'invitation_expired';
+
+export interface AgentListQuery {
+  search?: string;
+  status?: AgentListStatus;
+  /** false: only agents without a second factor (`?twoFactor=off`); true: only those with one */
+  twoFactor?: boolean;
+  limit: number;
+  /** the page after this row (a `nextCursor`) */
+  cursor?: string;
+  /** the page before this row (a `prevCursor`): the portal's "Previous" */
+  before?: string;
+  /** count the matches too, up to COUNT_CAP */
+  count?: boolean;
+}
+
+export interface AgentListPage {
+  agents: Agent[];
+  nextCursor: string | null;
+  prevCursor: string | null;
+  /** the number of matches, when asked; `more`: more than COUNT_CAP (then `n` is COUNT_CAP) */
+  count?: { n: number; more: boolean };
+}
+
+/** Counts stop here: "more than 1,000 agents match" stays a few milliseconds, an exact count over a common text would not. */
+export const COUNT_CAP = 1000;
+/** Candidate sets are sized up to this many rows to choose the smallest. */
+const SIZE_CAP = 2000;
+/** A prefix range with this many rows is walked in email order rather than sorted. */
+const DENSE_PREFIX_ROWS = 2000;
+/** Grams sized per search (evenly spread over a long search). */
+const MAX_GRAMS = 12;
+
+interface Plan {
+  accountId: string;
+  /** folded; `inside`: anywhere in the name or email (3+ characters), `prefix`: a word start or the email's start */
+  search: { kind: 'inside' | 'prefix'; text: string } | null;
+  status?: AgentListStatus;
+  twoFactor?: boolean;
+  now: string;
+}
+
+/**
+ * Where a page's rows come from, always in (email, id) order so that cursors stay the same
+ * whichever is chosen: the agents themselves (by account, by status, pending changes: the
+ * planner picks the index), the rows of one gram of the search, or a short search's prefix
+ * range (sorted: it is chosen only while small). Every row is then checked against the whole
+ * query on the agent row.
+ */
+type Driver = { kind: 'agents' } | { kind: 'gram'; gram: string } | { kind: 'prefix' };
+
+type AnyQuery = SelectQueryBuilder<any, any, any>;
+
+/**
+ * A page of agents ordered by email, with keyset cursors both ways (no OFFSET scans).
+ * `search` (folded: case, accents, ß = ss) matches anywhere inside the name or the email from
+ * three characters on; one or two characters match a word start of the name or the email's start.
+ */
+export async function listAgents(db: Executor, accountId: string, query: AgentListQuery, now = new Date()): Promise<AgentListPage | 'invalid_cursor'> {
+  const after = decodeCursor(query.cursor, 2);
+  const before = query.cursor ? null : decodeCursor(query.before, 2);
+  if (after === 'invalid' || before === 'invalid') return 'invalid_cursor';
+  const text = foldForSearch(query.search ?? '');
+  const plan: Plan = {
+    accountId,
+    search: text === '' ? null : { kind: [...text].length >= GRAM_LENGTH ? 'inside' : 'prefix', text },
+    status: query.status,
+    twoFactor: query.twoFactor,
+    now: iso(now),
+  };
+  const driver = await chooseDriver(db, plan);
+  const count = query.count ? await countMatches(db, plan, driver) : undefined;
+  const key = (values: (string | number)[] | null) => (values ? { email: String(values[0]), id: String(values[1]) } : undefined);
+
+  if (before) {
+    const rows = await readPage(db, plan, driver, { before: key(before) }, query.limit + 1);
+    if (rows.length > query.limit) {
+      const agents = rows.slice(0, query.limit).reverse();
+      return { agents: agents.map(toAgent), prevCursor: cursorOf(agents[0]), nextCursor: cursorOf(agents.at(-1)!), count };
+    }
+    // Back at the start: the first page, full.
+  }
+  const rows = await readPage(db, plan, driver, { after: key(before ? null : after) }, query.limit + 1);
+  const agents = rows.slice(0, query.limit);
+  return {
+    agents: agents.map(toAgent),
+    nextCursor: rows.length > query.limit ? cursorOf(agents.at(-1)!) : null,
+    prevCursor: after && agents.length > 0 ? cursorOf(agents[0]) : null,
+    count,
+  };
+}
+
+function cursorOf(row: AgentWithRoleRow): string {
+  return encodeCursor([row.email_normalized, row.id]);
+}
+
+/** The candidate sets this query can start from, sized up to SIZE_CAP in one statement; the smallest wins. */
+async function chooseDriver(db: Executor, plan: Plan): Promise<Driver> {
+  const options: { driver: Driver; rows: AnyQuery }[] = [];
+  if (plan.search?.kind === 'inside') {
+    for (const gram of spread(gramsOf(plan.search.text), MAX_GRAMS)) {
+      options.push({ driver: { kind: 'gram', gram }, rows: db.selectFrom('agent_search_grams').select('agent_id').where('account_id', '=', plan.accountId).where('gram', '=', gram) });
+    }
+  }
+  if (plan.search?.kind === 'prefix') options.push({ driver: { kind: 'prefix' }, rows: prefixRows(db, plan, plan.search.text).select('t.agent_id') });
+  if (plan.status || plan.twoFactor !== undefined) {
+    const filtersOnly: Plan = { ...plan, search: null };
+    options.push({ driver: { kind: 'agents' }, rows: db.selectFrom('agents as a').select('a.id').where('a.account_id', '=', plan.accountId).where((eb) => matches(db, eb, filtersOnly)) });
+  }
+  if (options.length === 0) return { kind: 'agents' };
+  const sized = options.map((o, i) => db.selectFrom(o.rows.limit(SIZE_CAP).as(`o${i}`)).select([sql.lit(i).as('i'), (eb) => eb.fn.countAll<number>().as('n')]));
+  const counted = await sized.slice(1).reduce((all, one) => all.unionAll(one), sized[0]).execute();
+  const size = new Map(counted.map((r) => [Number(r.i), Number(r.n)]));
+  let best: { driver: Driver; n: number } = { driver: { kind: 'agents' }, n: Infinity };
+  options.forEach((o, i) => {
+    const n = size.get(i) ?? 0;
+    // A big prefix range would be sorted whole: walking the agents in email order finds its page sooner.
+    const option = o.driver.kind === 'prefix' && n >= DENSE_PREFIX_ROWS ? { driver: { kind: 'agents' } as Driver, n: SIZE_CAP } : { driver: o.driver, n };
+    if (option.n < best.n) best = option;
+  });
+  return best.driver;
+}
+
+/** At most `max` of the items, evenly spread (a long search's grams: its start, middle and end). */
+function spread<T>(items: T[], max: number): T[] {
+  if (items.length <= max) return items;
+  return Array.from({ length: max }, (_, i) => items[Math.round((i * (items.length - 1)) / (max - 1))]);
+}
+
+function prefixRows(db: Executor, plan: Plan, text: string) {
+  const upper = prefixUpperBound(text);
+  let rows = db.selectFrom('agent_search_terms as t').where('t.account_id', '=', plan.accountId).where('t.term', '>=', text);
+  if (upper !== null) rows = rows.where('t.term', '<', upper);
+  return rows;
+}
+
+/** The driver's rows joined to their agents, checked against the whole query; keys: the (email, id) columns of its order. */
+function driven(db: Executor, plan: Plan, driver: Driver): { q: AnyQuery; keys: [string, string] } {
+  let q: AnyQuery;
+  let keys: [string, string];
+  if (driver.kind === 'gram') {
+    // No account condition on the agent: the gram rows are the account's, and it would tempt
+    // SQLite to walk every agent of the account instead.
+    q = db.selectFrom('agent_search_grams as g').innerJoin('agents as a', 'a.id', 'g.agent_id').where('g.account_id', '=', plan.accountId).where('g.gram', '=', driver.gram);
+    keys = ['g.email_normalized', 'g.agent_id'];
+  } else if (driver.kind === 'prefix') {
+    const ids = prefixRows(db, plan, plan.search!.text).select(['t.agent_id', 't.email_normalized']).distinct();
+    q = db.selectFrom(ids.as('g')).innerJoin('agents as a', 'a.id', 'g.agent_id');
+    keys = ['g.email_normalized', 'g.agent_id'];
+  } else {
+    q = db.selectFrom('agents as a').where('a.account_id', '=', plan.accountId);
+    keys = ['a.email_normalized', 'a.id'];
+  }
+  return { q: q.where((eb: ExpressionBuilder<any, any>) => matches(db, eb, plan)), keys };
+}
+
+async function readPage(db: Executor, plan: Plan, driver: Driver, at: { after?: { email: string; id: string }; before?: { email: string; id: string } }, size: number): Promise<AgentWithRoleRow[]> {
+  const { q, keys } = driven(db, plan, driver);
+  const [email, id] = keys;
+  const mark = at.after ?? at.before;
+  const op = at.before ? '<' : '>';
+  const direction = at.before ? 'desc' : 'asc';
+  let page = q.innerJoin('roles as r', 'r.id', 'a.role_id').selectAll('a').select(ROLE_COLUMNS);
+  if (mark) page = page.where((eb: ExpressionBuilder<any, any>) => eb.or([eb(email, op, mark.email), eb.and([eb(email, '=', mark.email), eb(id, op, mark.id)])]));
+  return (await page.orderBy(email, direction).orderBy(id, direction).limit(size).execute()) as AgentWithRoleRow[];
+}
+
+async function countMatches(db: Executor, plan: Plan, driver: Driver): Promise<{ n: number; more: boolean }> {
+  const { q } = driven(db, plan, driver);
+  const row = await db
+    .selectFrom(q.select(sql.lit(1).as('one')).limit(COUNT_CAP + 1).as('m'))
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  const n = Number(row.n);
+  return n > COUNT_CAP ? { n: COUNT_CAP, more: true } : { n, more: false };
+}
+
+/** The whole query, on the agent row `a`. */
+function matches(db: Executor, eb: ExpressionBuilder<any, any>, plan: Plan) {
+  const all = [];
+  if (plan.search?.kind === 'inside') {
+    const inside = like(`%${escapeLike(plan.search.text)}%`);
+    all.push(eb.or([eb('a.name_folded', 'like', inside), eb('a.email_folded', 'like', inside)]));
+  } else if (plan.search?.kind === 'prefix') {
+    const text = escapeLike(plan.search.text);
+    all.push(eb.or([eb('a.name_folded', 'like', like(`${text}%`)), eb('a.name_folded', 'like', like(`% ${text}%`)), eb('a.email_folded', 'like', like(`${text}%`))]));
+  }
+  if (plan.status === 'locked') {
+    // The door for unknown devices, as the list's "Locked" badge (lockedAddresses). On
+    // PostgreSQL the agents' email is in "C" order and login_attempts' is not: one collation.
+    const email = dialectOf(db) === 'postgres' ? sql<string>`la.email_normalized collate "C"` : sql<string>`la.email_normalized`;
+    const locked = eb.selectFrom('login_attempts as la').select(email.as('e')).where('la.account_id', '=', plan.accountId).where('la.client', '=', UNKNOWN_DEVICES).where('la.locked_until', '>', plan.now);
+    all.push(eb('a.email_normalized', 'in', locked));
+  } else if (plan.status === 'password_change_pending') {
+    // a literal, so that both planners may use the partial index on pending changes
+    all.push(sql<boolean>`a.password_change_required = 1`);
+  } else if (plan.status === 'invitation_expired') {
+    // invited, no password, and no live invitation link (invitationStates: the latest is dead)
+    const live = eb
+      .selectFrom('password_reset_tokens as it')
+      .select('it.id')
+      .whereRef('it.agent_id', '=', 'a.id')
+      .where('it.purpose', '=', 'invitation')
+      .where('it.used_at', 'is', null)
+      .where('it.revoked_at', 'is', null)
+      .where('it.expires_at', '>', plan.now);
+    all.push(eb.and([eb('a.status', '=', 'invited'), eb('a.password_hash', 'is', null), eb.not(eb.exists(live))]));
+  } else if (plan.status) {
+    all.push(eb('a.status', '=', plan.status));
+  }
+  if (plan.twoFactor !== undefined) all.push(eb('a.two_factor_enabled', '=', flag(plan.twoFactor)));
+  return eb.and(all);
+}
+
+/** A LIKE pattern with its own % and _ escaped; both SQLite and PostgreSQL accept an explicit ESCAPE. */
+function like(pattern: string) {
+  return sql<string>`${pattern} escape '\\'`;
+}
