@@ -35,11 +35,11 @@ export interface AgentListPage {
 /** Counts stop here: "more than 1,000 agents match" stays a few milliseconds, an exact count over a common text would not. */
 export const COUNT_CAP = 1000;
 /** Candidate sets are sized up to this many rows to choose the smallest. */
-const SIZE_CAP = 2000;
+const SIZE_CAP = 1000;
 /** A prefix range with this many rows is walked in email order rather than sorted. */
-const DENSE_PREFIX_ROWS = 2000;
+const DENSE_PREFIX_ROWS = 1000;
 /** Grams sized per search (evenly spread over a long search). */
-const MAX_GRAMS = 12;
+const MAX_GRAMS = 8;
 
 interface Plan {
   accountId: string;
@@ -144,41 +144,73 @@ function prefixRows(db: Executor, plan: Plan, text: string) {
   return rows;
 }
 
-/** The driver's rows joined to their agents, checked against the whole query; keys: the (email, id) columns of its order. */
-function driven(db: Executor, plan: Plan, driver: Driver): { q: AnyQuery; keys: [string, string] } {
-  let q: AnyQuery;
-  let keys: [string, string];
+/**
+ * The driver's rows that match the whole query; keys: the (email, id) columns of its order. A
+ * candidate's agent row is checked in a correlated subquery, once per candidate in index order,
+ * so the walk stops at the page (or the count's cap): as a join, PostgreSQL's planner would
+ * rather hash every agent row first.
+ */
+function driven(db: Executor, plan: Plan, driver: Driver): { q: AnyQuery; keys: [string, string]; agentId: string } {
+  const verified = (eb: ExpressionBuilder<any, any>) => {
+    const agent = eb.selectFrom('agents as a').select(sql.lit(1).as('ok')).whereRef('a.id', '=', 'g.agent_id').where((inner: ExpressionBuilder<any, any>) => matches(db, inner, plan));
+    return sql<boolean>`(${agent}) = 1`;
+  };
   if (driver.kind === 'gram') {
-    // No account condition on the agent: the gram rows are the account's, and it would tempt
-    // SQLite to walk every agent of the account instead.
-    q = db.selectFrom('agent_search_grams as g').innerJoin('agents as a', 'a.id', 'g.agent_id').where('g.account_id', '=', plan.accountId).where('g.gram', '=', driver.gram);
-    keys = ['g.email_normalized', 'g.agent_id'];
-  } else if (driver.kind === 'prefix') {
-    const ids = prefixRows(db, plan, plan.search!.text).select(['t.agent_id', 't.email_normalized']).distinct();
-    q = db.selectFrom(ids.as('g')).innerJoin('agents as a', 'a.id', 'g.agent_id');
-    keys = ['g.email_normalized', 'g.agent_id'];
-  } else {
-    q = db.selectFrom('agents as a').where('a.account_id', '=', plan.accountId);
-    keys = ['a.email_normalized', 'a.id'];
+    const q = db.selectFrom('agent_search_grams as g').where('g.account_id', '=', plan.accountId).where('g.gram', '=', driver.gram).where(verified);
+    return { q, keys: ['g.email_normalized', 'g.agent_id'], agentId: 'g.agent_id' };
   }
-  return { q: q.where((eb: ExpressionBuilder<any, any>) => matches(db, eb, plan)), keys };
+  if (driver.kind === 'prefix') {
+    const ids = prefixRows(db, plan, plan.search!.text).select(['t.agent_id', 't.email_normalized']).distinct();
+    return { q: db.selectFrom(ids.as('g')).where(verified), keys: ['g.email_normalized', 'g.agent_id'], agentId: 'g.agent_id' };
+  }
+  const q = db.selectFrom('agents as a').where('a.account_id', '=', plan.accountId).where((eb: ExpressionBuilder<any, any>) => matches(db, eb, plan));
+  return { q, keys: ['a.email_normalized', 'a.id'], agentId: 'a.id' };
 }
 
 async function readPage(db: Executor, plan: Plan, driver: Driver, at: { after?: { email: string; id: string }; before?: { email: string; id: string } }, size: number): Promise<AgentWithRoleRow[]> {
-  const { q, keys } = driven(db, plan, driver);
+  const { q, keys, agentId } = driven(db, plan, driver);
   const [email, id] = keys;
   const mark = at.after ?? at.before;
   const op = at.before ? '<' : '>';
   const direction = at.before ? 'desc' : 'asc';
-  let page = q.innerJoin('roles as r', 'r.id', 'a.role_id').selectAll('a').select(ROLE_COLUMNS);
+  let page = q;
   if (mark) page = page.where((eb: ExpressionBuilder<any, any>) => eb.or([eb(email, op, mark.email), eb.and([eb(email, '=', mark.email), eb(id, op, mark.id)])]));
-  return (await page.orderBy(email, direction).orderBy(id, direction).limit(size).execute()) as AgentWithRoleRow[];
+  page = page.select([sql.ref(agentId).as('page_agent_id'), sql.ref(email).as('page_email')]).orderBy(email, direction).orderBy(id, direction).limit(size);
+  // The page's agents and roles, for its few rows only.
+  const rows = await db
+    .selectFrom(page.as('p'))
+    .innerJoin('agents as a', 'a.id', 'p.page_agent_id')
+    .innerJoin('roles as r', 'r.id', 'a.role_id')
+    .selectAll('a')
+    .select(ROLE_COLUMNS)
+    .orderBy('p.page_email', direction)
+    .orderBy('p.page_agent_id', direction)
+    .execute();
+  return rows as AgentWithRoleRow[];
 }
 
+/** Rows of a short search's range read to count its agents (an agent may hold a few of them). */
+const PREFIX_COUNT_ROWS = 3 * COUNT_CAP;
+
 async function countMatches(db: Executor, plan: Plan, driver: Driver): Promise<{ n: number; more: boolean }> {
-  const { q } = driven(db, plan, driver);
+  if (plan.search?.kind === 'prefix' && driver.kind === 'agents') {
+    // A common short search: its range is exactly its matches (word starts and the email's
+    // start), read on the covering index, where walking the agents would verify fifty for each one.
+    const filtersOnly: Plan = { ...plan, search: null };
+    let rows = prefixRows(db, plan, plan.search.text).select('t.agent_id');
+    if (plan.status || plan.twoFactor !== undefined) rows = rows.innerJoin('agents as a', 'a.id', 't.agent_id').where((eb: ExpressionBuilder<any, any>) => matches(db, eb, filtersOnly));
+    const read = await db
+      .selectFrom(rows.limit(PREFIX_COUNT_ROWS).as('m'))
+      .select((eb) => [eb.fn.count<number>('m.agent_id').distinct().as('agents'), eb.fn.countAll<number>().as('rows')])
+      .executeTakeFirstOrThrow();
+    const agents = Number(read.agents);
+    if (Number(read.rows) < PREFIX_COUNT_ROWS || agents > COUNT_CAP) return agents > COUNT_CAP ? { n: COUNT_CAP, more: true } : { n: agents, more: false };
+  }
+  const { q, keys } = driven(db, plan, driver);
+  // In the driver's order, as a page: PostgreSQL then walks the index and stops at the cap,
+  // where without it the planner hashes every agent row to verify the first thousand.
   const row = await db
-    .selectFrom(q.select(sql.lit(1).as('one')).limit(COUNT_CAP + 1).as('m'))
+    .selectFrom(q.select(sql.lit(1).as('one')).orderBy(keys[0]).orderBy(keys[1]).limit(COUNT_CAP + 1).as('m'))
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .executeTakeFirstOrThrow();
   const n = Number(row.n);
