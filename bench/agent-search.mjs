@@ -7,7 +7,7 @@
 // Knobs: BENCH_DIALECTS=sqlite,postgres  BENCH_AGENTS=100000  BENCH_ROUNDS=10
 // BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/test. Writes bench/results-agent-search.json.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, startDeskpass, stopProcess } from './lib/processes.mjs';
@@ -48,6 +48,9 @@ async function benchDialect(dialect) {
       const { token } = await login.json();
       const figures = await measureAgentSearch({ baseUrl: server.baseUrl, token, queries: seeded.searchPrefixes, rounds: settings.rounds });
       return { dialect, seedSeconds, searchIndexRows: seeded.searchTerms, ...figures };
+    } catch (error) {
+      log(`${dialect}: failed; the server's last log lines:\n${readFileSync(server.logFile, 'utf8').split('\n').slice(-15).join('\n')}`);
+      throw error;
     } finally {
       await stopProcess(server.child);
     }
