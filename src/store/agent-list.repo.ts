@@ -36,6 +36,8 @@ export interface AgentListPage {
 export const COUNT_CAP = 1000;
 /** Candidate sets are sized up to this many rows to choose the smallest. */
 const SIZE_CAP = 1000;
+/** The second sizing, of a common search against a common filter. */
+const WIDE_SIZE_CAP = 20_000;
 /** A prefix range with this many rows is walked in email order rather than sorted. */
 const DENSE_PREFIX_ROWS = 1000;
 /** Grams sized per search (evenly spread over a long search). */
@@ -104,7 +106,12 @@ function cursorOf(row: AgentWithRoleRow): string {
   return encodeCursor([row.email_normalized, row.id]);
 }
 
-/** The candidate sets this query can start from, sized up to SIZE_CAP in one statement; the smallest wins. */
+/**
+ * The candidate sets this query can start from, sized up to SIZE_CAP in one statement; the
+ * smallest wins. When a search and a status filter are both common at that size, the best of
+ * each is sized again up to WIDE_SIZE_CAP: a filter that holds 1% of the agents beside a search
+ * that holds 5% must lead, or the walk verifies a hundred rows for each one it keeps.
+ */
 async function chooseDriver(db: Executor, plan: Plan): Promise<Driver> {
   const options: { driver: Driver; rows: AnyQuery }[] = [];
   if (plan.search?.kind === 'inside') {
@@ -113,22 +120,34 @@ async function chooseDriver(db: Executor, plan: Plan): Promise<Driver> {
     }
   }
   if (plan.search?.kind === 'prefix') options.push({ driver: { kind: 'prefix' }, rows: prefixRows(db, plan, plan.search.text).select('t.agent_id') });
-  if (plan.status || plan.twoFactor !== undefined) {
+  const filtered = plan.status !== undefined || plan.twoFactor !== undefined;
+  if (filtered) {
     const filtersOnly: Plan = { ...plan, search: null };
     options.push({ driver: { kind: 'agents' }, rows: db.selectFrom('agents as a').select('a.id').where('a.account_id', '=', plan.accountId).where((eb) => matches(db, eb, filtersOnly)) });
   }
   if (options.length === 0) return { kind: 'agents' };
-  const sized = options.map((o, i) => db.selectFrom(o.rows.limit(SIZE_CAP).as(`o${i}`)).select([sql.lit(i).as('i'), (eb) => eb.fn.countAll<number>().as('n')]));
+  const sizes = await sizeOf(db, options, SIZE_CAP);
+  let search = -1;
+  options.forEach((o, i) => {
+    if (o.driver.kind !== 'agents' && (search < 0 || sizes[i] < sizes[search])) search = i;
+  });
+  const filter = filtered ? options.length - 1 : -1;
+  if (search >= 0 && filter >= 0 && sizes[search] >= SIZE_CAP && sizes[filter] >= SIZE_CAP) {
+    const wide = await sizeOf(db, [options[search], options[filter]], WIDE_SIZE_CAP);
+    [sizes[search], sizes[filter]] = wide;
+  }
+  const leader = search < 0 ? filter : filter < 0 || sizes[search] <= sizes[filter] ? search : filter;
+  // A big prefix range would be sorted whole: walking the agents in email order finds its page sooner.
+  if (options[leader].driver.kind === 'prefix' && sizes[leader] >= DENSE_PREFIX_ROWS) return { kind: 'agents' };
+  return options[leader].driver;
+}
+
+/** How many rows each option has, up to `cap`, in one statement. */
+async function sizeOf(db: Executor, options: { rows: AnyQuery }[], cap: number): Promise<number[]> {
+  const sized = options.map((o, i) => db.selectFrom(o.rows.limit(cap).as(`o${i}`)).select([sql.lit(i).as('i'), (eb) => eb.fn.countAll<number>().as('n')]));
   const counted = await sized.slice(1).reduce((all, one) => all.unionAll(one), sized[0]).execute();
   const size = new Map(counted.map((r) => [Number(r.i), Number(r.n)]));
-  let best: { driver: Driver; n: number } = { driver: { kind: 'agents' }, n: Infinity };
-  options.forEach((o, i) => {
-    const n = size.get(i) ?? 0;
-    // A big prefix range would be sorted whole: walking the agents in email order finds its page sooner.
-    const option = o.driver.kind === 'prefix' && n >= DENSE_PREFIX_ROWS ? { driver: { kind: 'agents' } as Driver, n: SIZE_CAP } : { driver: o.driver, n };
-    if (option.n < best.n) best = option;
-  });
-  return best.driver;
+  return options.map((_, i) => size.get(i) ?? 0);
 }
 
 /** At most `max` of the items, evenly spread (a long search's grams: its start, middle and end). */
