@@ -123,7 +123,9 @@ async function chooseDriver(db: Executor, plan: Plan): Promise<Driver> {
   const filtered = plan.status !== undefined || plan.twoFactor !== undefined;
   if (filtered) {
     const filtersOnly: Plan = { ...plan, search: null };
-    options.push({ driver: { kind: 'agents' }, rows: db.selectFrom('agents as a').select('a.id').where('a.account_id', '=', plan.accountId).where((eb) => matches(db, eb, filtersOnly)) });
+    // Locked: sized by the locked addresses themselves (an upper bound), not by a walk over every agent checking each.
+    const rows = plan.status === 'locked' ? lockedEmails(db, plan) : db.selectFrom('agents as a').select('a.id').where('a.account_id', '=', plan.accountId).where((eb) => matches(db, eb, filtersOnly));
+    options.push({ driver: { kind: 'agents' }, rows });
   }
   if (options.length === 0) return { kind: 'agents' };
   const sizes = await sizeOf(db, options, SIZE_CAP);
@@ -236,6 +238,16 @@ async function countMatches(db: Executor, plan: Plan, driver: Driver): Promise<{
   return n > COUNT_CAP ? { n: COUNT_CAP, more: true } : { n, more: false };
 }
 
+/**
+ * The addresses whose door for unknown devices is locked now, as the list's "Locked" badge
+ * (lockedAddresses). On PostgreSQL the agents' email is in "C" order and login_attempts' is
+ * not: one collation for the comparison.
+ */
+function lockedEmails(db: Executor, plan: Plan) {
+  const email = dialectOf(db) === 'postgres' ? sql<string>`la.email_normalized collate "C"` : sql<string>`la.email_normalized`;
+  return db.selectFrom('login_attempts as la').select(email.as('e')).where('la.account_id', '=', plan.accountId).where('la.client', '=', UNKNOWN_DEVICES).where('la.locked_until', '>', plan.now);
+}
+
 /** The whole query, on the agent row `a`. */
 function matches(db: Executor, eb: ExpressionBuilder<any, any>, plan: Plan) {
   const all = [];
@@ -247,11 +259,7 @@ function matches(db: Executor, eb: ExpressionBuilder<any, any>, plan: Plan) {
     all.push(eb.or([eb('a.name_folded', 'like', like(`${text}%`)), eb('a.name_folded', 'like', like(`% ${text}%`)), eb('a.email_folded', 'like', like(`${text}%`))]));
   }
   if (plan.status === 'locked') {
-    // The door for unknown devices, as the list's "Locked" badge (lockedAddresses). On
-    // PostgreSQL the agents' email is in "C" order and login_attempts' is not: one collation.
-    const email = dialectOf(db) === 'postgres' ? sql<string>`la.email_normalized collate "C"` : sql<string>`la.email_normalized`;
-    const locked = eb.selectFrom('login_attempts as la').select(email.as('e')).where('la.account_id', '=', plan.accountId).where('la.client', '=', UNKNOWN_DEVICES).where('la.locked_until', '>', plan.now);
-    all.push(eb('a.email_normalized', 'in', locked));
+    all.push(eb('a.email_normalized', 'in', lockedEmails(db, plan)));
   } else if (plan.status === 'password_change_pending') {
     // a literal, so that both planners may use the partial index on pending changes
     all.push(sql<boolean>`a.password_change_required = 1`);
