@@ -138,7 +138,7 @@ describe('privilege, ownership and identity fields in a body are ignored', () =>
       assert.equal(patched.body.isAccountAdministrator, false, who);
       const after = await agentRow(id);
       assert.deepEqual(
-        { ...after, name: before.name, name_normalized: before.name_normalized, updated_at: before.updated_at },
+        { ...after, name: before.name, name_normalized: before.name_normalized, name_folded: before.name_folded, updated_at: before.updated_at },
         before,
         `${who}: nothing but the name changed`,
       );

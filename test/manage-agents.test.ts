@@ -155,10 +155,13 @@ describe('GET /api/v1/agents', () => {
     assert.deepEqual(emailsOf(await listAll('/api/v1/agents?search=kim%40acme', ownerToken)), ['kim@acme.test']);
   });
 
-  test('search does not match the middle of a word', async () => {
-    assert.deepEqual(await listAll('/api/v1/agents?search=iles', ownerToken), []);
-    assert.deepEqual(await listAll('/api/v1/agents?search=ordan', ownerToken), []);
-    assert.deepEqual(await listAll('/api/v1/agents?search=acme.test', ownerToken), []);
+  test('from three characters on, search matches inside names and emails; one or two characters match word starts only', async () => {
+    // issue 12: "ller" finds Müller, "example.c" finds emails (before, only word starts matched)
+    assert.deepEqual(emailsOf(await listAll('/api/v1/agents?search=iles', ownerToken)), ['jordan.miles@acme.test', 'milesa@acme.test']);
+    assert.deepEqual(emailsOf(await listAll('/api/v1/agents?search=ordan', ownerToken)), ['jordan.miles@acme.test', 'kim@acme.test']);
+    assert.equal((await listAll('/api/v1/agents?search=acme.test', ownerToken)).length, (await listAll('/api/v1/agents', ownerToken)).length);
+    assert.deepEqual(await listAll('/api/v1/agents?search=rd', ownerToken), []);
+    assert.deepEqual(emailsOf(await listAll('/api/v1/agents?search=ra', ownerToken)), ['milesa@acme.test']);
   });
 
   test('% and _ in a search are literal characters, not wildcards', async () => {

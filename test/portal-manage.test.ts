@@ -39,9 +39,9 @@ describe('agent portal: Manage › Agents, Roles, Audit log and Account settings
     assert.equal(await owner.locator('tbody tr').count(), 25);
     await screenshot(owner, 'agents');
 
-    await clickAndWait(owner, owner.getByRole('link', { name: 'Next page →' }));
+    await clickAndWait(owner, owner.getByRole('link', { name: 'Next →' }));
     assert.equal(await owner.locator('tbody tr').count(), 3, '28 agents: 25 + 3');
-    await clickAndWait(owner, owner.getByRole('link', { name: '← First page' }));
+    await clickAndWait(owner, owner.getByRole('link', { name: '← Previous' }));
     assert.equal(await owner.locator('tbody tr').count(), 25);
 
     await owner.getByLabel('Search').fill('ivy');

@@ -24,11 +24,16 @@ function prng(seed) {
 }
 const capital = (word) => word[0].toUpperCase() + word.slice(1);
 
+/** One agent in 50 has an accented last name (the search folds them: "muller" finds "Müller"). */
+const ACCENTED_LAST = ['Müller', 'Núñez', 'Öztürk', 'Straße', 'Dvořák'];
+
 /** The i-th seeded agent: "First Last", first.last{i}@bench.example. */
 export function seededAgent(i, random) {
   const first = FIRST[Math.floor(random() * FIRST.length)];
-  const last = LAST[Math.floor(random() * LAST.length)];
-  return { email: `${first}.${last}${i}@bench.example`, name: `${capital(first)} ${capital(last)}` };
+  let last = LAST[Math.floor(random() * LAST.length)];
+  if (i % 50 === 7) last = ACCENTED_LAST[Math.floor(i / 50) % ACCENTED_LAST.length];
+  const emailLast = last.normalize('NFKD').replace(/\p{M}+/gu, '').replace('ß', 'ss').toLowerCase();
+  return { email: `${first}.${emailLast}${i}@bench.example`, name: `${capital(first)} ${capital(last)}` };
 }
 
 /** Waits for the one-time setup link the server prints on an empty database, then uses it. */
@@ -49,61 +54,100 @@ export async function setUpHelpDesk(baseUrl, logFile) {
 }
 
 /**
- * The app's own rule for the rows of its agent search index, when this build has one
- * (src/store/agent-search-terms.repo.ts); seeding by SQL must fill that table as insertAgent would.
+ * The app's own rules for its agent search index, when this build has one
+ * (src/store/agent-search-terms.repo.ts); seeding by SQL must fill those tables (and the folded
+ * columns, from migration 007) as insertAgent would.
  */
-async function loadSearchTermRule() {
+async function loadSearchRules() {
   const file = join(REPO_ROOT, 'dist/store/agent-search-terms.repo.js');
-  if (!existsSync(file)) return null;
+  if (!existsSync(file)) return {};
   const module = await import(pathToFileURL(file).href);
-  return module.agentSearchTermRows ?? null;
+  return { termRows: module.agentSearchTermRows ?? null, gramRows: module.agentSearchGramRows ?? null, fold: module.foldForSearch ?? null };
 }
 
+/** Agents past the sign-in load's, in states the list's status filter finds (about 1% each). */
+const STATE_EVERY = { locked: 97, pending: 89, invitationExpired: 83 };
+
 /**
- * Inserts `count` active agents (role Agent) that all have the administrator's password hash.
- * Returns the emails of the first `loginAgents` (the sign-in load rotates over them) and the
- * search prefixes the latency figure uses.
+ * Inserts `count` agents (role Agent) that all have the administrator's password hash.
+ * Returns the emails of the first `loginAgents` (the sign-in load rotates over them, all active)
+ * and the search queries the latency figures use. Past those, about 1% each are locked, must
+ * change their password, or are invited with an expired link; a third have signed in before.
  */
 export async function seedAgents(store, { count, loginAgents = 1000 }) {
   const [admin] = await store.query('select id, account_id, password_hash from agents where is_account_administrator = 1');
   const [role] = await store.query("select id from roles where account_id = ? and name = 'Agent'", [admin.account_id]);
   const now = new Date().toISOString();
+  const hoursFromNow = (h) => new Date(Date.now() + h * 3_600_000).toISOString();
   const random = prng(42);
   const agents = [];
   for (let i = 1; i <= count; i++) {
     const { email, name } = seededAgent(i, random);
-    agents.push({ id: randomUUID(), email, name });
+    const state = i <= loginAgents ? null : i % STATE_EVERY.locked === 0 ? 'locked' : i % STATE_EVERY.pending === 0 ? 'pending' : i % STATE_EVERY.invitationExpired === 0 ? 'invitationExpired' : null;
+    agents.push({ id: randomUUID(), email, name, state, signedIn: i % 3 === 0 });
   }
+  const { termRows, gramRows, fold } = await loadSearchRules();
+  const columns = ['id', 'account_id', 'email', 'email_normalized', 'name', 'name_normalized', 'role_id', 'is_account_administrator', 'status', 'password_hash', 'password_changed_at', 'password_change_required', 'temporary_password_expires_at', 'created_at', 'updated_at'];
+  if (fold) columns.push('name_folded', 'email_folded', 'last_sign_in_at');
   await store.insertMany(
-    'insert into agents (id, account_id, email, email_normalized, name, name_normalized, role_id, is_account_administrator, status, password_hash, password_changed_at, password_change_required, temporary_password_expires_at, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    agents.map((a) => [a.id, admin.account_id, a.email, a.email, a.name, a.name.toLowerCase(), role.id, 0, 'active', admin.password_hash, now, 0, null, now, now]),
+    `insert into agents (${columns.join(', ')}) values (${columns.map(() => '?').join(', ')})`,
+    agents.map((a, index) => {
+      const invited = a.state === 'invitationExpired';
+      const row = [a.id, admin.account_id, a.email, a.email, a.name, a.name.toLowerCase(), role.id, 0, invited ? 'invited' : 'active', invited ? null : admin.password_hash, invited ? null : now, a.state === 'pending' ? 1 : 0, a.state === 'pending' ? hoursFromNow(72) : null, now, now];
+      if (fold) row.push(fold(a.name), fold(a.email), a.signedIn && !invited ? hoursFromNow(-(index % 500)) : null);
+      return row;
+    }),
   );
-  const termRows = await loadSearchTermRule();
+  const searchable = (a) => ({ accountId: admin.account_id, agentId: a.id, emailNormalized: a.email, nameNormalized: a.name.toLowerCase(), nameFolded: fold ? fold(a.name) : a.name.toLowerCase(), emailFolded: fold ? fold(a.email) : a.email });
   let searchTerms = 0;
-  if (termRows) {
-    const rows = agents.flatMap((a) => termRows({ accountId: admin.account_id, agentId: a.id, emailNormalized: a.email, nameNormalized: a.name.toLowerCase() }));
-    if (rows.length > 0) {
-      const columns = Object.keys(rows[0]);
-      await store.insertMany(`insert into agent_search_terms (${columns.join(', ')}) values (${columns.map(() => '?').join(', ')})`, rows.map((r) => columns.map((c) => r[c])));
-      searchTerms = rows.length;
+  for (const rule of [termRows && { rule: termRows, table: 'agent_search_terms' }, gramRows && { rule: gramRows, table: 'agent_search_grams' }].filter(Boolean)) {
+    // in slices, so that the millions of gram rows are never all in memory at once
+    for (let start = 0; start < agents.length; start += 10_000) {
+      const rows = agents.slice(start, start + 10_000).flatMap((a) => rule.rule(searchable(a)));
+      if (rows.length === 0) continue;
+      const keys = Object.keys(rows[0]);
+      await store.insertText(rule.table, keys, rows.map((r) => keys.map((c) => r[c])));
+      searchTerms += rows.length;
     }
   }
+  const locked = agents.filter((a) => a.state === 'locked');
+  if (locked.length > 0) {
+    await store.insertMany(
+      'insert into login_attempts (account_id, email_normalized, client, failed_count, last_failed_at, locked_until) values (?, ?, ?, ?, ?, ?)',
+      locked.map((a) => [admin.account_id, a.email, '', 5, now, hoursFromNow(24)]),
+    );
+  }
+  const expired = agents.filter((a) => a.state === 'invitationExpired');
+  if (expired.length > 0) {
+    await store.insertMany(
+      'insert into password_reset_tokens (id, account_id, agent_id, token_hash, purpose, created_by_agent_id, created_at, expires_at, used_at, revoked_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      expired.map((a) => [randomUUID(), admin.account_id, a.id, randomUUID(), 'invitation', admin.id, hoursFromNow(-200), hoursFromNow(-32), null, null]),
+    );
+  }
+  // What autovacuum does within a minute of a bulk load: fresh planner statistics, and the
+  // visibility map that lets index-only scans skip the table (the search index is covering).
+  if (store.dialect === 'postgres') await store.query('vacuum analyze');
   return { adminId: admin.id, accountId: admin.account_id, loginEmails: agents.slice(0, loginAgents).map((a) => a.email), searchPrefixes: searchPrefixes(agents), searchTerms };
 }
 
 /**
- * What people type into the agent search box, in kinds whose cost differs: one letter (a tenth
- * of everyone matches), the start of a first name (= the start of the email), the start of a last
- * name (a later word of the name only), a whole email (one agent) and nothing that matches.
+ * What people type into the agent search box, in kinds whose cost differs: one letter and two
+ * letters (word starts: ranges, or a walk when common), the start of a first name (= the start
+ * of the email), the start of a last name, a piece from inside a name, a piece of an email,
+ * an accented name typed without accents, a whole email (one agent) and nothing that matches.
  */
 function searchPrefixes(agents) {
   const pick = (i) => agents[Math.floor((i * agents.length) / 7) % agents.length];
   return [
     ...['m', 'j', 's', 'a', 'k'].map((p) => ({ kind: 'one letter', prefix: p })),
+    ...['ma', 'jo', 'sm', 'ke', 'ro'].map((p) => ({ kind: 'two letters', prefix: p })),
     ...[0, 1, 2, 3, 4].map((i) => ({ kind: 'first-name start', prefix: pick(i).name.split(' ')[0].slice(0, 3).toLowerCase() })),
     ...[0, 1, 2, 3, 4].map((i) => ({ kind: 'last-name start', prefix: pick(i).name.split(' ')[1].slice(0, 4).toLowerCase() })),
+    ...['ller', 'rtin', 'abet', 'hael', 'ndez'].map((p) => ({ kind: 'inside a name', prefix: p })),
+    ...['s.smith1', 'n.garcia', 'a.lee99', 'bench.ex', 'h.exam'].map((p) => ({ kind: 'inside an email', prefix: p })),
+    ...['Muller', 'nunez', 'OZTURK', 'strasse', 'dvorak'].map((p) => ({ kind: 'folded accents', prefix: p })),
     ...[0, 1, 2, 3, 4].map((i) => ({ kind: 'whole email', prefix: pick(i).email })),
-    ...['zzq', 'xylo', 'qwv', 'ü', 'o%_'].map((p) => ({ kind: 'no match', prefix: p })),
+    ...['zzq', 'xylo', 'qwv', 'ü', 'o%_', 'example.c', 'smithjohnson'].map((p) => ({ kind: 'no match', prefix: p })),
   ];
 }
 

@@ -39,6 +39,8 @@ export interface Agent {
   twoFactorEnabled: boolean;
   /** the IANA zone the agent chose for times shown to them; null: the help desk's */
   timeZone: string | null;
+  /** when a session last started for them; null: never */
+  lastSignInAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }

@@ -38,12 +38,13 @@ function requireManageAgents(actor: Agent) {
   return decision.allowed ? null : forbidden(decision.reason);
 }
 
-export async function listAgents(deps: FlowDeps, actor: Agent, query: AgentListQuery): Promise<Result<{ agents: AgentView[]; nextCursor: string | null }>> {
+/** A page of the account's agents: search (folded, inside names and emails), status filter, cursors both ways, and the count when asked. */
+export async function listAgents(deps: FlowDeps, actor: Agent, query: AgentListQuery): Promise<Result<{ agents: AgentView[]; nextCursor: string | null; prevCursor: string | null; count?: { n: number; more: boolean } }>> {
   const refused = requireManageAgents(actor);
   if (refused) return refused;
-  const page = await listAgentRows(deps.db, actor.accountId, query);
-  if (page === 'invalid_cursor') return fail('invalid_request', [{ field: 'cursor', message: 'Unknown cursor' }]);
-  return { ok: true, agents: await withLockState(deps, page.agents), nextCursor: page.nextCursor };
+  const page = await listAgentRows(deps.db, actor.accountId, query, deps.clock.now());
+  if (page === 'invalid_cursor') return fail('invalid_request', [{ field: query.cursor ? 'cursor' : 'before', message: 'Unknown cursor' }]);
+  return { ok: true, agents: await withLockState(deps, page.agents), nextCursor: page.nextCursor, prevCursor: page.prevCursor, count: page.count };
 }
 
 export async function getAgent(deps: FlowDeps, actor: Agent, id: string): Promise<Result<{ agent: AgentView }>> {

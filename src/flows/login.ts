@@ -3,7 +3,7 @@ import { addMs, MS_PER_MINUTE } from '../domain/clock.js';
 import { checkPasswordAtSignIn, passwordExpired } from '../domain/password-policy.js';
 import { fail, type ErrorCode, type Failure, type Result } from '../domain/errors.js';
 import { normalizeEmail, type Account, type Agent, type AuthenticationMethod, type RequestContext, type Session } from '../domain/models.js';
-import { findAgentByEmail, findAgentById, lockAgentCredentials, updateAgent } from '../store/agents.repo.js';
+import { findAgentByEmail, findAgentById, lockAgentCredentials, recordSignIn, updateAgent } from '../store/agents.repo.js';
 import { clearLoginAttempt, releaseLoginAttempt, reserveLoginAttempt, UNKNOWN_DEVICES, type AttemptReservation } from '../store/login-attempts.repo.js';
 import { issueDeviceToken, newDeviceId, trustedDeviceId } from '../security/device-tokens.js';
 import { markSessionAuthenticated } from '../store/sessions.repo.js';
@@ -134,6 +134,7 @@ async function admit(
     // Only this door opens again: a success on the owner's own browser leaves strangers locked out.
     await clearLoginAttempt(trx, account.id, door.email, door.client);
     const started = await startSession(trx, account, agent, args.context, now, args.amr);
+    await recordSignIn(trx, account.id, agent.id, now);
     await audit(trx, { accountId: account.id, type: 'login.succeeded', actorAgentId: agent.id, targetAgentId: agent.id, context: args.context, details: { device: args.deviceId ? 'trusted' : 'new', ...args.details }, at: now });
     return started;
   });

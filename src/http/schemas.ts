@@ -51,6 +51,8 @@ export const AgentSchema = Type.Object({
   timeZone: Type.Union([Type.String(), Type.Null()]),
   createdAt: Type.String(),
   passwordChangedAt: Type.Union([Type.String(), Type.Null()]),
+  /** when a session last started for the agent; null: never (issue 12) */
+  lastSignInAt: Type.Union([Type.String(), Type.Null()]),
 });
 
 export const AccountSchema = Type.Object({
@@ -180,6 +182,7 @@ export function agentJson(agent: AgentView): Static<typeof AgentSchema> {
     timeZone: agent.timeZone,
     createdAt: agent.createdAt.toISOString(),
     passwordChangedAt: agent.passwordChangedAt?.toISOString() ?? null,
+    lastSignInAt: agent.lastSignInAt?.toISOString() ?? null,
   };
 }
 

@@ -1,21 +1,20 @@
 import type { Agent, AgentStatus } from '../domain/models.js';
+export { listAgents, type AgentListQuery, type AgentListStatus } from './agent-list.repo.js';
 import { normalizeEmail } from '../domain/models.js';
 import type { Executor } from './db.js';
 import { dialectOf } from './dialect.js';
 import type { AgentRow, AgentUpdate, RoleRow } from './schema.js';
-import { sql, type ExpressionBuilder, type SelectQueryBuilder } from 'kysely';
-import { dateOrNull, decodeCursor, encodeCursor, escapeLike, flag, iso } from './convert.js';
-import { prefixUpperBound, writeAgentSearchTerms } from './agent-search-terms.repo.js';
+import { dateOrNull, flag, iso } from './convert.js';
+import { foldForSearch, writeAgentSearchTerms } from './agent-search-terms.repo.js';
 import { toRole } from './roles.repo.js';
 
 export type AgentWithRoleRow = AgentRow & { r_id: string; r_account_id: string; r_name: string; r_permissions: string; r_built_in: number };
 
+/** The role's columns beside the agent's (toAgent reads them). */
+export const ROLE_COLUMNS = ['r.id as r_id', 'r.account_id as r_account_id', 'r.name as r_name', 'r.permissions as r_permissions', 'r.built_in as r_built_in'] as const;
+
 function selectAgents(db: Executor) {
-  return db
-    .selectFrom('agents')
-    .innerJoin('roles as r', 'r.id', 'agents.role_id')
-    .selectAll('agents')
-    .select(['r.id as r_id', 'r.account_id as r_account_id', 'r.name as r_name', 'r.permissions as r_permissions', 'r.built_in as r_built_in']);
+  return db.selectFrom('agents').innerJoin('roles as r', 'r.id', 'agents.role_id').selectAll('agents').select(ROLE_COLUMNS);
 }
 
 export function toAgent(row: AgentWithRoleRow): Agent {
@@ -41,6 +40,7 @@ export function toAgent(row: AgentWithRoleRow): Agent {
     passwordSetByAgentId: row.password_set_by_agent_id ?? null,
     twoFactorEnabled: row.two_factor_enabled === 1,
     timeZone: row.time_zone ?? null,
+    lastSignInAt: dateOrNull(row.last_sign_in_at ?? null),
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
   };
@@ -61,6 +61,7 @@ export interface NewAgent {
 export async function insertAgent(db: Executor, agent: NewAgent): Promise<void> {
   const emailNormalized = normalizeEmail(agent.email);
   const nameNormalized = agent.name.trim().toLowerCase();
+  const searchable = { accountId: agent.accountId, agentId: agent.id, emailNormalized, nameFolded: foldForSearch(agent.name), emailFolded: foldForSearch(emailNormalized) };
   await db
     .insertInto('agents')
     .values({
@@ -70,6 +71,8 @@ export async function insertAgent(db: Executor, agent: NewAgent): Promise<void> 
       email_normalized: emailNormalized,
       name: agent.name.trim(),
       name_normalized: nameNormalized,
+      name_folded: searchable.nameFolded,
+      email_folded: searchable.emailFolded,
       role_id: agent.roleId,
       is_account_administrator: flag(agent.isAccountAdministrator),
       status: agent.status,
@@ -81,7 +84,7 @@ export async function insertAgent(db: Executor, agent: NewAgent): Promise<void> 
       updated_at: iso(agent.now),
     })
     .execute();
-  await writeAgentSearchTerms(db, { accountId: agent.accountId, agentId: agent.id, emailNormalized, nameNormalized });
+  await writeAgentSearchTerms(db, searchable);
 }
 
 export async function findAgentById(db: Executor, accountId: string, id: string): Promise<Agent | undefined> {
@@ -108,155 +111,27 @@ export async function findAccountAdministrator(db: Executor, accountId: string):
   return row && toAgent(row as AgentWithRoleRow);
 }
 
-export interface AgentListQuery {
-  search?: string;
-  status?: AgentStatus;
-  /** false: only agents without a second factor (`?twoFactor=off`); true: only those with one */
-  twoFactor?: boolean;
-  limit: number;
-  cursor?: string;
-}
-
-/**
- * A page of agents ordered by email, with a keyset cursor (no OFFSET scans).
- * `search` matches a prefix of the email or of any word of the name (see searchFilter).
- */
-export async function listAgents(db: Executor, accountId: string, query: AgentListQuery): Promise<{ agents: Agent[]; nextCursor: string | null } | 'invalid_cursor'> {
-  const after = decodeCursor(query.cursor, 2);
-  if (after === 'invalid') return 'invalid_cursor';
-  const page: PageQuery = { accountId, status: query.status, twoFactor: query.twoFactor, after: after ? { email: String(after[0]), id: String(after[1]) } : undefined, size: query.limit + 1 };
-  const search = query.search?.trim().toLowerCase();
-  let rows: AgentWithRoleRow[] | undefined;
-  if (search && (await countNameMatches(db, accountId, search)) >= DENSE_NAME_MATCHES) {
-    // A common prefix ("m"): its matches are usually spread over the list, so the next few
-    // thousand agents in email order hold a page of them. If they do not (the matches cluster
-    // further on), the candidate search below finds them.
-    const walked = await walkForMatches(db, search, page);
-    if (walked.length === page.size) rows = walked;
-  }
-  if (!rows) {
-    let q = selectAgents(db);
-    if (search) {
-      // The page by the ids of its candidates. No account_id condition here (the candidates are
-      // the account's already): it would tempt SQLite to walk every agent of the account instead.
-      q = q.where('agents.id', 'in', searchCandidates(db, search, page));
-    } else {
-      q = q.where('agents.account_id', '=', accountId);
-    }
-    if (page.status) q = q.where('agents.status', '=', page.status);
-    if (page.twoFactor !== undefined) q = q.where('agents.two_factor_enabled', '=', flag(page.twoFactor));
-    q = afterCursor(q, 'agents.email_normalized', 'agents.id', page.after);
-    rows = (await q.orderBy('agents.email_normalized').orderBy('agents.id').limit(page.size).execute()) as AgentWithRoleRow[];
-  }
-  const agents = rows.slice(0, query.limit);
-  const last = agents.at(-1);
-  const nextCursor = rows.length > query.limit && last ? encodeCursor([last.email_normalized, last.id]) : null;
-  return { agents: agents.map(toAgent), nextCursor };
-}
-
-interface PageQuery {
-  accountId: string;
-  status?: AgentStatus;
-  twoFactor?: boolean;
-  after?: { email: string; id: string };
-  /** rows to read: the page and one more */
-  size: number;
-}
-
-/** Name-word matches from which walking the list is likely cheaper than sorting them all. */
-const DENSE_NAME_MATCHES = 2000;
-
-/** How many search rows start with `search`, counted up to DENSE_NAME_MATCHES on the index alone. */
-async function countNameMatches(db: Executor, accountId: string, search: string): Promise<number> {
-  const upper = prefixUpperBound(search);
-  let matches = db.selectFrom('agent_search_terms').select('agent_id').where('account_id', '=', accountId).where('term', '>=', search);
-  if (upper !== null) matches = matches.where('term', '<', upper);
-  const row = await db
-    .selectFrom(matches.limit(DENSE_NAME_MATCHES).as('m'))
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
-}
-
-/**
- * The ids that can be on the page of a selective search: the page's worth of agents whose email
- * starts with it (a range on (account_id, email_normalized), already in page order) and the
- * page's worth of agents with a name word starting with it (a range on the covering
- * agent_search_terms index, sorted). Their union holds the page.
- */
-function searchCandidates(db: Executor, search: string, page: PageQuery) {
-  const upper = prefixUpperBound(search);
-  let byEmail = db.selectFrom('agents').select('agents.id as id').where('agents.account_id', '=', page.accountId).where('agents.email_normalized', '>=', search);
-  if (upper !== null) byEmail = byEmail.where('agents.email_normalized', '<', upper);
-  if (page.status) byEmail = byEmail.where('agents.status', '=', page.status);
-  if (page.twoFactor !== undefined) byEmail = byEmail.where('agents.two_factor_enabled', '=', flag(page.twoFactor));
-  byEmail = afterCursor(byEmail, 'agents.email_normalized', 'agents.id', page.after);
-
-  let byName = db.selectFrom('agent_search_terms as t').select(['t.agent_id as id', 't.email_normalized as email']).distinct().where('t.account_id', '=', page.accountId).where('t.term', '>=', search);
-  if (upper !== null) byName = byName.where('t.term', '<', upper);
-  const status = page.status;
-  const twoFactor = page.twoFactor;
-  if (status || twoFactor !== undefined) {
-    byName = byName.where((eb) => {
-      let agent = eb.selectFrom('agents as ta').select('ta.id').whereRef('ta.id', '=', 't.agent_id');
-      if (status) agent = agent.where('ta.status', '=', status);
-      if (twoFactor !== undefined) agent = agent.where('ta.two_factor_enabled', '=', flag(twoFactor));
-      return eb.exists(agent);
-    });
-  }
-  byName = afterCursor(byName, 't.email_normalized', 't.agent_id', page.after);
-
-  const emailPage = byEmail.orderBy('agents.email_normalized').orderBy('agents.id').limit(page.size);
-  const namePage = byName.orderBy('t.email_normalized').orderBy('t.agent_id').limit(page.size);
-  return db.selectFrom(emailPage.as('e')).select('e.id').union(db.selectFrom(namePage.as('n')).select('n.id'));
-}
-
-/** How many agents a common-prefix search walks in email order before it looks elsewhere. */
-const WALK_ROWS = 4000;
-
-/** The matches among the next WALK_ROWS agents in email order (page.size of them when they are enough). */
-async function walkForMatches(db: Executor, search: string, page: PageQuery): Promise<AgentWithRoleRow[]> {
-  let window = db.selectFrom('agents').selectAll().where('agents.account_id', '=', page.accountId);
-  if (page.status) window = window.where('agents.status', '=', page.status);
-  if (page.twoFactor !== undefined) window = window.where('agents.two_factor_enabled', '=', flag(page.twoFactor));
-  window = afterCursor(window, 'agents.email_normalized', 'agents.id', page.after);
-  const rows = await db
-    .selectFrom(window.orderBy('agents.email_normalized').orderBy('agents.id').limit(WALK_ROWS).as('agents'))
-    .innerJoin('roles as r', 'r.id', 'agents.role_id')
-    .selectAll('agents')
-    .select(['r.id as r_id', 'r.account_id as r_account_id', 'r.name as r_name', 'r.permissions as r_permissions', 'r.built_in as r_built_in'])
-    .where((eb) => eb.or([eb('agents.email_normalized', 'like', likePrefix(search)), eb('agents.name_normalized', 'like', likePrefix(search)), eb('agents.name_normalized', 'like', likePrefix(search, '% '))]))
-    .orderBy('agents.email_normalized')
-    .orderBy('agents.id')
-    .limit(page.size)
-    .execute();
-  return rows as AgentWithRoleRow[];
-}
-
-/** Rows after the cursor in (email, id) order. */
-function afterCursor<QB extends SelectQueryBuilder<any, any, any>>(q: QB, emailColumn: string, idColumn: string, after: PageQuery['after']): QB {
-  if (!after) return q;
-  return q.where((eb: ExpressionBuilder<any, any>) => eb.or([eb(emailColumn, '>', after.email), eb.and([eb(emailColumn, '=', after.email), eb(idColumn, '>', after.id)])])) as QB;
-}
-
-/** LIKE 'search%' (or '% search%'), with the search's own % and _ taken literally. */
-function likePrefix(search: string, before = '') {
-  // LIKE's default escape differs by dialect; both SQLite and PostgreSQL accept an explicit ESCAPE.
-  return sql<string>`${`${before}${escapeLike(search)}%`} escape '\\'`;
-}
-
-export async function updateAgent(db: Executor, accountId: string, id: string, changes: Omit<AgentUpdate, 'id' | 'account_id'>, now: Date): Promise<void> {
+export async function updateAgent(db: Executor, accountId: string, id: string, changes: Omit<AgentUpdate, 'id' | 'account_id' | 'name_folded' | 'email_folded'>, now: Date): Promise<void> {
+  const searched = changes.name !== undefined || changes.email_normalized !== undefined;
+  const current = searched ? await db.selectFrom('agents').select(['name', 'email_normalized']).where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst() : undefined;
+  const name = changes.name ?? current?.name ?? '';
+  const emailNormalized = changes.email_normalized ?? current?.email_normalized ?? '';
+  const folded = current ? { name_folded: foldForSearch(name), email_folded: foldForSearch(emailNormalized) } : {};
   await db
     .updateTable('agents')
-    .set({ ...changes, updated_at: iso(now) })
+    .set({ ...changes, ...folded, updated_at: iso(now) })
     .where('account_id', '=', accountId)
     .where('id', '=', id)
     .execute();
-  if (changes.name_normalized !== undefined) {
-    // a new name, new search rows (the caller's transaction holds both)
-    const row = await db.selectFrom('agents').select('email_normalized').where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
-    if (row) await writeAgentSearchTerms(db, { accountId, agentId: id, emailNormalized: row.email_normalized, nameNormalized: changes.name_normalized });
+  if (current) {
+    // a new name or email, new search rows (the caller's transaction holds both)
+    await writeAgentSearchTerms(db, { accountId, agentId: id, emailNormalized, nameFolded: folded.name_folded!, emailFolded: folded.email_folded! });
   }
+}
+
+/** A session started for the agent (in the transaction that starts it): the list's "last sign-in". */
+export async function recordSignIn(db: Executor, accountId: string, agentId: string, now: Date): Promise<void> {
+  await db.updateTable('agents').set({ last_sign_in_at: iso(now) }).where('account_id', '=', accountId).where('id', '=', agentId).execute();
 }
 
 export function renameFields(name: string): Pick<AgentUpdate, 'name' | 'name_normalized'> {

@@ -13,6 +13,7 @@ import * as agentSearch from './migrations/003-agent-search.js';
 import * as deviceLockout from './migrations/004-device-lockout.js';
 import * as appsAndProvider from './migrations/005-apps-and-provider.js';
 import * as secondFactor from './migrations/006-second-factor.js';
+import * as agentSubstringSearch from './migrations/007-agent-substring-search.js';
 import * as timeZones from './migrations/008-time-zones.js';
 import * as sessionEnds from './migrations/010-session-ends.js';
 
@@ -139,6 +140,7 @@ const migrations: Record<string, Migration> = {
   '004-device-lockout': deviceLockout,
   '005-apps-and-provider': appsAndProvider,
   '006-second-factor': secondFactor,
+  '007-agent-substring-search': agentSubstringSearch,
   '008-time-zones': timeZones,
   '010-session-ends': sessionEnds,
 };

@@ -18,6 +18,7 @@ export interface Database {
   mail_outbox: MailOutboxTable;
   rate_limit_counters: RateLimitCountersTable;
   agent_search_terms: AgentSearchTermsTable;
+  agent_search_grams: AgentSearchGramsTable;
   apps: AppsTable;
   oidc_payloads: OidcPayloadsTable;
   app_sign_ins: AppSignInsTable;
@@ -58,7 +59,7 @@ export interface AgentsTable {
   email: string;
   email_normalized: string;
   name: string;
-  /** lower-cased name, searched by word prefix */
+  /** lower-cased name */
   name_normalized: string;
   role_id: string;
   is_account_administrator: Flag;
@@ -73,6 +74,11 @@ export interface AgentsTable {
   two_factor_enabled: ColumnType<Flag, Flag | undefined, Flag>;
   /** the IANA zone the agent chose; null: the help desk's (migration 008) */
   time_zone: ColumnType<string | null, string | null | undefined, string | null>;
+  /** the name and the email folded for search (case, accents, ß = ss: foldForSearch), kept with them */
+  name_folded: ColumnType<string, string | undefined, string>;
+  email_folded: ColumnType<string, string | undefined, string>;
+  /** when a session last started for this agent (admit() in flows/login.ts), null: never */
+  last_sign_in_at: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: string;
   updated_at: string;
 }
@@ -85,6 +91,17 @@ export interface AgentSearchTermsTable {
   account_id: string;
   agent_id: string;
   term: string;
+  email_normalized: string;
+}
+
+/**
+ * The substring index of the agent search: one row per distinct 3-character gram of the folded
+ * name and of the folded email, with the agent's email for the keyset order. Byte order ("C").
+ */
+export interface AgentSearchGramsTable {
+  account_id: string;
+  agent_id: string;
+  gram: string;
   email_normalized: string;
 }
 

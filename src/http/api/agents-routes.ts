@@ -19,7 +19,9 @@ export const agentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security,
         querystring: Type.Object({
           search: Type.Optional(Type.String({ maxLength: 200 })),
-          status: Type.Optional(Type.Union([Type.Literal('invited'), Type.Literal('active'), Type.Literal('deactivated')])),
+          status: Type.Optional(
+            Type.Union([Type.Literal('invited'), Type.Literal('active'), Type.Literal('deactivated'), Type.Literal('locked'), Type.Literal('password_change_pending'), Type.Literal('invitation_expired')]),
+          ),
           twoFactor: Type.Optional(Type.Union([Type.Literal('off'), Type.Literal('on')])),
           limit: LimitQuery,
           cursor: CursorQuery,

@@ -3,7 +3,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { createAgent, listAgents } from '../../flows/agents.js';
 import { invitationStates } from '../../flows/invitation-state.js';
 import { listAssignableRoles } from '../../flows/role-choices.js';
-import type { AgentStatus } from '../../domain/models.js';
+import type { AgentListStatus } from '../../store/agent-list.repo.js';
 import { requestContext } from '../request-context.js';
 import { formOf, queryParam, trimmedField } from './forms.js';
 import { twoFactorRequiredFor } from '../../domain/account-settings.js';
@@ -15,9 +15,17 @@ import { renderForbidden } from './errors.js';
 
 const PAGE_SIZE = 25;
 const NOT_ADDED = 'The agent was not added';
-const STATUSES: AgentStatus[] = ['active', 'invited', 'deactivated'];
+/** The status filter, in the order the menu offers it: the agent's status, then what needs attention. */
+const STATUSES: { value: AgentListStatus; label: string }[] = [
+  { value: 'active', label: 'Active' },
+  { value: 'invited', label: 'Invited' },
+  { value: 'deactivated', label: 'Deactivated' },
+  { value: 'locked', label: 'Locked' },
+  { value: 'password_change_pending', label: 'Password change pending' },
+  { value: 'invitation_expired', label: 'Invitation expired' },
+];
 
-/** Manage › Agents: the list (search, status, pages) and "Add agent". */
+/** Manage › Agents: the list (search, status, pages both ways, the count) and "Add agent". */
 export const agentsPages: FastifyPluginAsync = async (app) => {
   const { deps } = app.deskpass;
 
@@ -25,10 +33,11 @@ export const agentsPages: FastifyPluginAsync = async (app) => {
     const actor = request.portalAuth!.agent;
     const search = queryParam(request, 'search', 200)?.trim() ?? '';
     const rawStatus = queryParam(request, 'status');
-    const status = STATUSES.find((s) => s === rawStatus);
+    const status = STATUSES.find((s) => s.value === rawStatus)?.value;
     const twoFactor = queryParam(request, 'twoFactor') === 'off' ? 'off' : '';
     const cursor = queryParam(request, 'cursor');
-    const page = await listAgents(deps, actor, { search: search || undefined, status, twoFactor: twoFactor === 'off' ? false : undefined, limit: PAGE_SIZE, cursor });
+    const before = cursor ? undefined : queryParam(request, 'before');
+    const page = await listAgents(deps, actor, { search: search || undefined, status, twoFactor: twoFactor === 'off' ? false : undefined, limit: PAGE_SIZE, cursor, before, count: true });
     if (!page.ok) {
       if (page.code === 'forbidden') return renderForbidden(request, reply, 'Manage › Agents', page);
       return redirectWith(reply, '/manage/agents', 'error', 'That page of the list is no longer available. Here is the first page.');
@@ -41,7 +50,8 @@ export const agentsPages: FastifyPluginAsync = async (app) => {
       role: agent.role.name,
       isAccountAdministrator: agent.isAccountAdministrator,
       isMe: agent.id === actor.id,
-      flags: agentFlags(agent, invitations.get(agent.id), twoFactorRequiredFor(request.portalAuth!.account.settings, agent)),
+      lastSignInAt: agent.lastSignInAt,
+      flags: agentFlags(agent, invitations.get(agent.id), twoFactorRequiredFor(request.portalAuth!.account.settings, agent), deps.clock.now()),
     }));
     const query = (extra: Record<string, string>) => new URLSearchParams({ ...(search ? { search } : {}), ...(status ? { status } : {}), ...(twoFactor ? { twoFactor } : {}), ...extra }).toString();
     return renderPage(
@@ -55,8 +65,9 @@ export const agentsPages: FastifyPluginAsync = async (app) => {
         statuses: STATUSES,
         twoFactor,
         filtered: Boolean(search || status || twoFactor),
+        countText: page.count ? describeCount(page.count, search, status, twoFactor === 'off') : null,
         nextHref: page.nextCursor ? `/manage/agents?${query({ cursor: page.nextCursor })}` : null,
-        firstHref: cursor ? `/manage/agents?${query({})}` : null,
+        prevHref: page.prevCursor ? `/manage/agents?${query({ before: page.prevCursor })}` : null,
       },
       { title: 'Agents', section: 'agents' },
     );
@@ -101,3 +112,17 @@ export const agentsPages: FastifyPluginAsync = async (app) => {
     );
   });
 };
+
+const NUMBER = new Intl.NumberFormat('en-US');
+
+/**
+ * "37 agents match “mul”", "1 locked agent matches “mul”", "More than 1,000 agents match “m”",
+ * "12 agents with a password change pending", "3 agents": the count above the list, in words.
+ */
+export function describeCount(count: { n: number; more: boolean }, search: string, status: AgentListStatus | undefined, noSecondFactor: boolean): string {
+  const adjective = status === 'active' || status === 'invited' || status === 'deactivated' || status === 'locked' ? `${status} ` : '';
+  const after = [status === 'password_change_pending' ? 'with a password change pending' : status === 'invitation_expired' ? 'whose invitation expired' : '', noSecondFactor ? 'without a second factor' : ''].filter(Boolean);
+  const one = !count.more && count.n === 1;
+  const subject = `${count.more ? `More than ${NUMBER.format(count.n)}` : NUMBER.format(count.n)} ${adjective}${one ? 'agent' : 'agents'}${after.length ? ` ${after.join(' and ')}` : ''}`;
+  return search ? `${subject} ${one ? 'matches' : 'match'} “${search}”` : subject;
+}

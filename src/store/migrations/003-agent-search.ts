@@ -1,11 +1,21 @@
 import { sql, type Kysely } from 'kysely';
 import { dialectOf } from '../dialect.js';
-import { agentSearchTermRows } from '../agent-search-terms.repo.js';
 
 /**
  * Agent search by prefix on an index (issue 5: a page in a few milliseconds over 100,000
  * agents), where 001's LIKE '%…' filters scanned every agent of the account.
  */
+/** The rule of this migration's time (word starts of the lower-cased name); 007 rebuilds the rows with folding. */
+function agentSearchTermRows(agent: { accountId: string; agentId: string; emailNormalized: string; nameNormalized: string }) {
+  const name = agent.nameNormalized;
+  const starts = new Set<string>([name]);
+  for (let i = name.indexOf(' '); i !== -1; i = name.indexOf(' ', i + 1)) {
+    const rest = name.slice(i + 1);
+    if (rest !== '' && !rest.startsWith(' ')) starts.add(rest);
+  }
+  return [...starts].map((term) => ({ account_id: agent.accountId, agent_id: agent.agentId, term, email_normalized: agent.emailNormalized }));
+}
+
 export async function up(db: Kysely<any>): Promise<void> {
   const postgres = dialectOf(db) === 'postgres';
   // Byte order for the searched and sorted columns on PostgreSQL, as SQLite's BINARY: a prefix
