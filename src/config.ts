@@ -101,15 +101,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 function parseTrustProxy(raw: string | undefined): string[] | number | undefined {
   if (raw === undefined || raw.trim() === '' || raw.trim().toLowerCase() === 'false') return undefined;
   const value = raw.trim();
-  if (/^\d{1,2}$/.test(value) && Number(value) > 0) return Number(value);
+  if (/^\d{1,3}$/.test(value)) {
+    const hops = Number(value);
+    if (hops < 1 || hops > 5) throw new ConfigError(`TRUST_PROXY=${value}: a hop count is 1–5 (the proxies in front of the server); more would trust what any client writes into X-Forwarded-For`);
+    return hops;
+  }
   if (value.toLowerCase() === 'true') {
     throw new ConfigError('TRUST_PROXY=true would let any client choose its own address (and its rate limits): name the proxies, e.g. TRUST_PROXY=127.0.0.1 or TRUST_PROXY=10.0.0.0/8, or a number of hops');
   }
   const entries = value.split(',').map((entry) => entry.trim()).filter(Boolean);
   for (const entry of entries) {
     const [address, bits, extra] = entry.split('/');
-    const ok = extra === undefined && (isIP(address) !== 0) && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (isIP(address) === 4 ? 32 : 128)));
+    const family = isIP(address);
+    const ok = extra === undefined && family !== 0 && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)));
     if (!ok) throw new ConfigError(`TRUST_PROXY: "${entry}" is not an IP address or CIDR range (e.g. 127.0.0.1, 10.0.0.0/8, ::1)`);
+    // 0.0.0.0/0 is TRUST_PROXY=true by another name: a range as wide as a /8 (or a /16 of IPv6) is the limit
+    if (bits !== undefined && Number(bits) < (family === 4 ? 8 : 16)) {
+      throw new ConfigError(`TRUST_PROXY: "${entry}" is too wide: it would let most of the internet choose its own address; name the proxies' own addresses or subnet`);
+    }
   }
   return entries;
 }

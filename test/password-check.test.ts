@@ -124,6 +124,70 @@ describe('portal password check and generated passphrases', () => {
     }
   });
 
+  test('re-attack: a NUL byte is a 400 in the error shape (never a 500) on every helper, signed in or not', async () => {
+    const visitor = new Browserish(t, { ip: freshIp() });
+    for (const url of [`/reset-password/x%00/check`, `/setup/x%00/password-check`, `/reset-password/${'x'.repeat(43)}/check?x=%00`]) {
+      const answer = await visitor.post(url, { password: 'x' });
+      assert.equal(answer.statusCode, 400, `${url}: ${answer.body}`);
+      assert.equal(JSON.parse(answer.body).error.code, 'invalid_request');
+    }
+    const admin = new Browserish(t, { ip: freshIp() });
+    assert.equal((await admin.submit('/login', { email: OWNER.email, password: OWNER.password })).statusCode, 303);
+    const csrf = Browserish.csrfOf((await admin.get(`/manage/agents/${bob.id}`)).body);
+    for (const url of ['/my-settings/password-check', `/manage/agents/${bob.id}/password-check`, `/manage/agents/${bob.id}/password-generate`]) {
+      const answer = await admin.post(url, { _csrf: csrf, password: 'a\u0000b' });
+      assert.equal(answer.statusCode, 400, `${url}: ${answer.body}`);
+    }
+    assert.equal(t.logs.filter((line) => /"level":50/.test(line)).length, 0, 'no error-level log line');
+  });
+
+  test("re-attack: a session's meter has a limit of its own (zxcvbn runs on the event loop)", async () => {
+    assert.equal((await t.patch('/api/v1/account', { rateLimits: { resetLinkPerIp: 3 } }, ownerToken)).status, 200);
+    try {
+      const admin = new Browserish(t, { ip: freshIp() });
+      assert.equal((await admin.submit('/login', { email: OWNER.email, password: OWNER.password })).statusCode, 303);
+      const csrf = Browserish.csrfOf((await admin.get('/my-settings/password')).body);
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i += 1) statuses.push((await admin.post('/my-settings/password-check', { _csrf: csrf, password: `Cobalt-Prairie-${i}-Sky` })).statusCode);
+      assert.deepEqual(statuses, [200, 200, 200, 429]);
+      // the same session's admin helpers share the meter's budget; another session has its own
+      assert.equal((await admin.post(`/manage/agents/${bob.id}/password-generate`, { _csrf: csrf })).statusCode, 429);
+      const other = new Browserish(t, { ip: freshIp() });
+      assert.equal((await other.submit('/login', { email: OWNER.email, password: OWNER.password })).statusCode, 303);
+      const otherCsrf = Browserish.csrfOf((await other.get('/my-settings/password')).body);
+      assert.equal((await other.post('/my-settings/password-check', { _csrf: otherCsrf, password: 'Cobalt-Prairie-Sky-Lantern' })).statusCode, 200);
+    } finally {
+      assert.equal((await t.patch('/api/v1/account', { rateLimits: { resetLinkPerIp: 60 } }, ownerToken)).status, 200);
+    }
+  });
+
+  test('re-attack: without the permissions, an unknown id and a real one answer the same 403 (no probing ids); a name no passphrase can avoid is a 422, not a 500', async () => {
+    const agentRoleId = (await t.get('/api/v1/roles', ownerToken)).body.roles.find((r: { name: string }) => r.name === 'Agent').id as string;
+    await t.addAgent(ownerToken, { email: 'plain@acme.test', name: 'Pia Plain', roleId: agentRoleId, password: 'Meadow-Quartz-Heron-55' });
+    const plain = new Browserish(t, { ip: freshIp() });
+    assert.equal((await plain.submit('/login', { email: 'plain@acme.test', password: 'Meadow-Quartz-Heron-55' })).statusCode, 303);
+    const csrf = Browserish.csrfOf((await plain.get('/my-settings/password')).body);
+    for (const id of [bob.id, '00000000-0000-4000-8000-000000000000']) {
+      for (const action of ['password-check', 'password-generate']) {
+        const answer = await plain.post(`/manage/agents/${id}/${action}`, { _csrf: csrf, password: 'x' });
+        assert.equal(answer.statusCode, 403, `${action} ${id}: ${answer.body}`);
+      }
+    }
+
+    // A target named with ~50 common three-letter fragments refuses most words of the list.
+    const fragments = 'ing ess ate ble ver ter ent ion ous ful ist ism ant ure ity ive ize ine ade ard ary ery ory ead ean ear eed eel eep eer eet ell ent est ice ick ide ile ill ime ine ing ire ish ite ive oke one ore ose ound our out own';
+    const target = await t.addAgent(ownerToken, { email: 'frag@acme.test', name: 'Fran Fragment', roleId: agentRoleId, password: 'Lantern-Cobalt-Prairie-Sky' });
+    assert.equal((await t.patch(`/api/v1/agents/${target.id}`, { name: fragments.slice(0, 200) }, ownerToken)).status, 200);
+    const admin = new Browserish(t, { ip: freshIp() });
+    assert.equal((await admin.submit('/login', { email: OWNER.email, password: OWNER.password })).statusCode, 303);
+    const adminCsrf = Browserish.csrfOf((await admin.get(`/manage/agents/${target.id}`)).body);
+    for (let i = 0; i < 10; i += 1) {
+      const generated = await admin.post(`/manage/agents/${target.id}/password-generate`, { _csrf: adminCsrf });
+      assert.ok(generated.statusCode === 200 || generated.statusCode === 422, `never a 500: ${generated.statusCode} ${generated.body}`);
+      if (generated.statusCode === 422) assert.equal(JSON.parse(generated.body).error.code, 'passphrase_unavailable');
+    }
+  });
+
   test('a passphrase is four EFF words (more for a longer minimum), with a digit and a capital when required; the choice is uniform', () => {
     assert.equal(EFF_LONG_WORDS.length, 7772);
     assert.equal(new Set(EFF_LONG_WORDS).size, EFF_LONG_WORDS.length);

@@ -7,6 +7,8 @@ import { OWNER, TestApp } from './support/harness.js';
 // /metrics), requests never wait on SMTP, and everything goes out, in order, once SMTP is back.
 
 const HOUR_MS = 3_600_000;
+const METRICS_TOKEN = 'smtp-outage-metrics-token-0123456789abcdef';
+const operator = { authorization: `Bearer ${METRICS_TOKEN}` };
 const apps: TestApp[] = [];
 after(async () => {
   for (const t of apps) await t.close();
@@ -26,7 +28,7 @@ async function silentSmtp(): Promise<{ server: Server; url: string; sockets: Soc
 describe('SMTP down for hours: nothing lost, nothing waits', () => {
   test('a request answers while the relay hangs mid-send: the worker waits, not the request', async () => {
     const relay = await silentSmtp();
-    const t = await TestApp.start({ smtpUrl: relay.url });
+    const t = await TestApp.start({ smtpUrl: relay.url, metricsToken: METRICS_TOKEN });
     apps.push(t);
     await t.setup(); // the setup queues nothing; the sign-in below does not either
     // The first reset request: the worker connects and waits for a greeting that never comes.
@@ -38,7 +40,7 @@ describe('SMTP down for hours: nothing lost, nothing waits', () => {
     assert.equal((await t.get('/api/v1/me', token)).status, 200);
     assert.equal((await t.post('/api/v1/auth/forgot-password', { email: OWNER.email })).status, 202);
     assert.equal(relay.sockets.filter((s) => !s.destroyed).length, 1, 'still hung: the answers above did not wait for it');
-    const ready = await t.get('/readyz');
+    const ready = await t.request('GET', '/readyz', { headers: operator });
     assert.equal(ready.status, 200, 'a hung relay does not make the instance unready');
     assert.equal(ready.body.outbox.pending, 2);
     for (const socket of relay.sockets) socket.destroy();
@@ -46,7 +48,7 @@ describe('SMTP down for hours: nothing lost, nothing waits', () => {
   });
 
   test('hours of refusals: the backoff grows to 15 minutes, /readyz shows the backlog, and all of it goes out in order when SMTP returns', async () => {
-    const t = await TestApp.start();
+    const t = await TestApp.start({ metricsToken: METRICS_TOKEN });
     apps.push(t);
     const { ownerToken, agentRoleId } = await t.setup();
     await t.smtp.waitForCount(0);
@@ -69,7 +71,7 @@ describe('SMTP down for hours: nothing lost, nothing waits', () => {
       const waitMs = new Date(row.next_attempt_at).getTime() - t.clock.now().getTime();
       assert.ok(waitMs <= 15 * 60_000, 'the backoff stops growing at 15 minutes');
     }
-    const ready = await t.get('/readyz');
+    const ready = await t.request('GET', '/readyz', { headers: operator });
     assert.equal(ready.status, 200);
     assert.equal(ready.body.outbox.pending, 3);
     assert.equal(ready.body.outbox.retrying, 3);
@@ -82,6 +84,7 @@ describe('SMTP down for hours: nothing lost, nothing waits', () => {
     const delivered = await t.smtp.waitForCount(since + 3);
     assert.deepEqual(delivered.slice(since).map((m) => m.to.join(',')), ['new0@acme.test', 'new1@acme.test', 'new2@acme.test'], 'each invitation, once, in the order queued');
     assert.deepEqual((await outbox()).map((row) => row.status), ['sent', 'sent', 'sent']);
-    assert.equal((await t.get('/readyz')).body.outbox.pending, 0);
+    assert.equal((await t.request('GET', '/readyz', { headers: operator })).body.outbox.pending, 0);
+    assert.deepEqual((await t.get('/readyz')).body, { status: 'ok' }, 'without the operator\'s token: only the status');
   });
 });

@@ -29,6 +29,10 @@ describe('TRUST_PROXY', () => {
     assert.throws(() => loadConfig({ ...base, TRUST_PROXY: 'true' }), (e: Error) => e instanceof ConfigError && /would let any client choose its own address/.test(e.message));
     assert.throws(() => loadConfig({ ...base, TRUST_PROXY: 'proxy.internal' }), (e: Error) => e instanceof ConfigError && /"proxy.internal" is not an IP address or CIDR range/.test(e.message));
     assert.throws(() => loadConfig({ ...base, TRUST_PROXY: '10.0.0.0/33' }), ConfigError);
+    for (const wide of ['0.0.0.0/0', '::/0', '127.0.0.1,0.0.0.0/0', '10.0.0.0/7']) {
+      assert.throws(() => loadConfig({ ...base, TRUST_PROXY: wide }), (e: Error) => e instanceof ConfigError && /too wide/.test(e.message), wide);
+    }
+    for (const hops of ['0', '6', '99']) assert.throws(() => loadConfig({ ...base, TRUST_PROXY: hops }), (e: Error) => e instanceof ConfigError && /a hop count is 1–5/.test(e.message), hops);
     assert.deepEqual(loadConfig({ ...base, TRUST_PROXY: '127.0.0.1, 10.0.0.0/8,::1' }).trustProxy, ['127.0.0.1', '10.0.0.0/8', '::1']);
     assert.equal(loadConfig({ ...base, TRUST_PROXY: '2' }).trustProxy, 2);
     assert.equal(loadConfig(base).trustProxy, undefined);

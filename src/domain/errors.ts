@@ -40,6 +40,7 @@ export const ERRORS = {
   rate_limited: { status: 429, message: 'Too many requests. Try again later.' },
   internal_error: { status: 500, message: 'Something went wrong on our side.' },
   not_ready: { status: 503, message: 'The service is not ready.' },
+  passphrase_unavailable: { status: 422, message: 'No passphrase could be made that passes the password policy for this agent: type a password instead.' },
   store_unavailable: { status: 503, message: 'The service is briefly unavailable: nothing was changed. Try again in a moment.' },
   storage_full: { status: 503, message: 'The server has run out of storage space: nothing was changed. Tell the administrator of this server.' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -8,6 +8,7 @@ import { currentAccount } from './account.js';
 import type { FlowDeps } from './deps.js';
 import { describePasswordAdminAccess } from './password-admin-access.js';
 import { inspectResetLink } from './reset-password.js';
+import { checkPermissions, toPrincipalPermissions } from './principal.js';
 import type { Authenticated } from './sessions.js';
 
 /**
@@ -47,14 +48,18 @@ export async function suggestAgentPassphrase(deps: FlowDeps, auth: Authenticated
   const policy = auth.account.settings.passwordPolicy;
   // Four random words fail a rule about once in a blue moon (a word of the agent's name, the
   // blocklist): draw again. 20 draws all failing would mean a broken word list.
+  // A name made of many common fragments can refuse most words: then say so, the admin types one.
   for (let draw = 0; draw < 20; draw += 1) {
     const password = generatePassphrase(policy);
     if (checkPasswordRules(password, policy, target.context).length === 0) return { ok: true, password };
   }
-  throw new Error('no generated passphrase passed the password policy in 20 draws');
+  return fail('passphrase_unavailable');
 }
 
 async function settableTarget(deps: FlowDeps, auth: Authenticated, targetId: string): Promise<Result<{ context: PolicyContext }>> {
+  // API.md's order: a missing permission is 403 before any 404, so ids cannot be probed
+  const permissions = checkPermissions(toPrincipalPermissions(auth.agent), ['manage_agents', 'manage_agent_password']);
+  if (!permissions.allowed) return forbidden(permissions.reason);
   const target = await findAgentById(deps.db, auth.account.id, targetId);
   if (!target) return fail('not_found');
   const access = describePasswordAdminAccess(deps, auth, target);

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { NewAuditEvent } from '../../store/audit.repo.js';
 import { observeAuditEvents } from '../../flows/consequences.js';
@@ -149,12 +149,17 @@ export class Metrics {
     });
     // Without METRICS_TOKEN there is no /metrics: the numbers say how busy the help desk is.
     if (!token) return;
-    const expected = createHash('sha256').update(token).digest();
     app.get(METRICS_PATH, { logLevel: 'warn', schema: { hide: true } }, async (request, reply) => {
-      const header = request.headers.authorization ?? '';
-      const given = createHash('sha256').update(header.startsWith('Bearer ') ? header.slice('Bearer '.length) : '').digest();
-      if (!timingSafeEqual(given, expected)) return sendError(reply.header('www-authenticate', 'Bearer realm="metrics"'), 'unauthenticated');
+      if (!carriesMetricsToken(request, token)) return sendError(reply.header('www-authenticate', 'Bearer realm="metrics"'), 'unauthenticated');
       return reply.header('content-type', this.registry.contentType).header('cache-control', 'no-store').send(await this.registry.metrics());
     });
   }
+}
+
+/** Does the request carry `Authorization: Bearer <METRICS_TOKEN>`? (compared as SHA-256 digests, in constant time) */
+export function carriesMetricsToken(request: FastifyRequest, token: string | undefined): boolean {
+  if (!token) return false;
+  const header = request.headers.authorization ?? '';
+  const given = createHash('sha256').update(header.startsWith('Bearer ') ? header.slice('Bearer '.length) : '').digest();
+  return timingSafeEqual(given, createHash('sha256').update(token).digest());
 }
