@@ -1,6 +1,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestApp, OWNER, type Answer } from './support/harness.js';
+import { whySessionEnded } from '../src/flows/sessions.js';
 import { Browserish } from './support/browserish.js';
 
 // Issue 12, the agent page's part: per-session admin sign-out, an invited agent's way back in
@@ -95,6 +96,7 @@ describe('DELETE /api/v1/agents/{id}/sessions/{sessionId}: an administrator sign
     assert.equal(answer.status, 204, answer.raw);
 
     assert.equal(await alive(second), false, 'that session is dead');
+    assert.equal(await whySessionEnded(t.app.deskpass.deps, second), 'session_revoked_by_admin', 'its browser is told one session ended, not every one');
     assert.equal(await alive(bob.token), true, 'the first session lives on');
     assert.equal(await alive(third), true, 'the third session lives on');
     const signIns = await db().selectFrom('app_sign_ins').select('session_id').where('agent_id', '=', bob.id).execute();

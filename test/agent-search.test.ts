@@ -236,6 +236,8 @@ describe('agent search over thousands of agents', () => {
     assert.equal(foldForSearch('ẞ'), 'ss');
     assert.equal(foldForSearch('Łukasz Søren'), 'lukasz soren');
     assert.equal(foldForSearch('Ｍary\t\tAnn'), 'mary ann');
+    assert.equal(foldForSearch('Tomás O’Brien'), "tomas o'brien", 'a curly apostrophe is the one on the keyboard');
+    assert.equal(foldForSearch("O'Brien"), foldForSearch('O‘Brien'));
   });
 });
 

@@ -23,7 +23,7 @@ async function newAgent(): Promise<{ id: string; email: string }> {
   const email = `person${counter}@acme.test`;
   const since = t.smtp.messages.length;
   const { id } = await t.addAgent(await ownerToken(), { email, name: `Lee Carter ${counter}`, roleId: agentRoleId, password: PASSWORD });
-  await t.mailTo(email, /was changed/i, since);
+  await t.mailTo(email, /was changed|password is set/i, since);
   return { id, email };
 }
 

@@ -19,7 +19,7 @@ async function newAgent(password = 'Quartz-Harbor-Meadow-31') {
   const email = `member${counter}@acme.test`;
   const since = t.smtp.messages.length;
   const { id, token } = await t.addAgent(await ownerToken(), { email, name: `Kai Moreno ${counter}`, roleId: agentRoleId, password });
-  await t.mailTo(email, /was changed/i, since);
+  await t.mailTo(email, /was changed|password is set/i, since);
   return { id, email, password, token };
 }
 

@@ -650,7 +650,11 @@ describe('emails say who did it, queued by the flows and read over real SMTP', (
 
   test('the password-changed notice names a real Chrome on Linux "Chrome on Linux", and an unknown client "an unrecognised browser or app"', async () => {
     const target = await newAgent();
-    await t.mailTo(target.email, /was changed/); // the notice of the first password, through the invitation
+    // the notice of the first password, through the invitation: a welcome, not an alarm about sessions
+    const welcome = await t.mailTo(target.email, /password is set/);
+    assert.match(welcome.subject, /^Welcome to the Acme Support help desk: your password is set$/);
+    assert.match(welcome.text, /when you accepted your invitation and chose your first password/);
+    assert.doesNotMatch(welcome.text, /sessions were signed out|reset link/);
     for (const [userAgent, expected, next] of [
       [CHROME_ON_LINUX, 'Chrome on Linux', 'Gravel-Pelican-Aster-63'],
       ['HelpdeskSync/2.1 (+https://evil.example/steal)', 'an unrecognised browser or app', 'Marble-Thicket-Osprey-85'],

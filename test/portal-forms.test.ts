@@ -372,8 +372,11 @@ describe('agent portal: refused forms are seen and heard; the meter agrees with 
     const hashBefore = await passwordHash(bob.id);
     await owner.goto(team.agentPage(bob.id));
     const section = owner.locator('#password');
-    await section.getByRole('button', { name: 'Generate' }).click();
+    // by keyboard: focus stays on the button while it works, and after
+    await section.getByRole('button', { name: 'Generate' }).focus();
+    await owner.keyboard.press('Enter');
     await section.locator('.generated code').filter({ hasText: /\S/ }).waitFor();
+    assert.equal(await owner.evaluate(() => document.activeElement?.textContent?.trim()), 'Generate', 'keyboard focus stays on Generate');
     const generated = (await section.locator('.generated code').innerText()).trim();
     t.secrets.add(generated);
     assert.match(generated, /^[a-z]+(-[a-z]+){3,}$/, 'four or more words joined by "-"');

@@ -32,7 +32,7 @@ async function newAgent(password = 'Quartz-Harbor-Meadow-31'): Promise<TestAgent
   const since = t.smtp.messages.length;
   const { id, token } = await t.addAgent(await ownerToken(), { email, name, roleId: agentRoleId, password });
   // setting the first password sends a notice; let it arrive so it is not mistaken for a later one
-  await t.mailTo(email, /was changed/i, since);
+  await t.mailTo(email, /was changed|password is set/i, since);
   return { id, email, name, password, token };
 }
 

@@ -70,7 +70,7 @@ export async function redeemResetLink(deps: FlowDeps, input: { token: string; ne
       agentName: agent.name,
       accountName: account.name,
       changedAt: now.toISOString(),
-      how: 'reset_link',
+      how: token.purpose === 'invitation' ? 'invitation' : 'reset_link',
       ip: input.context.ip,
       userAgent: input.context.userAgent,
     }, now);

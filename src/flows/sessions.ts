@@ -152,7 +152,7 @@ export async function endAgentSession(deps: FlowDeps, actor: Agent, targetId: st
   const { target } = authorized;
   const now = deps.clock.now();
   const ended = await deps.db.transaction().execute(async (trx) => {
-    const count = await deleteSession(trx, target.id, sessionId, 'revoked_by_admin', now);
+    const count = await deleteSession(trx, target.id, sessionId, 'session_revoked_by_admin', now);
     if (count === 0) return false;
     await audit(trx, { accountId: actor.accountId, type: 'session.revoked', actorAgentId: actor.id, targetAgentId: target.id, context, details: { scope: 'one', sessionId }, at: now });
     return true;

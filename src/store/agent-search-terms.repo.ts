@@ -13,6 +13,8 @@ export function foldForSearch(text: string): string {
     .normalize('NFKD')
     .replace(/\p{M}+/gu, '')
     .replace(/[ßæœøđðþłı]/g, (c) => FOLDED_LETTERS[c] ?? c)
+    // "O’Brien" typed as "o'brien": every apostrophe-like mark is one apostrophe
+    .replace(/[\u2018\u2019\u02bc\u2032`\u00b4]/g, "'")
     .replace(/\s+/g, ' ')
     .trim();
 }

@@ -151,6 +151,7 @@ export type SessionEndReason =
   | 'signed_out_elsewhere'
   | 'signed_out_from_app'
   | 'revoked_by_admin'
+  | 'session_revoked_by_admin'
   | 'deactivated'
   | 'role_changed'
   | 'password_changed'

@@ -10,6 +10,7 @@ export const SIGN_OUT_REASONS: Record<SessionEndReason, string> = {
   signed_out_elsewhere: 'You were signed out: this session was ended from another of your sessions (My Settings › Sessions).',
   signed_out_from_app: 'You were signed out because you signed out of an app that uses this sign-in.',
   revoked_by_admin: 'An administrator signed you out of every session. Sign in again to continue.',
+  session_revoked_by_admin: 'An administrator signed you out of this session (your other sessions, if any, go on). Sign in again to continue.',
   deactivated: 'You were signed out because an administrator deactivated your account. Ask an administrator if you think this is a mistake.',
   role_changed: 'You were signed out because an administrator changed your role. Sign in again to continue with your new role.',
   password_changed: 'You were signed out because your password was changed from another session. Sign in with your new password. If that was not you, use "Forgot password?" now.',

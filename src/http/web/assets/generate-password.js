@@ -27,14 +27,20 @@
       setTimeout(function () { status.textContent = text; }, 50);
     }
 
+    // Not `disabled` while waiting: disabling the focused button drops keyboard focus to the
+    // page, and a keyboard or screen-reader user loses their place. aria-busy and a flag instead.
+    var busy = false;
     button.addEventListener('click', function () {
+      if (busy) return;
       var body = new URLSearchParams();
       body.set('_csrf', csrf.value);
-      button.disabled = true;
+      busy = true;
+      button.setAttribute('aria-busy', 'true');
       fetch(url, { method: 'POST', body: body, credentials: 'same-origin', headers: { accept: 'application/json' } })
         .then(function (response) { return response.ok ? response.json() : null; })
         .then(function (answer) {
-          button.disabled = false;
+          busy = false;
+          button.removeAttribute('aria-busy');
           if (!answer || typeof answer.password !== 'string') return announce('No password could be generated. Type one, or try again.');
           input.value = answer.password;
           if (confirm) confirm.value = answer.password;
@@ -47,7 +53,8 @@
           }
           announce('Password generated: shown below.');
         }, function () {
-          button.disabled = false;
+          busy = false;
+          button.removeAttribute('aria-busy');
           announce('No password could be generated. Type one, or try again.');
         });
     });
