@@ -37,6 +37,7 @@ describe('the agent page tells the supervisor where the agent stands (issue 12)'
     assert.equal(await section.getByRole('button', { name: 'Send password reset email' }).count(), 0);
     assert.equal(await section.getByRole('button', { name: 'Change password' }).count(), 0);
     assert.equal(await owner.getByRole('button', { name: 'Resend invitation' }).count(), 1, 'one Resend invitation on the page');
+    assert.equal(await owner.getByRole('button', { name: 'Sign out everywhere' }).count(), 0, 'an invited agent has no session to end');
     await screenshot(owner, 'agentpage-invited');
 
     const tokensBefore = await t.app.deskpass.deps.db.selectFrom('password_reset_tokens').select(['id', 'purpose']).where('agent_id', '=', people.ivy.id).execute();
@@ -158,6 +159,7 @@ describe('the agent page tells the supervisor where the agent stands (issue 12)'
     await clickAndWait(page, page.getByRole('button', { name: 'Send me a new invitation' }));
     assert.equal(await page.getByRole('heading', { level: 1 }).innerText(), 'Check your email');
     assert.match(await page.locator('main').innerText(), /a new one is on its way to the address the first one was sent to/);
+    assert.match(await page.title(), /Acme Support/, "the help desk's own name, as on the page before");
     const fresh = t.linkToken(await t.mailTo(people.ivy.email, /invited/, since));
     await page.goto(`${origin}/reset-password/${fresh}`);
     assert.equal(await page.getByRole('heading', { level: 1 }).innerText(), 'Welcome, Ivy Invited', 'the new invitation opens the set-password page');

@@ -102,7 +102,9 @@ export const resetPages: FastifyPluginAsync = async (app) => {
     reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store');
     await renewInvitationFromDeadLink(deps, request.params.token, requestContext(request, 'portal'));
     // The same answer whether or not an invitation went out.
-    return renderMessage(request, reply, 200, 'Check your email', 'If your invitation is still open, a new one is on its way to the address the first one was sent to. It works for 7 days. If nothing arrives in a few minutes, ask your help desk administrator to invite you again.', { href: '/login', label: 'Back to sign in' });
+    const account = await currentAccount(deps);
+    const message = 'If your invitation is still open, a new one is on its way to the address the first one was sent to. It works for 7 days. If nothing arrives in a few minutes, ask your help desk administrator to invite you again.';
+    return renderPage(request, reply, 'message', { message, link: { href: '/login', label: 'Back to sign in' } }, { title: 'Check your email', deskName: account?.name });
   });
 
   // The meter's check (password-check-pages.ts) for this link's agent, while the link is usable:
