@@ -1,20 +1,17 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { OWNER, TestApp } from './support/harness.js';
+import { runCliSource, type CliRun as Run } from './support/cli-source.js';
 
 // `deskpass backup FILE` as an operator runs it (a child process on the CLI's sources) while the
 // server keeps writing: the copy is consistent (every agent in it has the rows its creation wrote
 // in the same transaction), passes SQLite's integrity check, is private, and a new server started
 // on it with the same key signs the agents in. SQLite only: PostgreSQL's way is pg_dump.
 
-const ROOT = resolve(import.meta.dirname, '..');
-const CLI = join(ROOT, 'src', 'cli', 'run.ts');
-const TSX = import.meta.resolve('tsx');
 const BOB = { email: 'bob@acme.test', name: 'Bob Baker', password: 'Juniper-Falcon-Orchard-12' };
 
 let t: TestApp;
@@ -22,20 +19,8 @@ let ownerToken: string;
 let agentRoleId: string;
 const dir = mkdtempSync(join(tmpdir(), 'deskpass-backup-'));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 function deskpass(args: string[], env: Record<string, string>): Promise<Run> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, ARGON2ID: 'm=256,t=1,p=1', ...env };
-  for (const name of ['NODE_OPTIONS', 'NODE_TEST_CONTEXT', 'REDIS_URL', 'SMTP_URL']) delete childEnv[name];
-  return new Promise((resolvePromise) => {
-    execFile(process.execPath, ['--import', TSX, CLI, ...args], { cwd: dir, env: childEnv, timeout: 120_000 }, (error, stdout, stderr) => {
-      resolvePromise({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
+  return runCliSource(args, { cwd: dir, env, timeoutMs: 120_000 });
 }
 
 const serverEnv = () => ({ DATABASE_URL: t.config.databaseUrl, SECRET_KEY: t.config.secretKey.toString('hex') });

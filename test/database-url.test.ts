@@ -1,39 +1,24 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import pg from 'pg';
 import { describeStoreFailure } from '../src/store/store-check.js';
+import { runCliSource, type CliRun as Run } from './support/cli-source.js';
 
 // A wrong DATABASE_URL, as an operator types one: `deskpass serve` and `deskpass migrate` (a
 // child process running the CLI's sources through tsx, so no build is needed) say in one line what is wrong and how to fix it, exit 1, print no
 // stack trace and no password, and create nothing (no schema, no database, no file changed).
 
-const ROOT = resolve(import.meta.dirname, '..');
-const CLI = join(ROOT, 'src', 'cli', 'run.ts');
-const TSX = import.meta.resolve('tsx');
 const POSTGRES = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const SECRET_KEY = 'ab'.repeat(32);
 const dir = mkdtempSync(join(tmpdir(), 'deskpass-dburl-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 function deskpass(args: string[], databaseUrl: string): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: databaseUrl, SECRET_KEY, ARGON2ID: 'm=256,t=1,p=1', PORT: '0', LOG_LEVEL: 'info' };
-  for (const name of ['NODE_OPTIONS', 'NODE_TEST_CONTEXT', 'REDIS_URL', 'SMTP_URL']) delete env[name];
-  return new Promise((resolvePromise) => {
-    execFile(process.execPath, ['--import', TSX, CLI, ...args], { cwd: dir, env, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolvePromise({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
+  return runCliSource(args, { cwd: dir, env: { DATABASE_URL: databaseUrl, SECRET_KEY, PORT: '0', LOG_LEVEL: 'info' } });
 }
 
 /** Exit 1 with exactly one line on stderr that matches `expected`, no stack, no password. */

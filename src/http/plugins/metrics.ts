@@ -66,36 +66,23 @@ export class Metrics {
     this.deliveries = new Counter({ name: 'deskpass_outbox_deliveries_total', help: 'Outbox rows handled by this process: sent, skipped (nothing to send), failed (retried later) or dropped (a back-channel logout given up), by template (backchannel_logout is an app logout)', labelNames: ['template', 'result'], registers });
     // prom-client collects every metric of a scrape at once: the four below share one read of the backlog.
     const backlog = () => this.readBacklog(deps);
-    new Gauge({
-      name: 'deskpass_outbox_pending',
-      help: 'Outbox rows waiting to be delivered, by template (shared store)',
-      labelNames: ['template'],
-      registers,
-      async collect() {
-        this.reset();
-        for (const row of (await backlog()) ?? []) this.set({ template: row.template }, row.pending);
-      },
-    });
-    new Gauge({
-      name: 'deskpass_outbox_retrying',
-      help: 'Pending outbox rows that failed at least once, by template',
-      labelNames: ['template'],
-      registers,
-      async collect() {
-        this.reset();
-        for (const row of (await backlog()) ?? []) this.set({ template: row.template }, row.retrying);
-      },
-    });
-    new Gauge({
-      name: 'deskpass_outbox_oldest_pending_age_seconds',
-      help: 'Age of the oldest pending outbox row, by template',
-      labelNames: ['template'],
-      registers,
-      async collect() {
-        this.reset();
-        for (const row of (await backlog()) ?? []) this.set({ template: row.template }, row.oldestAgeSeconds);
-      },
-    });
+    const perTemplate: Array<{ name: string; help: string; value: (row: OutboxBacklogRow) => number }> = [
+      { name: 'deskpass_outbox_pending', help: 'Outbox rows waiting to be delivered, by template (shared store)', value: (row) => row.pending },
+      { name: 'deskpass_outbox_retrying', help: 'Pending outbox rows that failed at least once, by template', value: (row) => row.retrying },
+      { name: 'deskpass_outbox_oldest_pending_age_seconds', help: 'Age of the oldest pending outbox row, by template', value: (row) => row.oldestAgeSeconds },
+    ];
+    for (const { name, help, value } of perTemplate) {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['template'],
+        registers,
+        async collect() {
+          this.reset();
+          for (const row of (await backlog()) ?? []) this.set({ template: row.template }, value(row));
+        },
+      });
+    }
     new Gauge({
       name: 'deskpass_store_up',
       help: '1 when this scrape could read the store, else 0',
