@@ -8,7 +8,8 @@ import type { FlowDeps } from './flows/deps.js';
 import { SetupLink } from './flows/setup.js';
 import { sweepExpiredRecords } from './flows/maintenance.js';
 import { createArgon2Hasher, type PasswordHasher } from './security/password-hasher.js';
-import { migrateToLatest, openDatabase, type Db, type QueryObserver } from './store/db.js';
+import { changesOf, migrateToLatest, openDatabase, type Db, type QueryObserver } from './store/db.js';
+import { cachedSessionHolders } from './store/sessions.repo.js';
 import { assertStoreUsable } from './store/store-check.js';
 import { Metrics } from './http/plugins/metrics.js';
 import { OutboxWorker, type Deliverer, type MailPreparer, type OutboxWorkerOptions } from './mail/outbox-worker.js';
@@ -127,8 +128,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     giveUp,
     onDelivery: metrics.observeDelivery,
   });
+  // Session holders are served from memory; on PostgreSQL, other instances' commits reach this
+  // one on a listening connection (until it is up, and whenever it is down, nothing is cached).
+  const changes = changesOf(db);
+  await changes.listen();
+  const sessionHolders = cachedSessionHolders(db);
+  metrics.observeSessionCache(sessionHolders, changes);
   const deps: FlowDeps = {
     db,
+    sessionHolders,
     clock,
     hasher: options.hasher ?? ownHasher!,
     publicUrl: config.publicUrl,
@@ -213,6 +221,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await transport.close();
     await counters.close();
     await ownHasher?.close?.();
+    await changes.close();
     await db.destroy();
   });
   return app;

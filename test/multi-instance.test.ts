@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { SmtpCapture, type CapturedMail } from './support/smtp-capture.js';
 import { ServerProcess } from './support/server-process.js';
 import { dropDatabase, freshDatabaseUrl } from './support/harness.js';
@@ -14,6 +15,7 @@ import { dropDatabase, freshDatabaseUrl } from './support/harness.js';
  */
 const OWNER = { email: 'owner@acme.test', name: 'Olivia Owner', password: 'Tundra-Mosaic-Falcon-42' };
 
+const METRICS_TOKEN = randomBytes(24).toString('hex');
 let dir: string;
 let smtp: SmtpCapture;
 let databaseUrl: string;
@@ -56,6 +58,7 @@ before(async () => {
     REDIS_URL: 'redis://127.0.0.1:6379',
     ARGON2ID: 'm=256,t=1,p=1',
     MAIL_FROM: 'Deskpass <no-reply@acme.test>',
+    METRICS_TOKEN,
   };
   a = await ServerProcess.start(env, dir);
   const setupLine = await a.waitForOutput(/\/setup\/[A-Za-z0-9_-]{43}/);
@@ -129,6 +132,77 @@ test('two instances never send one email twice: every Message-ID arrived once', 
   const ids = smtp.messages.map((m) => /^Message-ID:\s*(\S+)/im.exec(m.raw)?.[1]);
   assert.ok(ids.every(Boolean));
   assert.equal(new Set(ids).size, ids.length, 'no Message-ID twice');
+});
+
+/** One figure of an instance's /metrics (issue 13: the session cache and its change feed). */
+async function metric(server: ServerProcess, name: string): Promise<number> {
+  const response = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+  assert.equal(response.status, 200);
+  const line = (await response.text()).split('\n').find((l) => l.startsWith(`${name} `));
+  assert.ok(line, `${name} in /metrics`);
+  return Number(line.split(' ')[1]);
+}
+
+/** GET /me on `server` twice: the second from its memory (a cache hit in its metrics). */
+async function cachedMe(server: ServerProcess, token: string) {
+  assert.equal((await server.request('GET', '/api/v1/me', { token })).status, 200);
+  const hits = await metric(server, 'deskpass_session_cache_hits_total');
+  const answer = await server.request('GET', '/api/v1/me', { token });
+  assert.equal(answer.status, 200);
+  assert.equal(await metric(server, 'deskpass_session_cache_hits_total'), hits + 1, 'served from memory');
+  return answer.body;
+}
+
+test('B serves sessions from memory, and a deactivation, a role change or a lock committed on A reaches B before A answers', async () => {
+  const owner = await login(a, OWNER.email, OWNER.password);
+  const deactivated = await newAgent();
+  const deactivatedToken = await login(b, deactivated.email, deactivated.password);
+  await cachedMe(b, deactivatedToken);
+  assert.equal((await a.request('PATCH', `/api/v1/agents/${deactivated.id}`, { body: { status: 'deactivated' }, token: owner })).status, 200);
+  assert.equal((await b.request('GET', '/api/v1/me', { token: deactivatedToken })).status, 401);
+
+  const supervisors = (await a.request('POST', '/api/v1/roles', { body: { name: 'Cache supervisors', permissions: ['manage_agents'] }, token: owner })).body.id as string;
+  const supervisor = await newAgent();
+  assert.equal((await a.request('PATCH', `/api/v1/agents/${supervisor.id}`, { body: { roleId: supervisors }, token: owner })).status, 200);
+  const supervisorToken = await login(b, supervisor.email, supervisor.password);
+  assert.equal((await b.request('GET', '/api/v1/agents', { token: supervisorToken })).status, 200);
+  await cachedMe(b, supervisorToken);
+  assert.equal((await a.request('PATCH', `/api/v1/roles/${supervisors}`, { body: { permissions: [] }, token: owner })).status, 200);
+  assert.equal((await b.request('GET', '/api/v1/agents', { token: supervisorToken })).status, 403);
+
+  const locked = await newAgent();
+  const lockedToken = await login(b, locked.email, locked.password);
+  assert.equal((await cachedMe(b, lockedToken)).locked, false);
+  for (let i = 0; i < 5; i += 1) await a.request('POST', '/api/v1/auth/login', { body: { email: locked.email, password: `Wrong-Guess-${i}-Abc` } });
+  assert.equal((await b.request('GET', '/api/v1/me', { token: lockedToken })).body.locked, true);
+});
+
+test("B's listening connection is cut: B reads the store meanwhile and misses no change, then listens and caches again by itself", async () => {
+  const agent = await newAgent();
+  const token = await login(b, agent.email, agent.password);
+  await cachedMe(b, token);
+  const admin = new pg.Client({ connectionString: databaseUrl.replace(/\?.*$/, '') });
+  await admin.connect();
+  try {
+    const cut = await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'deskpass changes'");
+    assert.ok(cut.rowCount! >= 2, 'both instances had a listening connection');
+  } finally {
+    await admin.end();
+  }
+  const second = await login(b, agent.email, agent.password);
+  assert.equal((await a.request('POST', `/api/v1/agents/${agent.id}/sessions/revoke`, { token: await login(a, OWNER.email, OWNER.password) })).status, 204);
+  // whether or not B has noticed the cut yet, the revocation on A is seen at B's next request
+  assert.equal((await b.request('GET', '/api/v1/me', { token })).status, 401);
+  assert.equal((await b.request('GET', '/api/v1/me', { token: second })).status, 401);
+  const deadline = Date.now() + 15_000;
+  while ((await metric(b, 'deskpass_store_changes_seen')) !== 1) {
+    assert.ok(Date.now() < deadline, 'B listens again within 15 s');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const third = await login(b, agent.email, agent.password);
+  await cachedMe(b, third);
+  assert.equal((await a.request('POST', `/api/v1/agents/${agent.id}/sessions/revoke`, { token: await login(a, OWNER.email, OWNER.password) })).status, 204);
+  assert.equal((await b.request('GET', '/api/v1/me', { token: third })).status, 401);
 });
 
 test('SIGTERM ends a server gracefully: exit code 0, the other instance keeps serving', async () => {

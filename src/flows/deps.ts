@@ -1,6 +1,7 @@
 import type { Db } from '../store/db.js';
 import type { Clock } from '../domain/clock.js';
 import type { PasswordHasher } from '../security/password-hasher.js';
+import type { SessionHolderLookup } from '../store/sessions.repo.js';
 
 /** What every flow receives: no HTTP, no globals. */
 export interface FlowDeps {
@@ -13,4 +14,6 @@ export interface FlowDeps {
   secretKey: Buffer;
   /** tells the outbox worker that a commit queued mail, so it is sent within seconds */
   notifyMailQueued: () => void;
+  /** the server's cache of session holders (the CLI has none: it reads the store each time) */
+  sessionHolders?: SessionHolderLookup;
 }

@@ -56,18 +56,31 @@ export async function noteActivity(db: Executor, sessionId: string, lastSeenAt: 
  */
 export async function authenticateSession(deps: FlowDeps, token: string): Promise<Authenticated | undefined> {
   if (!isWellFormedToken(token)) return undefined;
-  const { db, clock } = deps;
-  // Session, account, agent, role and lock state in one statement: this runs on every request.
-  const holder = await findSessionHolder(db, hashToken(token));
+  const { db, clock, sessionHolders } = deps;
+  const tokenHash = hashToken(token);
+  const now = clock.now();
+  // Session, account, agent, role and lock state in one statement (or none: the server's cache,
+  // which no committed change outlives): this runs on every request.
+  let found = sessionHolders ? await sessionHolders.find(tokenHash) : { holder: await findSessionHolder(db, tokenHash), cached: false };
+  // A cached holder can be up to a minute behind on last_seen_at (another instance's touch does
+  // not empty caches): a session is ended on the stored row only.
+  if (found.cached && found.holder && isSessionOver(found.holder.session, found.holder.account.settings, now)) {
+    sessionHolders!.forget(tokenHash);
+    found = { holder: await findSessionHolder(db, tokenHash), cached: false };
+  }
+  const { holder } = found;
   if (!holder) return undefined;
   const { session, account, agent } = holder;
-  const now = clock.now();
   if (isSessionOver(session, account.settings, now)) {
     await db.transaction().execute((trx) => deleteSession(trx, session.agentId, session.id, session.expiresAt <= now ? 'expired_absolute' : 'expired_idle', now));
     return undefined;
   }
   if (agent.status === 'deactivated') return undefined;
-  session.lastSeenAt = await noteActivity(db, session.id, session.lastSeenAt, now);
+  const lastSeenAt = await noteActivity(db, session.id, session.lastSeenAt, now);
+  if (lastSeenAt !== session.lastSeenAt) {
+    sessionHolders?.forget(tokenHash);
+    session.lastSeenAt = lastSeenAt;
+  }
   return { session, agent, account, agentLockedUntil: holder.lockedUntil };
 }
 

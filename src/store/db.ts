@@ -7,6 +7,7 @@ import { Kysely, PostgresDialect, sql, type LogEvent, SqliteDialect, type Sqlite
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import type { Database } from './schema.js';
 import { describeStoreFailure, StoreConfigError } from './store-check.js';
+import { PostgresChanges, SqliteChanges, watchingDialect, type StoreChanges } from './store-changes.js';
 import * as initial from './migrations/001-initial.js';
 import * as rateLimits from './migrations/002-rate-limits.js';
 import * as agentSearch from './migrations/003-agent-search.js';
@@ -34,7 +35,8 @@ export function openDatabase(databaseUrl: string, observeQuery?: QueryObserver):
     } catch (error) {
       throw new StoreConfigError(describeStoreFailure(databaseUrl, error));
     }
-    return new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }), log });
+    const changes = new SqliteChanges(sqlite);
+    return withChanges(new Kysely<Database>({ dialect: watchingDialect(new SqliteDialect({ database: withStatementCache(sqlite) }), changes), log }), changes);
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
     const url = new URL(databaseUrl);
@@ -56,12 +58,27 @@ export function openDatabase(databaseUrl: string, observeQuery?: QueryObserver):
     // such a client; the next query connects anew.
     pool.on('error', () => undefined);
     pool.on('connect', (client) => client.on('error', () => undefined));
-    return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
+    const changes = new PostgresChanges({ connectionString: url.toString(), schema });
+    return withChanges(new Kysely<Database>({ dialect: watchingDialect(new PostgresDialect({ pool }), changes), log }), changes);
   }
   throw new StoreConfigError('DATABASE_URL must be sqlite:PATH or postgres://USER@HOST:PORT/DATABASE[?schema=NAME]');
 }
 
 export { dialectOf };
+
+const storeChanges = new WeakMap<Db, StoreChanges>();
+
+function withChanges(db: Db, changes: StoreChanges): Db {
+  storeChanges.set(db, changes);
+  return db;
+}
+
+/** The change feed of a store openDatabase opened: what a cache of session holders watches (store-changes.ts). */
+export function changesOf(db: Db): StoreChanges {
+  const changes = storeChanges.get(db);
+  if (!changes) throw new Error('changesOf: not a store opened by openDatabase');
+  return changes;
+}
 
 function openSqlite(path: string): SQLite.Database {
   if (path !== ':memory:') createPrivateFile(path);

@@ -1,7 +1,8 @@
 import { UNKNOWN_DEVICES } from './login-attempts.repo.js';
 import type { Account, Agent, Session } from '../domain/models.js';
 import { sql, type CompiledQuery, type InferResult } from 'kysely';
-import type { Executor } from './db.js';
+import { changesOf, type Db, type Executor } from './db.js';
+import { SessionHolderCache, type SessionHolderCacheOptions } from './session-holder-cache.js';
 import { dialectOf } from './dialect.js';
 import type { SessionEndReason, SessionRow } from './schema.js';
 export type { SessionEndReason } from './schema.js';
@@ -58,8 +59,35 @@ export interface SessionHolder {
  * where looking each up in turn cost four round trips on every authenticated request.
  */
 export async function findSessionHolder(db: Executor, tokenHash: string): Promise<SessionHolder | undefined> {
+  const row = await findSessionHolderRow(db, tokenHash);
+  return row && toSessionHolder(row);
+}
+
+async function findSessionHolderRow(db: Executor, tokenHash: string): Promise<SessionHolderRow | undefined> {
   const { rows } = await db.executeQuery<SessionHolderRow>({ ...sessionHolderQuery(db), parameters: [tokenHash] });
-  return rows[0] && toSessionHolder(rows[0]);
+  return rows[0];
+}
+
+/** findSessionHolder through a cache that no committed change outlives (session-holder-cache.ts). */
+export interface SessionHolderLookup {
+  find(tokenHash: string): Promise<{ holder: SessionHolder | undefined; cached: boolean }>;
+  /** read this token's holder from the store next time */
+  forget(tokenHash: string): void;
+  readonly stats: { hits: number; misses: number; size: number };
+}
+
+export function cachedSessionHolders(db: Db, options?: SessionHolderCacheOptions): SessionHolderLookup {
+  const cache = new SessionHolderCache<SessionHolderRow>(changesOf(db), options);
+  return {
+    async find(tokenHash) {
+      const { row, cached } = await cache.find(tokenHash, () => findSessionHolderRow(db, tokenHash));
+      return { holder: row && toSessionHolder(row), cached };
+    },
+    forget: (tokenHash) => cache.forget(tokenHash),
+    get stats() {
+      return { hits: cache.hits, misses: cache.misses, size: cache.size };
+    },
+  };
 }
 
 /**

@@ -123,6 +123,26 @@ export class Metrics {
     this.fallbacks.inc();
   }
 
+  /** The session-holder cache: hits and misses (counted by the cache, read at scrape time), its size, and whether other instances' changes can be seen. */
+  observeSessionCache(lookup: { readonly stats: { hits: number; misses: number; size: number } }, changes: { version(): number | null }): void {
+    const registers = [this.registry];
+    const counted = { hits: 0, misses: 0 };
+    for (const key of ['hits', 'misses'] as const) {
+      new Counter({
+        name: `deskpass_session_cache_${key}_total`,
+        help: key === 'hits' ? 'Authenticated requests whose session holder came from memory' : 'Authenticated requests whose session holder was read from the store',
+        registers,
+        collect() {
+          const now = lookup.stats[key];
+          this.inc(now - counted[key]);
+          counted[key] = now;
+        },
+      });
+    }
+    new Gauge({ name: 'deskpass_session_cache_entries', help: 'Session holders in memory now (bounded)', registers, collect() { this.set(lookup.stats.size); } });
+    new Gauge({ name: 'deskpass_store_changes_seen', help: "1 while this instance sees every committed change (PostgreSQL: its LISTEN connection is up); 0: nothing is served from memory", registers, collect() { this.set(changes.version() === null ? 0 : 1); } });
+  }
+
   /** Records every answer's latency by its route pattern (never the raw URL: bounded labels). */
   install(app: FastifyInstance, token: string | undefined): void {
     app.addHook('onResponse', async (request, reply) => {
