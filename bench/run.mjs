@@ -36,7 +36,7 @@ const settings = {
   responsivenessSeconds: 10,
 };
 settings.rounds = Math.max(1, Math.round(settings.seconds / settings.windowSeconds));
-const GOALS = { loginEfficiency: 0.85, cheapRead: 0.25, meP99UnderLoadMs: 25 };
+const GOALS = { loginEfficiency: 0.9, cheapRead: { sqlite: 0.35, postgres: 0.2 }, meP99UnderLoadMs: 15 };
 
 const log = (message) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -177,6 +177,7 @@ async function benchDialect(dialect) {
       figures.helloRequestsPerSecond = round(reads.a, 0);
       figures.meRequestsPerSecond = round(reads.b, 0);
       figures.cheapRead = round(reads.b / reads.a, 3);
+      figures.cheapReadGoal = GOALS.cheapRead[dialect];
       figures.readWindows = reads.windows;
 
       // 4. Responsiveness: /me at a fixed 40 requests/s while sign-ins saturate the machine.
@@ -272,10 +273,10 @@ function printTable(results) {
   const rows = [
     ['argon2id ceiling, verifications/s (4 in flight)', (f) => f.argon2VerificationsPerSecond, ''],
     ['successful sign-ins/s (16 connections)', (f) => f.loginsPerSecond, ''],
-    ['login efficiency = sign-ins/s ÷ ceiling', (f) => f.loginEfficiency, `≥ ${GOALS.loginEfficiency}`],
+    ['login efficiency = sign-ins/s ÷ ceiling', (f) => f.loginEfficiency, `≥ ${GOALS.loginEfficiency.toFixed(2)}`],
     ['bare Fastify hello-world, req/s', (f) => f.helloRequestsPerSecond, ''],
     ['GET /api/v1/me (Bearer), req/s', (f) => f.meRequestsPerSecond, ''],
-    ['cheap read = /me ÷ hello-world', (f) => f.cheapRead, `≥ ${GOALS.cheapRead}`],
+    ['cheap read = /me ÷ hello-world', (f) => f.cheapRead, dialects.map((d) => `≥ ${GOALS.cheapRead[d]?.toFixed(2)} ${d}`).join(' / ')],
     ['GET /me p50 ms at 40/s under sign-in load', (f) => f.meUnderLoadMs.p50, ''],
     ['GET /me p99 ms at 40/s under sign-in load', (f) => f.meUnderLoadMs.p99, `≤ ${GOALS.meP99UnderLoadMs}`],
     ['forgot-password, req/s', (f) => f.forgotPasswordPerSecond, ''],
