@@ -7,13 +7,15 @@
 // Knobs (environment): BENCH_DIALECTS=sqlite,postgres  BENCH_SECONDS=8 (per throughput figure,
 // in alternating 2-second windows for the two figures of a ratio)
 // BENCH_AGENTS=100000  BENCH_AUDIT_EVENTS=1000000  BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/test
-// BENCH_LABEL=… (a name for this run in results.json).
+// BENCH_REDIS_URL=redis://127.0.0.1:6379 (PostgreSQL runs use it as REDIS_URL, as several-instance
+// setups do; skipped with a warning when it does not answer PING)  BENCH_LABEL=… (a name for this run in results.json).
 //
 // Writes bench/results.json and prints a table; BENCHMARKS.md explains the figures.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { REPO_ROOT, startCeiling, startDeskpass, startHello, stopProcess } from './lib/processes.mjs';
 import { openPostgresStore, openSqliteStore, withPostgresSchema } from './lib/store.mjs';
@@ -30,6 +32,7 @@ const settings = {
   agents: Number(process.env.BENCH_AGENTS ?? 100_000),
   auditEvents: Number(process.env.BENCH_AUDIT_EVENTS ?? 1_000_000),
   pgUrl: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+  redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379', // PostgreSQL runs only
   loginConnections: 16, // far more sign-ins in flight than cores: a morning rush
   readConnections: 10, // autocannon's default, for /me and for the hello-world alike
   responsivenessRate: 40, // GET /me per second while sign-ins saturate the machine
@@ -66,6 +69,20 @@ async function postgresReachable(url) {
   }
 }
 
+/** Whether Redis at `url` answers PING within 2 s. */
+async function redisReachable(url) {
+  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 2000, commandTimeout: 2000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+  redis.on('error', () => {}); // the answer below says it
+  try {
+    await redis.connect();
+    return (await redis.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    redis.disconnect();
+  }
+}
+
 async function signIn(baseUrl, email, password) {
   const response = await fetch(`${baseUrl}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) });
   if (response.status !== 200) throw new Error(`sign-in of ${email} answered ${response.status}: ${await response.text()}`);
@@ -99,16 +116,17 @@ function loadWindow(figures, load, failuresKey) {
 }
 
 /** Everything measured on one dialect, against one server process. */
-async function benchDialect(dialect) {
+async function benchDialect(dialect, { redisUrl } = {}) {
   const dir = mkdtempSync(join(tmpdir(), `deskpass-bench-${dialect}-`));
   const schema = `bench_${randomBytes(6).toString('hex')}`;
   const env = { RATE_LIMITS: 'off', ARGON2ID, LOG_LEVEL: 'info' };
   if (dialect === 'sqlite') env.DATABASE_URL = `sqlite:${join(dir, 'deskpass.sqlite')}`;
   else Object.assign(env, { DATABASE_URL: `${settings.pgUrl}?schema=${schema}`, SECRET_KEY: randomBytes(32).toString('hex') });
+  if (redisUrl) env.REDIS_URL = redisUrl;
 
   const run = async () => {
-    const figures = { dialect };
-    log(`${dialect}: starting the server`);
+    const figures = { dialect, redisUrl: redisUrl ?? null };
+    log(`${dialect}: starting the server${redisUrl ? ` (REDIS_URL=${redisUrl})` : ''}`);
     const server = await startDeskpass({ dir, env });
     const { baseUrl } = server;
     try {
@@ -318,7 +336,12 @@ for (const dialect of settings.dialects) {
     log(`PostgreSQL is not reachable at ${settings.pgUrl}: skipping it (set BENCH_PG_URL, or BENCH_DIALECTS=sqlite)`);
     continue;
   }
-  results.dialects[dialect] = await benchDialect(dialect);
+  let redisUrl;
+  if (dialect === 'postgres') {
+    if (await redisReachable(settings.redisUrl)) redisUrl = settings.redisUrl;
+    else log(`warning: Redis does not answer PING at ${settings.redisUrl}: the PostgreSQL run goes without REDIS_URL (set BENCH_REDIS_URL)`);
+  }
+  results.dialects[dialect] = await benchDialect(dialect, { redisUrl });
 }
 results.loadAverageAfter = loadavg().map((l) => round(l, 2));
 results.finishedAt = new Date().toISOString();
