@@ -17,7 +17,7 @@ import { availableParallelism, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { REPO_ROOT, startCeiling, startDeskpass, startHello, stopProcess } from './lib/processes.mjs';
+import { REPO_ROOT, residentMemory, serverPid, startCeiling, startDeskpass, startHello, stopProcess } from './lib/processes.mjs';
 import { openPostgresStore, openSqliteStore, withPostgresSchema } from './lib/store.mjs';
 import { ADMIN, AGENT_PASSWORD, seedAgents, seedAuditEvents, setUpHelpDesk } from './lib/seed.mjs';
 import { backgroundLoad, burst, fixedRate, interleaved, percentile, sequential, throughput } from './lib/load.mjs';
@@ -46,6 +46,7 @@ const GOALS = { loginEfficiency: 0.9, cheapRead: { sqlite: 0.35, postgres: 0.2 }
 const log = (message) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const round = (value, digits = 2) => (Number.isFinite(value) ? Number(value.toFixed(digits)) : null);
+const roundMemory = ({ rssMiB, hwmMiB }) => ({ rssMiB: round(rssMiB, 1), hwmMiB: round(hwmMiB, 1) });
 
 function machine() {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
@@ -133,6 +134,10 @@ async function benchDialect(dialect, { redisUrl } = {}) {
     const { baseUrl } = server;
     try {
       await setUpHelpDesk(baseUrl, server.logFile);
+      // The server's resident memory (the process itself, not bin/deskpass.js's wrapper if any).
+      const measured = serverPid(server.child);
+      figures.serverProcess = measured;
+      const memory = { afterStart: roundMemory(residentMemory(measured.pid)) };
 
       log(`${dialect}: seeding ${settings.agents} agents and ${settings.auditEvents} audit events with bulk SQL`);
       const store = dialect === 'sqlite' ? openSqliteStore(join(dir, 'deskpass.sqlite')) : await openPostgresStore(settings.pgUrl, schema);
@@ -231,6 +236,7 @@ async function benchDialect(dialect, { redisUrl } = {}) {
         latencyMs: { p50: round(rush.latencyMs.p50, 0), p99: round(rush.latencyMs.p99, 0), max: round(rush.latencyMs.max, 0) },
       };
       if (rush.peakOpenSockets < rush.requests) log(`${dialect}: note: at most ${rush.peakOpenSockets} of the burst's ${rush.requests} sockets were open at once`);
+      memory.afterBurst = roundMemory(residentMemory(measured.pid));
 
       // 5. Agent search over the seeded agents (the API's page, the portal's page with its count,
       // the status filters: bench/lib/agent-search.mjs, also run alone by `npm run bench:search`),
@@ -238,6 +244,7 @@ async function benchDialect(dialect, { redisUrl } = {}) {
       log(`${dialect}: agent search (${seeded.searchPrefixes.length} queries, API and portal, status filters, × 10 rounds)`);
       const search = await measureAgentSearch({ baseUrl, token: adminToken, queries: seeded.searchPrefixes, rounds: 10 });
       figures.agentSearchMs = { ...search.all, byKind: search.byKind };
+      memory.afterSearch = roundMemory(residentMemory(measured.pid));
 
       log(`${dialect}: audit log first page (200 requests), and first page of one agent's events`);
       const auditAll = (await sequential({ urls: [`${baseUrl}/api/v1/audit-events?limit=50`], headers: { authorization: `Bearer ${adminToken}` }, rounds: 200 })).map((s) => s.ms);
@@ -297,6 +304,11 @@ async function benchDialect(dialect, { redisUrl } = {}) {
       figures.forgotPasswordPerSecond = round(forgot.okPerSecond, 0);
       figures.forgotNon2xx = forgot.non2xx + forgot.errors;
       figures.forgotLatencyMs = forgot.latencyMs;
+
+      // The server's peak resident memory over the whole run (VmHWM, just before it stops).
+      const end = residentMemory(measured.pid);
+      figures.rssMiB = { afterStart: memory.afterStart.rssMiB, afterSearch: memory.afterSearch.rssMiB, afterBurst: memory.afterBurst.rssMiB, peak: round(end.hwmMiB, 1) };
+      figures.memoryMiB = { ...memory, beforeStop: roundMemory(end) };
       return figures;
     } finally {
       await stopProcess(server.child);
@@ -332,6 +344,8 @@ function printTable(results) {
     [`agent search p50 / p99 ms (${results.settings.agents} agents)`, (f) => `${f.agentSearchMs.p50} / ${f.agentSearchMs.p99}`, 'a few ms'],
     [`audit log first page p50 / p99 ms (${results.settings.auditEvents} events)`, (f) => `${f.auditFirstPageMs.p50} / ${f.auditFirstPageMs.p99}`, 'a few ms'],
     ["one agent's audit events p50 / p99 ms", (f) => `${f.auditAgentPageMs.p50} / ${f.auditAgentPageMs.p99}`, ''],
+    ['server RSS MiB: after start / after burst / after search', (f) => `${f.rssMiB.afterStart} / ${f.rssMiB.afterBurst} / ${f.rssMiB.afterSearch}`, ''],
+    ['server peak RSS MiB (VmHWM over the run)', (f) => f.rssMiB.peak, ''],
   ];
   const table = [['figure', ...dialects, 'goal'], ...rows.map(([label, get, goal]) => [label, ...dialects.map((d) => String(get(results.dialects[d]))), goal])];
   const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)));
