@@ -131,3 +131,72 @@ export async function sequential({ urls, headers = {}, rounds = 10, warmupRounds
   agent.destroy();
   return samples;
 }
+
+/**
+ * A burst: `bodies.length` POSTs to `url`, all started at once, one request each on its own
+ * socket (no keep-alive, no socket cap: as many connections as requests), each abandoned after
+ * `timeoutMs`. Latencies count from the common start to the end of each answer. Returns the
+ * latency percentiles of the requests that were answered (any status), the wall time until the
+ * last one settled, the counts by outcome, and how many sockets were open at once at most.
+ */
+export async function burst({ url, headers = {}, bodies, timeoutMs = 60_000 }) {
+  const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity, maxTotalSockets: Infinity });
+  const target = new URL(url);
+  const latencies = [];
+  const statuses = {};
+  const outcome = { ok: 0, non2xx: 0, errors: 0, timeouts: 0 };
+  let open = 0;
+  let peakOpenSockets = 0;
+  const one = (body) =>
+    new Promise((resolve) => {
+      let settled = false;
+      const settle = (kind, status) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        outcome[kind]++;
+        if (status !== undefined) {
+          latencies.push(performance.now() - start);
+          statuses[status] = (statuses[status] ?? 0) + 1;
+        }
+        resolve();
+      };
+      const request = http.request(
+        { hostname: target.hostname, port: target.port, path: target.pathname + target.search, method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } },
+        (response) => {
+          response.resume();
+          response.on('end', () => settle(response.statusCode >= 200 && response.statusCode < 300 ? 'ok' : 'non2xx', response.statusCode));
+          response.on('error', () => settle('errors'));
+        },
+      );
+      const timer = setTimeout(() => {
+        settle('timeouts');
+        request.destroy(new Error('timeout'));
+      }, timeoutMs);
+      request.on('socket', (socket) => {
+        let connected = false;
+        socket.once('connect', () => {
+          connected = true;
+          open++;
+          peakOpenSockets = Math.max(peakOpenSockets, open);
+        });
+        socket.once('close', () => {
+          if (connected) open--;
+        });
+      });
+      request.on('error', () => settle('errors'));
+      request.end(body);
+    });
+  const start = performance.now();
+  await Promise.all(bodies.map(one));
+  const wallMs = performance.now() - start;
+  agent.destroy();
+  return {
+    requests: bodies.length,
+    ...outcome,
+    statuses,
+    peakOpenSockets,
+    wallMs,
+    latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.length ? Math.max(...latencies) : NaN },
+  };
+}

@@ -103,3 +103,35 @@ export async function startCeiling(env) {
     stop: () => stopProcess(child),
   };
 }
+
+const cmdline = (pid) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return [];
+  }
+};
+
+/**
+ * The pid of the Deskpass server itself behind `child` (from startDeskpass): the child, unless
+ * bin/deskpass.js found itself on a Node.js older than 24 and is only a wrapper that started the
+ * server again under node_modules/.bin/node (then its one child running bin/deskpass.js is it).
+ * Linux only (/proc).
+ */
+export function serverPid(child) {
+  let children = [];
+  try {
+    children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // no /proc children file: take the child
+  }
+  const reexec = children.find((pid) => cmdline(pid).some((arg) => arg.endsWith('bin/deskpass.js')));
+  return { pid: reexec ?? child.pid, wrapper: reexec !== undefined };
+}
+
+/** Resident memory of process `pid` now (VmRSS) and at its peak so far (VmHWM), in MiB. */
+export function residentMemory(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (field) => Number(new RegExp(`^${field}:\\s*(\\d+)\\s*kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rssMiB: kib('VmRSS') / 1024, hwmMiB: kib('VmHWM') / 1024 };
+}
