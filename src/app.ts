@@ -167,7 +167,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError,
-    logController: new OneLinePerRequest(),
+    logController: new OneLinePerRequest(logger as Logger),
   });
   // The API takes JSON only: without this, Fastify's built-in text/plain parser would hand a
   // string to the body schema (400) where the contract says 415 unsupported_media_type.

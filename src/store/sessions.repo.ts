@@ -77,11 +77,17 @@ export interface SessionHolderLookup {
 }
 
 export function cachedSessionHolders(db: Db, options?: SessionHolderCacheOptions): SessionHolderLookup {
-  const cache = new SessionHolderCache<SessionHolderRow>(changesOf(db), options);
+  // Kept converted and frozen (no request can change what another reads; a write to one throws),
+  // and each request gets its own copy of the session, whose last-seen time it moves.
+  const cache = new SessionHolderCache<SessionHolder>(changesOf(db), options);
+  const load = async (tokenHash: string) => {
+    const row = await findSessionHolderRow(db, tokenHash);
+    return row && deepFreeze(toSessionHolder(row));
+  };
   return {
     async find(tokenHash) {
-      const { row, cached } = await cache.find(tokenHash, () => findSessionHolderRow(db, tokenHash));
-      return { holder: row && toSessionHolder(row), cached };
+      const { row: holder, cached } = await cache.find(tokenHash, () => load(tokenHash));
+      return { holder: holder && { ...holder, session: { ...holder.session } }, cached };
     },
     forget: (tokenHash) => cache.forget(tokenHash),
     get stats() {
@@ -98,6 +104,14 @@ export function cachedSessionHolders(db: Db, options?: SessionHolderCacheOptions
 export async function findGrantSessionHolder(db: Executor, grantId: string): Promise<SessionHolder | undefined> {
   const row = await selectSessionHolder(db).innerJoin('app_sign_ins as asi', 'asi.session_id', 's.id').where('asi.grant_id', '=', grantId).executeTakeFirst();
   return row && toSessionHolder(row);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
 }
 
 function toSessionHolder(row: SessionHolderRow): SessionHolder {
