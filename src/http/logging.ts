@@ -12,10 +12,12 @@ export function redactUrl(url: string): string {
   // The router decodes the path before matching (`reset%2Dpassword` is `reset-password`), so the
   // redaction must look at the decoded path too; the line then shows the decoded, redacted URL.
   let decoded = url;
-  try {
-    decoded = decodeURI(url);
-  } catch {
-    /* malformed escapes: the router refuses such a URL; redact what is there */
+  if (url.includes('%')) {
+    try {
+      decoded = decodeURI(url);
+    } catch {
+      /* malformed escapes: the router refuses such a URL; redact what is there */
+    }
   }
   return decoded.replace(TOKEN_IN_PATH, '/$1/[redacted]').replace(SECRET_IN_QUERY, '$1[redacted]').replace(TOKEN_SHAPED, '[redacted]');
 }
@@ -53,7 +55,9 @@ export function createLogger(level: string, stream?: DestinationStream): Logger 
         res: (reply: { statusCode?: number }) => ({ statusCode: reply.statusCode }),
       },
     },
-    stream,
+    // stdout is written off the event loop, lines that wait meanwhile in one write (sonic-boom,
+    // flushed at exit): a synchronous write(2) per request line cost as much as answering it.
+    stream ?? pino.destination({ dest: 1, sync: false }),
   );
 }
 

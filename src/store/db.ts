@@ -30,12 +30,13 @@ export function openDatabase(databaseUrl: string, observeQuery?: QueryObserver):
   const log = observeQuery ? (event: LogEvent) => observeQuery(event.query.sql) : undefined;
   if (databaseUrl.startsWith('sqlite:')) {
     let sqlite: SQLite.Database;
+    const path = databaseUrl.slice('sqlite:'.length);
     try {
-      sqlite = openSqlite(databaseUrl.slice('sqlite:'.length));
+      sqlite = openSqlite(path);
     } catch (error) {
       throw new StoreConfigError(describeStoreFailure(databaseUrl, error));
     }
-    const changes = new SqliteChanges(sqlite);
+    const changes = new SqliteChanges(sqlite, path);
     return withChanges(new Kysely<Database>({ dialect: watchingDialect(new SqliteDialect({ database: withStatementCache(sqlite) }), changes), log }), changes);
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {

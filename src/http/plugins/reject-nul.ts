@@ -21,10 +21,12 @@ function findNul(value: unknown, path: string, depth = 0): string | null {
  * parameters and query strings holding one get 400 invalid_request before any route runs.
  */
 export const rejectNulPlugin = fp(async (app: FastifyInstance) => {
-  app.addHook('preValidation', async (request, reply) => {
+  app.addHook('preValidation', (request, reply, done) => {
     for (const value of [request.params, request.query, request.body]) {
       const field = findNul(value, '');
-      if (field !== null) return sendError(reply, 'invalid_request', [{ field: field || 'body', message: 'must not contain a NUL character' }]);
+      // the answer ends the request: done() is not called
+      if (field !== null) return void sendError(reply, 'invalid_request', [{ field: field || 'body', message: 'must not contain a NUL character' }]);
     }
+    done();
   });
 });

@@ -6,9 +6,9 @@ import fp from 'fastify-plugin';
  * no browser guesses a content type from the body.
  */
 export const responseHeadersPlugin = fp(async (app) => {
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     reply.header('x-content-type-options', 'nosniff');
-    return payload;
+    done(null, payload);
   });
 });
