@@ -10,6 +10,7 @@ import { sweepExpiredRecords } from './flows/maintenance.js';
 import { createArgon2Hasher, type PasswordHasher } from './security/password-hasher.js';
 import { changesOf, migrateToLatest, openDatabase, type Db, type QueryObserver } from './store/db.js';
 import { cachedSessionHolders } from './store/sessions.repo.js';
+import { cachedOnlyAccount } from './store/accounts.repo.js';
 import { assertStoreUsable } from './store/store-check.js';
 import { Metrics } from './http/plugins/metrics.js';
 import { OutboxWorker, type Deliverer, type MailPreparer, type OutboxWorkerOptions } from './mail/outbox-worker.js';
@@ -137,6 +138,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const deps: FlowDeps = {
     db,
     sessionHolders,
+    onlyAccount: cachedOnlyAccount(db),
     clock,
     hasher: options.hasher ?? ownHasher!,
     publicUrl: config.publicUrl,

@@ -1,12 +1,12 @@
 // Issue 13, "Speed": the session holders of authenticated requests are kept in memory
-// (src/store/session-holder-cache.ts), and no committed change outlives them
+// (src/store/change-bound-cache.ts), and no committed change outlives them
 // (src/store/store-changes.ts). Each test asserts what a revocation must do to the very next
 // request, and that the request before it really was served from memory (no store read).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OWNER, TestApp, freshIp } from './support/harness.js';
 import { changesSessionHolders, type StoreChanges } from '../src/store/store-changes.js';
-import { SessionHolderCache } from '../src/store/session-holder-cache.js';
+import { ChangeBoundCache } from '../src/store/change-bound-cache.js';
 import { MS_PER_HOUR, MS_PER_MINUTE } from '../src/domain/clock.js';
 
 describe('which statements change a session holder', () => {
@@ -54,7 +54,7 @@ class FakeChanges implements StoreChanges {
 
 describe('the cache of session holders', () => {
   test('keeps at most maxEntries (the least recently used go first)', async () => {
-    const cache = new SessionHolderCache<string>(new FakeChanges(), { maxEntries: 3 });
+    const cache = new ChangeBoundCache<string>(new FakeChanges(), { maxEntries: 3 });
     for (const key of ['a', 'b', 'c']) await cache.find(key, async () => `row ${key}`);
     await cache.find('a', async () => assert.fail('a is kept'));
     await cache.find('d', async () => 'row d');
@@ -66,7 +66,7 @@ describe('the cache of session holders', () => {
 
   test('a row whose read overlapped a committed change is not kept', async () => {
     const changes = new FakeChanges();
-    const cache = new SessionHolderCache<string>(changes);
+    const cache = new ChangeBoundCache<string>(changes);
     await cache.find('a', async () => {
       changes.current! += 1; // a commit while the row was being read
       return 'old row';
@@ -77,7 +77,7 @@ describe('the cache of session holders', () => {
 
   test('a moved version empties the cache; an unknown one (listener down) serves and keeps nothing', async () => {
     const changes = new FakeChanges();
-    const cache = new SessionHolderCache<string>(changes);
+    const cache = new ChangeBoundCache<string>(changes);
     await cache.find('a', async () => 'row 1');
     assert.equal((await cache.find('a', async () => 'row 2')).cached, true);
     changes.current = 1;
@@ -90,7 +90,7 @@ describe('the cache of session holders', () => {
 
   test('an entry is read again after maxAgeMs, and unknown tokens are never kept', async () => {
     let now = 0;
-    const cache = new SessionHolderCache<string>(new FakeChanges(), { maxAgeMs: 1000, now: () => now });
+    const cache = new ChangeBoundCache<string>(new FakeChanges(), { maxAgeMs: 1000, now: () => now });
     await cache.find('a', async () => 'row 1');
     now = 999;
     assert.equal((await cache.find('a', async () => 'row 2')).row, 'row 1');

@@ -8,8 +8,8 @@ import { normalizeTimeZone } from '../domain/time-zones.js';
 import type { FlowDeps } from './deps.js';
 
 /** The help desk this server hosts (one per server for now; by host name later). */
-export function currentAccount(deps: Pick<FlowDeps, 'db'>): Promise<Account | undefined> {
-  return findOnlyAccount(deps.db);
+export function currentAccount(deps: Pick<FlowDeps, 'db' | 'onlyAccount'>): Promise<Account | undefined> {
+  return deps.onlyAccount ? deps.onlyAccount() : findOnlyAccount(deps.db);
 }
 
 export function viewAccount(actor: Agent, account: Account): Result<{ account: Account }> {

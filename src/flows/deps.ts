@@ -2,6 +2,7 @@ import type { Db } from '../store/db.js';
 import type { Clock } from '../domain/clock.js';
 import type { PasswordHasher } from '../security/password-hasher.js';
 import type { SessionHolderLookup } from '../store/sessions.repo.js';
+import type { Account } from '../domain/models.js';
 
 /** What every flow receives: no HTTP, no globals. */
 export interface FlowDeps {
@@ -16,4 +17,6 @@ export interface FlowDeps {
   notifyMailQueued: () => void;
   /** the server's cache of session holders (the CLI has none: it reads the store each time) */
   sessionHolders?: SessionHolderLookup;
+  /** the server's cached read of the help desk's account (see currentAccount); the CLI reads the store */
+  onlyAccount?: () => Promise<Account | undefined>;
 }

@@ -1,10 +1,11 @@
 import { parseSettings, type AccountSettings } from '../domain/account-settings.js';
 import type { Account } from '../domain/models.js';
 import { sql } from 'kysely';
-import type { Executor } from './db.js';
+import { changesOf, type Db, type Executor } from './db.js';
+import { ChangeBoundCache } from './change-bound-cache.js';
 import { dialectOf } from './dialect.js';
 import type { AccountRow } from './schema.js';
-import { iso } from './convert.js';
+import { deepFreeze, iso } from './convert.js';
 
 export function toAccount(row: AccountRow): Account {
   return { id: row.id, name: row.name, slug: row.slug, plan: row.plan, settings: parseSettings(row.settings), createdAt: new Date(row.created_at) };
@@ -26,6 +27,19 @@ export async function countAccounts(db: Executor): Promise<number> {
 export async function findOnlyAccount(db: Executor): Promise<Account | undefined> {
   const row = await db.selectFrom('accounts').selectAll().orderBy('created_at').limit(1).executeTakeFirst();
   return row && toAccount(row);
+}
+
+/**
+ * findOnlyAccount through a cache that no committed change outlives (change-bound-cache.ts): a
+ * public request (a sign-in, a reset link) reads the account from memory. Frozen: shared.
+ */
+export function cachedOnlyAccount(db: Db): () => Promise<Account | undefined> {
+  const cache = new ChangeBoundCache<Account>(changesOf(db), { maxEntries: 1 });
+  const load = async () => {
+    const account = await findOnlyAccount(db);
+    return account && deepFreeze(account);
+  };
+  return async () => (await cache.find('only', load)).row;
 }
 
 export async function findAccountById(db: Executor, id: string): Promise<Account | undefined> {

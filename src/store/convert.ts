@@ -35,3 +35,12 @@ export function decodeCursor(cursor: string | undefined, arity: number): (string
     return 'invalid';
   }
 }
+
+/** Freezes an object and everything it holds: what a cache hands to many requests, none may change. */
+export function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}

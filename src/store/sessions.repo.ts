@@ -2,11 +2,11 @@ import { UNKNOWN_DEVICES } from './login-attempts.repo.js';
 import type { Account, Agent, Session } from '../domain/models.js';
 import { sql, type CompiledQuery, type InferResult } from 'kysely';
 import { changesOf, type Db, type Executor } from './db.js';
-import { SessionHolderCache, type SessionHolderCacheOptions } from './session-holder-cache.js';
+import { ChangeBoundCache, type ChangeBoundCacheOptions } from './change-bound-cache.js';
 import { dialectOf } from './dialect.js';
 import type { SessionEndReason, SessionRow } from './schema.js';
 export type { SessionEndReason } from './schema.js';
-import { iso } from './convert.js';
+import { deepFreeze, iso } from './convert.js';
 import { endAppSignIns } from './app-sign-ins.repo.js';
 import { toAccount } from './accounts.repo.js';
 import { toAgent, type AgentWithRoleRow } from './agents.repo.js';
@@ -68,7 +68,7 @@ async function findSessionHolderRow(db: Executor, tokenHash: string): Promise<Se
   return rows[0];
 }
 
-/** findSessionHolder through a cache that no committed change outlives (session-holder-cache.ts). */
+/** findSessionHolder through a cache that no committed change outlives (change-bound-cache.ts). */
 export interface SessionHolderLookup {
   find(tokenHash: string): Promise<{ holder: SessionHolder | undefined; cached: boolean }>;
   /** read this token's holder from the store next time */
@@ -76,10 +76,10 @@ export interface SessionHolderLookup {
   readonly stats: { hits: number; misses: number; size: number };
 }
 
-export function cachedSessionHolders(db: Db, options?: SessionHolderCacheOptions): SessionHolderLookup {
+export function cachedSessionHolders(db: Db, options?: ChangeBoundCacheOptions): SessionHolderLookup {
   // Kept converted and frozen (no request can change what another reads; a write to one throws),
   // and each request gets its own copy of the session, whose last-seen time it moves.
-  const cache = new SessionHolderCache<SessionHolder>(changesOf(db), options);
+  const cache = new ChangeBoundCache<SessionHolder>(changesOf(db), options);
   const load = async (tokenHash: string) => {
     const row = await findSessionHolderRow(db, tokenHash);
     return row && deepFreeze(toSessionHolder(row));
@@ -104,14 +104,6 @@ export function cachedSessionHolders(db: Db, options?: SessionHolderCacheOptions
 export async function findGrantSessionHolder(db: Executor, grantId: string): Promise<SessionHolder | undefined> {
   const row = await selectSessionHolder(db).innerJoin('app_sign_ins as asi', 'asi.session_id', 's.id').where('asi.grant_id', '=', grantId).executeTakeFirst();
   return row && toSessionHolder(row);
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const inner of Object.values(value)) deepFreeze(inner);
-  }
-  return value;
 }
 
 function toSessionHolder(row: SessionHolderRow): SessionHolder {

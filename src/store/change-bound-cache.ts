@@ -1,6 +1,6 @@
 import type { StoreChanges } from './store-changes.js';
 
-export interface SessionHolderCacheOptions {
+export interface ChangeBoundCacheOptions {
   /** entries kept at most (the least recently used go first): memory stays bounded however many agents sign in */
   maxEntries?: number;
   /** an entry is read again from the store after this long, whatever happened */
@@ -14,10 +14,12 @@ interface Entry<Row> {
 }
 
 /**
- * Session holders (the joined row of a session token: findSessionHolder) kept between requests,
- * so that an authenticated request reads nothing from the store. It can never outlive a change:
+ * Rows kept between requests that no committed change outlives: the session holders (the
+ * joined row of a session token: findSessionHolder), so that an authenticated request reads
+ * nothing from the store, and the help desk's account row of public requests. It can never
+ * outlive a change:
  *
- * - `changes.version()` moves on every committed write that can change a holder, this
+ * - `changes.version()` moves on every committed write that can change a holder (or the account), this
  *   instance's, another process's or another instance's (store-changes.ts): the whole cache is
  *   dropped when it has moved;
  * - a row read from the store is kept only if the version did not move while it was being read
@@ -27,7 +29,7 @@ interface Entry<Row> {
  *
  * Only rows are kept (each hit converts its own copy): nothing a request changes is shared.
  */
-export class SessionHolderCache<Row> {
+export class ChangeBoundCache<Row> {
   readonly #changes: StoreChanges;
   readonly #entries = new Map<string, Entry<Row>>();
   readonly #maxEntries: number;
@@ -37,7 +39,7 @@ export class SessionHolderCache<Row> {
   hits = 0;
   misses = 0;
 
-  constructor(changes: StoreChanges, options: SessionHolderCacheOptions = {}) {
+  constructor(changes: StoreChanges, options: ChangeBoundCacheOptions = {}) {
     this.#changes = changes;
     this.#maxEntries = options.maxEntries ?? 10_000;
     this.#maxAgeMs = options.maxAgeMs ?? 30_000;

@@ -1,0 +1,53 @@
+// The request-completed line is written by hand (src/http/logging.ts, OneLinePerRequest, issue 13
+// "Speed"): it must stay the pino line it replaced, redacted, and obey each route's log level.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { TestApp } from './support/harness.js';
+
+let t: TestApp;
+let owner: string;
+before(async () => {
+  t = await TestApp.start();
+  ({ ownerToken: owner } = await t.setup());
+});
+after(async () => t?.close());
+
+function completedLines(): Record<string, any>[] {
+  return t.logs.flatMap((chunk) => chunk.split('\n')).filter((line) => line.includes('"msg":"request completed"')).map((line) => JSON.parse(line));
+}
+
+test('one JSON line per request, with the fields pino wrote: level, time, pid, hostname, reqId, req, res, responseTime, msg', async () => {
+  const before = completedLines().length;
+  assert.equal((await t.request('GET', '/api/v1/me', { token: owner, ip: '10.9.8.7' })).status, 200);
+  const lines = completedLines().slice(before);
+  assert.equal(lines.length, 1);
+  const [line] = lines;
+  assert.deepEqual(Object.keys(line), ['level', 'time', 'pid', 'hostname', 'reqId', 'req', 'res', 'responseTime', 'msg']);
+  assert.equal(line.level, 30);
+  assert.ok(Math.abs(line.time - Date.now()) < 60_000);
+  assert.equal(line.pid, process.pid);
+  assert.equal(typeof line.reqId, 'string');
+  assert.deepEqual(line.req, { method: 'GET', url: '/api/v1/me', remoteAddress: '10.9.8.7' });
+  assert.deepEqual(line.res, { statusCode: 200 });
+  assert.equal(typeof line.responseTime, 'number');
+  assert.ok(!JSON.stringify(line).includes(owner), 'no session token');
+});
+
+test('a link token in the path or the query, and a quote in the URL, are written redacted and escaped', async () => {
+  const token = randomBytes(32).toString('base64url');
+  const before = completedLines().length;
+  await t.get(`/reset-password/${token}`);
+  await t.get(`/api/v1/nothing-here?code=${token}&x="quoted"`);
+  const lines = completedLines().slice(before);
+  assert.equal(lines.length, 2);
+  assert.equal(lines[0].req.url, '/reset-password/[redacted]');
+  assert.match(lines[1].req.url, /code=\[redacted\]&x="quoted"$/);
+  assert.ok(!t.logs.join('').includes(token));
+});
+
+test("a route's own level still decides: the health checks write no line", async () => {
+  const before = completedLines().length;
+  assert.equal((await t.get('/healthz')).status, 200);
+  assert.equal(completedLines().length, before);
+});
