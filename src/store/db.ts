@@ -7,7 +7,9 @@ import { Kysely, PostgresDialect, sql, type LogEvent, SqliteDialect, type Sqlite
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import type { Database } from './schema.js';
 import { describeStoreFailure, StoreConfigError } from './store-check.js';
-import { PostgresChanges, SqliteChanges, watchingDialect, type StoreChanges } from './store-changes.js';
+import { watchingDialect, type StoreChanges } from './store-changes.js';
+import { SqliteChanges } from './sqlite-changes.js';
+import { PostgresChanges } from './postgres-changes.js';
 import * as initial from './migrations/001-initial.js';
 import * as rateLimits from './migrations/002-rate-limits.js';
 import * as agentSearch from './migrations/003-agent-search.js';
