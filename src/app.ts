@@ -11,6 +11,7 @@ import { createArgon2Hasher, type PasswordHasher } from './security/password-has
 import { changesOf, migrateToLatest, openDatabase, type Db, type QueryObserver } from './store/db.js';
 import { cachedSessionHolders } from './store/sessions.repo.js';
 import { cachedOnlyAccount } from './store/accounts.repo.js';
+import { storeEchoesPlugin } from './http/plugins/store-echoes.js';
 import { assertStoreUsable } from './store/store-check.js';
 import { Metrics } from './http/plugins/metrics.js';
 import { OutboxWorker, type Deliverer, type MailPreparer, type OutboxWorkerOptions } from './mail/outbox-worker.js';
@@ -181,6 +182,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     for (const method of [route.method].flat()) routes.push({ method, url: route.url, get config() { return (route.config ?? {}) as FastifyContextConfig; } });
   });
 
+  await app.register(storeEchoesPlugin); // first: every later hook runs inside the request's list of echoes
   installErrorHandlers(app);
   metrics.install(app, config.metricsToken);
   const counters = config.redisUrl ? await sharedCounters(config.redisUrl, databaseCounters(db, clock), logger, metrics) : databaseCounters(db, clock);

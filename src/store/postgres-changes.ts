@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { Feed } from './store-changes.js';
+import { requestEchoes, type Feed } from './store-changes.js';
 
 /** pg_stat_activity's application_name of the listening connection (operators and tests find it by that) */
 export const LISTENER_NAME = 'deskpass changes';
@@ -9,7 +9,7 @@ export interface PostgresChangesOptions {
   connectionString: string;
   /** `-c search_path=…` of the pool, for the same schema's channel */
   schema: string | null;
-  /** how long a commit waits for its own notice to come back on the listening connection */
+  /** how long a request's answer waits for its commit's notice to come back on the listening connection */
   echoWaitMs?: number;
   reconnectMs?: number;
   onListening?: (listening: boolean, error?: unknown) => void;
@@ -18,9 +18,9 @@ export interface PostgresChangesOptions {
 /**
  * PostgreSQL: every commit of holder writes sends NOTIFY on one channel per schema (inside the
  * transaction, so the notice exists if and only if the commit does), and each serving instance
- * LISTENs on its own connection. A commit then waits until its own notice comes back (at most
- * `echoWaitMs`): PostgreSQL sends a notice to every listener at once, so when the writer answers
- * its client, the other instances have it on their sockets too.
+ * LISTENs on its own connection. The answer to the request that committed waits until its own
+ * notice comes back (at most `echoWaitMs`): PostgreSQL sends a notice to every listener at once,
+ * so when the writer answers its client, the other instances have it on their sockets too.
  */
 export class PostgresChanges implements Feed {
   readonly announceSql = 'select pg_notify($1, $2)';
@@ -51,19 +51,21 @@ export class PostgresChanges implements Feed {
 
   async committed(announcement: string): Promise<void> {
     this.#counter += 1;
-    if (!this.#listening) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, this.#options.echoWaitMs);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#echoes.set(announcement, () => {
-        this.#echoes.delete(announcement);
-        done();
-      });
-    });
-    this.#echoes.delete(announcement);
+    const waiting = requestEchoes.getStore();
+    if (!this.#listening || !waiting) return;
+    // The request's answer waits for the echo (answerAfterEchoes), not this connection: held
+    // until the echo, it would starve the pool under a sign-in storm.
+    waiting.push(
+      new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.#echoes.delete(announcement);
+          resolve();
+        };
+        const timer = setTimeout(done, this.#options.echoWaitMs);
+        this.#echoes.set(announcement, done);
+      }),
+    );
   }
 
   async listen(): Promise<void> {

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { CompiledQuery, type DatabaseConnection, type Dialect, type Driver, type QueryResult, type TransactionSettings } from 'kysely';
 
 /**
@@ -42,6 +43,13 @@ export interface StoreChanges {
   listen(): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * The echoes of one request's commits (PostgreSQL: its notices coming back on the listening
+ * connection), for the HTTP layer to wait for before it answers (http/plugins/store-echoes.ts).
+ * Outside a request (the outbox worker, the sweeps) nobody waits: no client is to be answered.
+ */
+export const requestEchoes = new AsyncLocalStorage<Promise<void>[]>();
 
 /** What the watching driver needs of a feed: how to tell others, and that a commit happened. */
 export interface ChangeSink {
