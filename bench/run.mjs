@@ -21,7 +21,7 @@ import { REPO_ROOT, residentMemory, serverPid, startCeiling, startDeskpass, star
 import { openPostgresStore, openSqliteStore, withPostgresSchema } from './lib/store.mjs';
 import { ADMIN, AGENT_PASSWORD, seedAgents, seedAuditEvents, setUpHelpDesk } from './lib/seed.mjs';
 import { backgroundLoad, burst, fixedRate, interleaved, percentile, sequential, throughput } from './lib/load.mjs';
-import { exchangeCodes, mintCodes, providerBrowser, registerBenchApp } from './lib/oidc.mjs';
+import { exchangeCodes, mintCodes, mintRefreshTokens, providerBrowser, refreshChains, registerBenchApp } from './lib/oidc.mjs';
 import { measureAgentSearch } from './lib/agent-search.mjs';
 
 const ARGON2ID = 'm=19456,t=2,p=1'; // the production default (OWASP minimum)
@@ -35,6 +35,7 @@ const settings = {
   redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379', // PostgreSQL runs only
   loginConnections: 16, // far more sign-ins in flight than cores: a morning rush
   readConnections: 10, // autocannon's default, for /me and for the hello-world alike
+  refreshChains: 10, // independent chains of rotating refresh tokens, one request in flight each
   responsivenessRate: 40, // GET /me per second while sign-ins saturate the machine
   responsivenessSeconds: 10,
   burstSignIns: 500, // distinct agents signing in at once, one request and one socket each
@@ -292,6 +293,39 @@ async function benchDialect(dialect, { redisUrl } = {}) {
         figures.userinfoPerSecond = round(userinfo.b, 0);
         figures.userinfoHelloRequestsPerSecond = round(userinfo.a, 0);
         figures.userinfoRatio = round(userinfo.b / userinfo.a, 3);
+
+        // 6b. Refresh-token grants (issue 13): each use consumes the token and answers a new one,
+        // so the load is independent chains, each carrying on with its answer's token. The chains'
+        // first tokens are minted before the windows (scope offline_access with prompt=consent);
+        // a chain that failed is re-seeded from a fresh code before the next window (untimed).
+        log(`${dialect}: OpenID Connect refresh-token grants (${settings.refreshChains} chains) vs the hello-world`);
+        const refreshTokens = await mintRefreshTokens(baseUrl, providerSession, benchApp, settings.refreshChains);
+        figures.refreshFailures = 0;
+        figures.refreshReseeds = 0;
+        let refreshFailureLogged = false;
+        const refreshWindow = async (ms) => {
+          const broken = refreshTokens.flatMap((token, i) => (token ? [] : [i]));
+          if (broken.length > 0) {
+            const fresh = await mintRefreshTokens(baseUrl, providerSession, benchApp, broken.length);
+            broken.forEach((i, k) => (refreshTokens[i] = fresh[k]));
+            figures.refreshReseeds += broken.length;
+          }
+          const r = await refreshChains(baseUrl, benchApp, refreshTokens, ms);
+          figures.refreshFailures += r.failures;
+          if (r.firstFailure && !refreshFailureLogged) {
+            refreshFailureLogged = true;
+            log(`${dialect}: a refresh-token grant failed (${r.broken.length} chain(s) to re-seed): ${r.firstFailure}; server log: ${readFileSync(server.logFile, 'utf8').split('\n').filter((l) => l.includes('oidc')).slice(-3).join(' | ')}`);
+          }
+          return r;
+        };
+        await refreshWindow(1000); // warm-up (its failures count too)
+        const refreshes = await againstHello(helloLoad, async (ms) => {
+          const r = await refreshWindow(ms);
+          return { count: r.count, seconds: r.seconds };
+        });
+        figures.refreshesPerSecond = round(refreshes.b, 0);
+        figures.refreshHelloRequestsPerSecond = round(refreshes.a, 0);
+        figures.refreshRatio = round(refreshes.b / refreshes.a, 3);
       } finally {
         await stopProcess(oidcHello.child);
       }
@@ -339,6 +373,9 @@ function printTable(results) {
     ['forgot-password, req/s', (f) => f.forgotPasswordPerSecond, ''],
     ['OIDC code exchanges/s (token endpoint, 10 clients)', (f) => f.tokenExchangesPerSecond, ''],
     ['token exchange ratio = exchanges/s ÷ hello-world', (f) => f.tokenExchangeRatio, ''],
+    [`OIDC refresh-token grants/s (${settings.refreshChains} chains)`, (f) => f.refreshesPerSecond, ''],
+    ['refresh ratio = refreshes/s ÷ hello-world', (f) => f.refreshRatio, ''],
+    ['refresh-token grant failures (non-200)', (f) => f.refreshFailures, ''],
     ['OIDC userinfo (Bearer), req/s', (f) => f.userinfoPerSecond, ''],
     ['userinfo ratio = userinfo ÷ hello-world', (f) => f.userinfoRatio, ''],
     [`agent search p50 / p99 ms (${results.settings.agents} agents)`, (f) => `${f.agentSearchMs.p50} / ${f.agentSearchMs.p99}`, 'a few ms'],
