@@ -12,6 +12,7 @@ import { changesOf, migrateToLatest, openDatabase, type Db, type QueryObserver }
 import { cachedSessionHolders } from './store/sessions.repo.js';
 import { cachedOnlyAccount } from './store/accounts.repo.js';
 import { storeEchoesPlugin } from './http/plugins/store-echoes.js';
+import { checkpointOffTheEventLoop } from './store/sqlite-checkpoints.js';
 import { assertStoreUsable } from './store/store-check.js';
 import { Metrics } from './http/plugins/metrics.js';
 import { OutboxWorker, type Deliverer, type MailPreparer, type OutboxWorkerOptions } from './mail/outbox-worker.js';
@@ -109,6 +110,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await db.destroy(); // a pool left open would keep the process (or a test) alive
     throw error;
   }
+  const checkpoints = config.databaseUrl.startsWith('sqlite:') && config.databaseUrl !== 'sqlite::memory:'
+    ? await checkpointOffTheEventLoop(db, config.databaseUrl.slice('sqlite:'.length), (message) => logger.warn({ err: message }, 'SQLite checkpoint failed'))
+    : undefined;
   const clock = options.clock ?? systemClock;
   const transport = options.mailTransport ?? createMailTransport({ smtpUrl: config.smtpUrl, mailDir: config.mailDir });
   const preparers: Record<string, MailPreparer> = {};
@@ -226,6 +230,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await counters.close();
     await ownHasher?.close?.();
     await changes.close();
+    await checkpoints?.stop();
     await db.destroy();
   });
   return app;
