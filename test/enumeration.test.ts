@@ -147,6 +147,9 @@ describe('forgot password does not tell addresses apart', () => {
       { label: 'deactivated', email: deactivated.email },
       { label: 'invited', email: invitedEmail },
     ];
+    // The same state before each: the help desk's account row is cached since the changes above
+    // emptied the cache (issue 13), as it is for every request of a real attacker.
+    await t.post('/api/v1/auth/forgot-password', { email: `warm-up${++counter}@acme.test` });
     const observations = [];
     for (const c of cases) observations.push(await observe(() => t.post('/api/v1/auth/forgot-password', { email: c.email })));
     assertSameAnswerAndWork(observations, cases.map((c) => c.label));

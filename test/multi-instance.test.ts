@@ -177,6 +177,42 @@ test('B serves sessions from memory, and a deactivation, a role change or a lock
   assert.equal((await b.request('GET', '/api/v1/me', { token: lockedToken })).body.locked, true);
 });
 
+test('a stream of requests on B: none that started after A answered a revocation is served (10 trials, sign-out, "sign out everywhere", deactivation)', async () => {
+  const owner = await login(a, OWNER.email, OWNER.password);
+  for (let trial = 0; trial < 10; trial += 1) {
+    const agent = await newAgent();
+    const token = await login(b, agent.email, agent.password);
+    await cachedMe(b, token);
+    const seen: { startedAt: number; status: number }[] = [];
+    let running = true;
+    const loop = async () => {
+      while (running) {
+        const startedAt = performance.now();
+        const { status } = await b.request('GET', '/api/v1/me', { token });
+        seen.push({ startedAt, status });
+      }
+    };
+    const loops = [loop(), loop(), loop(), loop()];
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    const how = trial % 3;
+    const ended =
+      how === 0
+        ? await a.request('POST', '/api/v1/auth/logout', { token })
+        : how === 1
+          ? await a.request('POST', `/api/v1/agents/${agent.id}/sessions/revoke`, { token: owner })
+          : await a.request('PATCH', `/api/v1/agents/${agent.id}`, { body: { status: 'deactivated' }, token: owner });
+    const answeredAt = performance.now();
+    assert.ok(ended.status === 204 || ended.status === 200, `trial ${trial}: ${ended.status}`);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    running = false;
+    await Promise.all(loops);
+    const after = seen.filter((r) => r.startedAt > answeredAt);
+    assert.ok(after.length > 0, `trial ${trial}: requests ran after the answer`);
+    assert.deepEqual(after.filter((r) => r.status !== 401), [], `trial ${trial} (${['sign-out', 'sign out everywhere', 'deactivation'][how]}): served after A answered`);
+    assert.ok(seen.some((r) => r.startedAt < answeredAt && r.status === 200), `trial ${trial}: B served the session before`);
+  }
+});
+
 test("B's listening connection is cut: B reads the store meanwhile and misses no change, then listens and caches again by itself", async () => {
   const agent = await newAgent();
   const token = await login(b, agent.email, agent.password);

@@ -1,9 +1,10 @@
-import { IncomingMessage } from 'node:http';
+import { IncomingMessage, type ServerResponse } from 'node:http';
 import { parse as parseQuery } from 'node:querystring';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { LimitRefusal } from '../http/plugins/rate-limits.js';
 import type { ProviderHost } from './host.js';
 import { DISCOVERY_PATH, OIDC_ROUTES } from './endpoints.js';
+import { requestEchoes } from '../store/store-changes.js';
 
 /** The provider reads at most this much of a body (oidc-provider's own limit is 56 KiB). */
 const BODY_LIMIT_BYTES = 56 * 1024;
@@ -99,6 +100,7 @@ export function providerMount(host: ProviderHost, publicUrl: string): FastifyPlu
       reply.raw.setHeader('x-content-type-options', 'nosniff');
       // the provider's own pages (sign-out confirmation, errors) are never framed
       reply.raw.setHeader('x-frame-options', 'DENY');
+      answerAfterEchoes(reply.raw);
       await host.handle(raw, reply.raw);
     };
 
@@ -115,4 +117,19 @@ export function providerMount(host: ProviderHost, publicUrl: string): FastifyPlu
     app.route({ method: ['GET', 'POST', 'OPTIONS'], url: '/oidc/*', schema: { hide: true }, handler: forward });
     app.get(DISCOVERY_PATH, { schema: { hide: true } }, forward);
   };
+}
+
+/**
+ * The provider answers on the raw response, past Fastify's onSend hooks: its end waits here for
+ * the echoes of what the request committed (an RP-initiated logout ends the Deskpass session), as
+ * every other answer does (http/plugins/store-echoes.ts).
+ */
+function answerAfterEchoes(response: ServerResponse): void {
+  const end = response.end.bind(response) as (...args: unknown[]) => ServerResponse;
+  response.end = ((...args: unknown[]) => {
+    const echoes = requestEchoes.getStore();
+    if (!echoes || echoes.length === 0) return end(...args);
+    void Promise.all(echoes).then(() => end(...args));
+    return response;
+  }) as ServerResponse['end'];
 }

@@ -38,7 +38,7 @@ export function openDatabase(databaseUrl: string, observeQuery?: QueryObserver):
     } catch (error) {
       throw new StoreConfigError(describeStoreFailure(databaseUrl, error));
     }
-    const changes = new SqliteChanges(sqlite, path);
+    const changes = new SqliteChanges(sqlite);
     return withChanges(new Kysely<Database>({ dialect: watchingDialect(new SqliteDialect({ database: withStatementCache(sqlite) }), changes), log }), changes);
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {

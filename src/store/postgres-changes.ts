@@ -18,9 +18,13 @@ export interface PostgresChangesOptions {
 /**
  * PostgreSQL: every commit of holder writes sends NOTIFY on one channel per schema (inside the
  * transaction, so the notice exists if and only if the commit does), and each serving instance
- * LISTENs on its own connection. The answer to the request that committed waits until its own
- * notice comes back (at most `echoWaitMs`): PostgreSQL sends a notice to every listener at once,
- * so when the writer answers its client, the other instances have it on their sockets too.
+ * LISTENs on a connection of its own. PostgreSQL hands a notice to each listener separately, so a
+ * notice the writer got back says nothing of the others: each instance that gets another's
+ * notice drops its caches, then answers `ack:<notice>:<instance>` on the same channel, and the
+ * request that committed is answered once its notice came back and every instance heard from in
+ * the last 3 s (`hello:<instance>`, every second) has acknowledged it — at most `echoWaitMs`.
+ * An instance serves nothing from memory until its own first hello came back, nor while its
+ * hellos are late (its listening connection lags or is gone).
  */
 export class PostgresChanges implements Feed {
   readonly announceSql = 'select pg_notify($1, $2)';
@@ -33,7 +37,12 @@ export class PostgresChanges implements Feed {
   #listening = false;
   #wanted = false;
   #retry: NodeJS.Timeout | undefined;
-  readonly #echoes = new Map<string, () => void>();
+  #hello: NodeJS.Timeout | undefined;
+  /** when this instance's last hello came back (0: none since the connection opened) */
+  #helloEchoedAt = 0;
+  /** other instances, by the time their last hello arrived */
+  readonly #peers = new Map<string, number>();
+  readonly #pending = new Map<string, PendingNotice>();
 
   constructor(options: PostgresChangesOptions) {
     this.#options = { echoWaitMs: 250, reconnectMs: 1000, ...options };
@@ -41,31 +50,68 @@ export class PostgresChanges implements Feed {
   }
 
   version(): number | null {
-    return this.#listening ? this.#counter : null;
+    if (!this.#listening || Date.now() - this.#helloEchoedAt > HELLO_LATE_MS) return null;
+    return this.#counter;
   }
 
+  /** Called before the notice is sent (inside the transaction): its echo and acknowledgements may arrive before COMMIT returns. */
   nextAnnouncement(): string {
     this.#sequence += 1;
-    return `${this.#instance}:${this.#sequence}`;
+    const announcement = `${this.#instance}:${this.#sequence}`;
+    if (this.#listening) this.#pending.set(announcement, this.#awaitNotice(announcement));
+    return announcement;
   }
 
   async committed(announcement: string): Promise<void> {
     this.#counter += 1;
-    const waiting = requestEchoes.getStore();
-    if (!this.#listening || !waiting) return;
-    // The request's answer waits for the echo (answerAfterEchoes), not this connection: held
-    // until the echo, it would starve the pool under a sign-in storm.
-    waiting.push(
-      new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          this.#echoes.delete(announcement);
-          resolve();
-        };
-        const timer = setTimeout(done, this.#options.echoWaitMs);
-        this.#echoes.set(announcement, done);
-      }),
-    );
+    const pending = this.#pending.get(announcement);
+    // The request's answer waits (http/plugins/store-echoes.ts), not this connection: held until
+    // the acknowledgements, it would starve the pool under a sign-in storm.
+    if (pending) requestEchoes.getStore()?.push(pending.settled);
+  }
+
+  #awaitNotice(announcement: string): PendingNotice {
+    const now = Date.now();
+    const waitingFor = new Set([...this.#peers].filter(([, seenAt]) => now - seenAt <= PEER_GONE_MS).map(([peer]) => peer));
+    let echoed = false;
+    let resolve!: () => void;
+    const settled = new Promise<void>((r) => (resolve = r));
+    const done = () => {
+      clearTimeout(timer);
+      this.#pending.delete(announcement);
+      resolve();
+    };
+    const timer = setTimeout(done, this.#options.echoWaitMs);
+    timer.unref();
+    return {
+      settled,
+      echoed: () => {
+        echoed = true;
+        if (waitingFor.size === 0) done();
+      },
+      acknowledged: (peer) => {
+        waitingFor.delete(peer);
+        if (echoed && waitingFor.size === 0) done();
+      },
+      abandon: done,
+    };
+  }
+
+  #heard(client: pg.Client, payload: string): void {
+    const [kind, first, second] = payload.split(':');
+    if (kind === 'hello') {
+      if (first === this.#instance) this.#helloEchoedAt = Date.now();
+      else if (first) this.#peers.set(first, Date.now());
+      return;
+    }
+    if (kind === 'ack') {
+      if (first === this.#instance) this.#pending.get(`${first}:${second}`)?.acknowledged(payload.split(':')[3] ?? '');
+      return;
+    }
+    // a change (`<instance>:<sequence>`, or anything else on the channel): caches drop
+    this.#counter += 1;
+    if (kind === this.#instance) this.#pending.get(payload)?.echoed();
+    else if (first !== undefined) client.query(this.announceSql, [this.channel, `ack:${payload}:${this.#instance}`]).catch(() => undefined);
   }
 
   async listen(): Promise<void> {
@@ -81,8 +127,10 @@ export class PostgresChanges implements Feed {
       this.#client = undefined;
       const was = this.#listening;
       this.#listening = false;
+      this.#helloEchoedAt = 0;
+      clearInterval(this.#hello);
       this.#counter += 1;
-      for (const echo of this.#echoes.values()) echo();
+      for (const pending of this.#pending.values()) pending.abandon();
       client.end().catch(() => undefined);
       if (was) this.#options.onListening?.(false, error);
       this.#scheduleReconnect();
@@ -90,10 +138,9 @@ export class PostgresChanges implements Feed {
     client.on('error', lost);
     client.on('end', () => lost(new Error('the listening connection ended')));
     client.on('notification', (message) => {
-      if (message.channel !== this.channel) return;
-      this.#counter += 1;
-      if (message.payload) this.#echoes.get(message.payload)?.();
+      if (message.channel === this.channel) this.#heard(client, message.payload ?? '');
     });
+    const hello = () => client.query(this.announceSql, [this.channel, `hello:${this.#instance}`]).catch(() => undefined);
     try {
       await client.connect();
       await client.query(`listen "${this.channel}"`);
@@ -104,6 +151,9 @@ export class PostgresChanges implements Feed {
     if (this.#client !== client) return;
     this.#counter += 1; // whatever was cached before this connection may have missed notices
     this.#listening = true;
+    void hello();
+    this.#hello = setInterval(hello, HELLO_EVERY_MS);
+    this.#hello.unref();
     this.#options.onListening?.(true);
   }
 
@@ -119,9 +169,25 @@ export class PostgresChanges implements Feed {
   async close(): Promise<void> {
     this.#wanted = false;
     clearTimeout(this.#retry);
+    clearInterval(this.#hello);
     const client = this.#client;
     this.#client = undefined;
     this.#listening = false;
+    for (const pending of this.#pending.values()) pending.abandon();
     await client?.end().catch(() => undefined);
   }
 }
+
+interface PendingNotice {
+  /** resolves once the notice came back and every live peer acknowledged it, or after echoWaitMs */
+  settled: Promise<void>;
+  echoed(): void;
+  acknowledged(peer: string): void;
+  abandon(): void;
+}
+
+const HELLO_EVERY_MS = 1000;
+/** a peer not heard from for this long is gone: no commit waits for it */
+const PEER_GONE_MS = 3000;
+/** this instance's own hello later than this: its listening connection lags, nothing is served from memory */
+const HELLO_LATE_MS = 2500;
