@@ -94,6 +94,10 @@ describe('PostgreSQL restarts under load', () => {
     const answers: Answer[] = [];
     for (let round = 0; round < 5; round += 1) answers.push(...(await Promise.all(burst(round))));
     assert.ok(answers.every((a) => a.status < 500), 'all is well before');
+    // The invitations queued so far are out before the cut: one the worker is sending when the
+    // store goes away is claimed for its 60-second lease first (README, Known gaps), longer than
+    // this test waits for mail below.
+    for (let round = 0; round < 5; round += 1) await t.mailTo(`load${round}@acme.test`, /invit/i);
 
     proxy.cut();
     const during: Answer[] = [];
