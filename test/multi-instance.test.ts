@@ -213,6 +213,27 @@ test('a stream of requests on B: none that started after A answered a revocation
   }
 });
 
+test('B stood still (SIGSTOP) while A revoked and answered without its acknowledgement: what B answers once it runs again is 401 (5 trials)', async () => {
+  const owner = await login(a, OWNER.email, OWNER.password);
+  for (let trial = 0; trial < 5; trial += 1) {
+    const agent = await newAgent();
+    const token = await login(b, agent.email, agent.password);
+    await cachedMe(b, token);
+    b.child.kill('SIGSTOP');
+    let asked: Promise<{ status: number }> | undefined;
+    try {
+      const revoked = await a.request('POST', `/api/v1/agents/${agent.id}/sessions/revoke`, { token: owner });
+      assert.equal(revoked.status, 204);
+      asked = b.request('GET', '/api/v1/me', { token }); // waits in B's socket while B is stopped
+      await new Promise((resolve) => setTimeout(resolve, 300 + 200 * trial));
+    } finally {
+      b.child.kill('SIGCONT');
+    }
+    assert.equal((await asked!).status, 401, `trial ${trial}: the revoked session was served after B resumed`);
+    assert.equal((await b.request('GET', '/api/v1/me', { token })).status, 401);
+  }
+});
+
 test("B's listening connection is cut: B reads the store meanwhile and misses no change, then listens and caches again by itself", async () => {
   const agent = await newAgent();
   const token = await login(b, agent.email, agent.password);

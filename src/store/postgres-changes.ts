@@ -22,9 +22,11 @@ export interface PostgresChangesOptions {
  * notice the writer got back says nothing of the others: each instance that gets another's
  * notice drops its caches, then answers `ack:<notice>:<instance>` on the same channel, and the
  * request that committed is answered once its notice came back and every instance heard from in
- * the last 3 s (`hello:<instance>`, every second) has acknowledged it — at most `echoWaitMs`.
- * An instance serves nothing from memory until its own first hello came back, nor while its
- * hellos are late (its listening connection lags or is gone).
+ * the last 3 s (`hello:<instance>:<sent at>`, ten a second) has acknowledged it — at most
+ * `echoWaitMs`. An instance serves from memory only while a hello it sent less than 200 ms ago
+ * has come back (notices arrive in commit order, so it has read every notice committed before
+ * that hello): one that stood still or whose connection lags reads the store until it is current
+ * again, which is why an answer that went out without its acknowledgement finds it so.
  */
 export class PostgresChanges implements Feed {
   readonly announceSql = 'select pg_notify($1, $2)';
@@ -38,8 +40,15 @@ export class PostgresChanges implements Feed {
   #wanted = false;
   #retry: NodeJS.Timeout | undefined;
   #hello: NodeJS.Timeout | undefined;
-  /** when this instance's last hello came back (0: none since the connection opened) */
-  #helloEchoedAt = 0;
+  /**
+   * When the newest of this instance's hellos that came back was sent (0: none since the
+   * connection opened). Notices reach a listener in commit order, so every notice committed
+   * before that moment has been read: this is how current this instance's caches are.
+   */
+  #currentAsOf = 0;
+  /** nothing is served from memory before this (a second after the connection's first hello came back: every peer knows this instance by then) */
+  #cacheFrom = Infinity;
+  #listeningSince = 0;
   /** other instances, by the time their last hello arrived */
   readonly #peers = new Map<string, number>();
   readonly #pending = new Map<string, PendingNotice>();
@@ -50,7 +59,11 @@ export class PostgresChanges implements Feed {
   }
 
   version(): number | null {
-    if (!this.#listening || Date.now() - this.#helloEchoedAt > HELLO_LATE_MS) return null;
+    const now = Date.now();
+    // Another instance answers at most echoWaitMs after its commit without this one's
+    // acknowledgement (this process stood still, its connection lags): then a hello sent after
+    // that commit has not come back yet, and nothing is served from memory.
+    if (!this.#listening || now < this.#cacheFrom || now - this.#currentAsOf > HELLO_LATE_MS) return null;
     return this.#counter;
   }
 
@@ -64,6 +77,13 @@ export class PostgresChanges implements Feed {
 
   async committed(announcement: string): Promise<void> {
     this.#counter += 1;
+    // Not listening, this instance cannot hear the acknowledgements: its answer waits the whole
+    // time, which the other instances (who drop their caches on the notice, or serve nothing
+    // from memory after a stall) need at most.
+    if (!this.#listening) {
+      requestEchoes.getStore()?.push(new Promise((resolve) => setTimeout(resolve, this.#options.echoWaitMs).unref()));
+      return;
+    }
     const pending = this.#pending.get(announcement);
     // The request's answer waits (http/plugins/store-echoes.ts), not this connection: held until
     // the acknowledgements, it would starve the pool under a sign-in storm.
@@ -72,6 +92,8 @@ export class PostgresChanges implements Feed {
 
   #awaitNotice(announcement: string): PendingNotice {
     const now = Date.now();
+    // Just (re)connected, the list of peers may be short of one not heard from meanwhile: wait the whole time.
+    const peersUncertain = now - this.#listeningSince < PEER_GONE_MS;
     const waitingFor = new Set([...this.#peers].filter(([, seenAt]) => now - seenAt <= PEER_GONE_MS).map(([peer]) => peer));
     let echoed = false;
     let resolve!: () => void;
@@ -87,11 +109,11 @@ export class PostgresChanges implements Feed {
       settled,
       echoed: () => {
         echoed = true;
-        if (waitingFor.size === 0) done();
+        if (waitingFor.size === 0 && !peersUncertain) done();
       },
       acknowledged: (peer) => {
         waitingFor.delete(peer);
-        if (echoed && waitingFor.size === 0) done();
+        if (echoed && waitingFor.size === 0 && !peersUncertain) done();
       },
       abandon: done,
     };
@@ -100,8 +122,10 @@ export class PostgresChanges implements Feed {
   #heard(client: pg.Client, payload: string): void {
     const [kind, first, second] = payload.split(':');
     if (kind === 'hello') {
-      if (first === this.#instance) this.#helloEchoedAt = Date.now();
-      else if (first) this.#peers.set(first, Date.now());
+      if (first === this.#instance) {
+        if (this.#currentAsOf === 0) this.#cacheFrom = Date.now() + WARM_UP_MS;
+        this.#currentAsOf = Math.max(this.#currentAsOf, Number(second) || 0);
+      } else if (first) this.#peers.set(first, Date.now());
       return;
     }
     if (kind === 'ack') {
@@ -127,10 +151,11 @@ export class PostgresChanges implements Feed {
       this.#client = undefined;
       const was = this.#listening;
       this.#listening = false;
-      this.#helloEchoedAt = 0;
+      this.#currentAsOf = 0;
+      this.#cacheFrom = Infinity;
       clearInterval(this.#hello);
       this.#counter += 1;
-      for (const pending of this.#pending.values()) pending.abandon();
+      // what waits for acknowledgements waits its whole time now: they can no longer be heard
       client.end().catch(() => undefined);
       if (was) this.#options.onListening?.(false, error);
       this.#scheduleReconnect();
@@ -140,7 +165,7 @@ export class PostgresChanges implements Feed {
     client.on('notification', (message) => {
       if (message.channel === this.channel) this.#heard(client, message.payload ?? '');
     });
-    const hello = () => client.query(this.announceSql, [this.channel, `hello:${this.#instance}`]).catch(() => undefined);
+    const hello = () => client.query(this.announceSql, [this.channel, `hello:${this.#instance}:${Date.now()}`]).catch(() => undefined);
     try {
       await client.connect();
       await client.query(`listen "${this.channel}"`);
@@ -151,8 +176,9 @@ export class PostgresChanges implements Feed {
     if (this.#client !== client) return;
     this.#counter += 1; // whatever was cached before this connection may have missed notices
     this.#listening = true;
+    this.#listeningSince = Date.now();
     void hello();
-    this.#hello = setInterval(hello, HELLO_EVERY_MS);
+    this.#hello = setInterval(() => void hello(), HELLO_EVERY_MS);
     this.#hello.unref();
     this.#options.onListening?.(true);
   }
@@ -186,8 +212,10 @@ interface PendingNotice {
   abandon(): void;
 }
 
-const HELLO_EVERY_MS = 1000;
+const HELLO_EVERY_MS = 100;
 /** a peer not heard from for this long is gone: no commit waits for it */
 const PEER_GONE_MS = 3000;
-/** this instance's own hello later than this: its listening connection lags, nothing is served from memory */
-const HELLO_LATE_MS = 2500;
+/** this instance is behind when no hello it sent in this long came back; below the 250 ms an answer waits for acknowledgements */
+const HELLO_LATE_MS = 200;
+/** after the first hello came back, how long before anything is served from memory (every peer knows this instance by then) */
+const WARM_UP_MS = 1000;
