@@ -85,9 +85,20 @@ export class PostgresChanges implements Feed {
       return;
     }
     const pending = this.#pending.get(announcement);
-    // The request's answer waits (http/plugins/store-echoes.ts), not this connection: held until
-    // the acknowledgements, it would starve the pool under a sign-in storm.
-    if (pending) requestEchoes.getStore()?.push(pending.settled);
+    if (!pending) return;
+    // The time allowed starts now that the commit is done: a peer's hello committed before the
+    // notice was sent before this moment, so a peer still behind the notice when the time runs
+    // out no longer counts itself current (HELLO_LATE_MS < echoWaitMs). The request's answer
+    // waits (http/plugins/store-echoes.ts), not this connection: held until the
+    // acknowledgements, it would starve the pool under a sign-in storm.
+    pending.start();
+    const waiting = requestEchoes.getStore();
+    if (waiting) waiting.push(pending.settled);
+    else pending.abandon(); // nobody to answer (the worker, the sweeps)
+  }
+
+  abandoned(announcement: string): void {
+    this.#pending.get(announcement)?.abandon();
   }
 
   #awaitNotice(announcement: string): PendingNotice {
@@ -96,6 +107,8 @@ export class PostgresChanges implements Feed {
     const peersUncertain = now - this.#listeningSince < PEER_GONE_MS;
     const waitingFor = new Set([...this.#peers].filter(([, seenAt]) => now - seenAt <= PEER_GONE_MS).map(([peer]) => peer));
     let echoed = false;
+    let started = false;
+    let timer: NodeJS.Timeout | undefined;
     let resolve!: () => void;
     const settled = new Promise<void>((r) => (resolve = r));
     const done = () => {
@@ -103,17 +116,23 @@ export class PostgresChanges implements Feed {
       this.#pending.delete(announcement);
       resolve();
     };
-    const timer = setTimeout(done, this.#options.echoWaitMs);
-    timer.unref();
+    // echoes and acknowledgements may come before COMMIT returns; the answer goes once both are in and the commit is done
+    const complete = () => started && echoed && waitingFor.size === 0 && !peersUncertain;
     return {
       settled,
+      start: () => {
+        started = true;
+        timer = setTimeout(done, this.#options.echoWaitMs);
+        timer.unref();
+        if (complete()) done();
+      },
       echoed: () => {
         echoed = true;
-        if (waitingFor.size === 0 && !peersUncertain) done();
+        if (complete()) done();
       },
       acknowledged: (peer) => {
         waitingFor.delete(peer);
-        if (echoed && waitingFor.size === 0 && !peersUncertain) done();
+        if (complete()) done();
       },
       abandon: done,
     };
@@ -165,7 +184,14 @@ export class PostgresChanges implements Feed {
     client.on('notification', (message) => {
       if (message.channel === this.channel) this.#heard(client, message.payload ?? '');
     });
-    const hello = () => client.query(this.announceSql, [this.channel, `hello:${this.#instance}:${Date.now()}`]).catch(() => undefined);
+    // one hello at a time: behind a slow connection they would pile up (this instance reads the store meanwhile)
+    let helloInFlight = false;
+    const hello = async () => {
+      if (helloInFlight) return;
+      helloInFlight = true;
+      await client.query(this.announceSql, [this.channel, `hello:${this.#instance}:${Date.now()}`]).catch(() => undefined);
+      helloInFlight = false;
+    };
     try {
       await client.connect();
       await client.query(`listen "${this.channel}"`);
@@ -205,8 +231,9 @@ export class PostgresChanges implements Feed {
 }
 
 interface PendingNotice {
-  /** resolves once the notice came back and every live peer acknowledged it, or after echoWaitMs */
+  /** resolves once the commit is done, the notice came back and every live peer acknowledged it, or echoWaitMs after the commit */
   settled: Promise<void>;
+  start(): void;
   echoed(): void;
   acknowledged(peer: string): void;
   abandon(): void;

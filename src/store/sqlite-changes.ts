@@ -42,6 +42,8 @@ export class SqliteChanges implements Feed {
     this.#counter += 1;
   }
 
+  abandoned(): void {}
+
   async listen(): Promise<void> {}
   async close(): Promise<void> {}
 }

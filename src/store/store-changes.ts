@@ -57,8 +57,10 @@ export interface ChangeSink {
   readonly announceSql: string | null;
   readonly channel?: string;
   nextAnnouncement(): string;
-  /** the writes of this announcement are committed: local caches drop, and (PostgreSQL) it waits briefly until the notice went round */
+  /** the writes of this announcement are committed: local caches drop, and (PostgreSQL) the request's answer waits until the notice went round */
   committed(announcement: string): Promise<void>;
+  /** the commit of this announcement failed: nothing changed, nothing to wait for */
+  abandoned(announcement: string): void;
 }
 
 /** A store's change feed: SqliteChanges (sqlite-changes.ts) or PostgresChanges (postgres-changes.ts). */
@@ -84,12 +86,27 @@ class WatchingConnection implements DatabaseConnection {
   ) {}
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    // A holder write outside a transaction gets one of its own on PostgreSQL: committed first
+    // and announced after, a connection lost in between would leave the change without a notice.
+    if (!this.inTransaction && this.feed.announceSql && changesSessionHolders(query.sql)) return this.#inOwnTransaction<R>(query);
     const result = await this.inner.executeQuery<R>(query);
     if (changesSessionHolders(query.sql)) {
       if (this.inTransaction) this.wroteHolders = true;
       else await announce(this.inner, this.feed);
     }
     return result;
+  }
+
+  async #inOwnTransaction<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    await this.inner.executeQuery(CompiledQuery.raw('begin'));
+    try {
+      const result = await this.inner.executeQuery<R>(query);
+      await announce(this.inner, this.feed, async () => void (await this.inner.executeQuery(CompiledQuery.raw('commit'))));
+      return result;
+    } catch (error) {
+      await this.inner.executeQuery(CompiledQuery.raw('rollback')).catch(() => undefined);
+      throw error;
+    }
   }
 
   streamQuery<R>(query: CompiledQuery, chunkSize: number): AsyncIterableIterator<QueryResult<R>> {
@@ -101,8 +118,13 @@ class WatchingConnection implements DatabaseConnection {
 /** Tells the feed about committed holder writes: NOTIFY first on `connection` when the feed sends one (inside the transaction, before COMMIT). */
 async function announce(connection: DatabaseConnection, feed: ChangeSink, beforeCommit?: () => Promise<void>): Promise<void> {
   const announcement = feed.nextAnnouncement();
-  if (feed.announceSql) await connection.executeQuery(CompiledQuery.raw(feed.announceSql, [feed.channel, announcement]));
-  await beforeCommit?.();
+  try {
+    if (feed.announceSql) await connection.executeQuery(CompiledQuery.raw(feed.announceSql, [feed.channel, announcement]));
+    await beforeCommit?.();
+  } catch (error) {
+    feed.abandoned(announcement);
+    throw error;
+  }
   await feed.committed(announcement);
 }
 
