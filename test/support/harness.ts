@@ -121,7 +121,17 @@ export class TestApp {
     const queries: string[] = [];
     let app: Awaited<ReturnType<typeof buildApp>>;
     try {
-      app = await buildApp({ ...appOptions, config, clock, hasher, logStream, observeQuery: (sql) => queries.push(sql) });
+      try {
+        app = await buildApp({ ...appOptions, config, clock, hasher, logStream, observeQuery: (sql) => queries.push(sql) });
+      } catch (error) {
+        // Seen a few times in full PostgreSQL runs, never explained: the migration of a schema
+        // created a moment before fails with 'schema "t_…" does not exist'. One new schema and one
+        // more start, said on stderr so that it stays visible (README, Known gaps).
+        if (overrides.databaseUrl || !/migration .*failed: schema "t_\w+" does not exist/.test(String(error))) throw error;
+        process.stderr.write(`harness: ${String(error)}; starting once more on a new schema\n`);
+        config.databaseUrl = await freshDatabaseUrl(dir);
+        app = await buildApp({ ...appOptions, config, clock, hasher, logStream, observeQuery: (sql) => queries.push(sql) });
+      }
       await app.ready();
     } catch (error) {
       // a server that failed to start leaves nothing running: the test fails instead of hanging
