@@ -177,12 +177,18 @@ test('B serves sessions from memory, and a deactivation, a role change or a lock
   assert.equal((await b.request('GET', '/api/v1/me', { token: lockedToken })).body.locked, true);
 });
 
+/** A new agent signed in on B, whose session B already serves from memory. */
+async function agentCachedOnB() {
+  const agent = await newAgent();
+  const token = await login(b, agent.email, agent.password);
+  await cachedMe(b, token);
+  return { agent, token };
+}
+
 test('a stream of requests on B: none that started after A answered a revocation is served (10 trials, sign-out, "sign out everywhere", deactivation)', async () => {
   const owner = await login(a, OWNER.email, OWNER.password);
   for (let trial = 0; trial < 10; trial += 1) {
-    const agent = await newAgent();
-    const token = await login(b, agent.email, agent.password);
-    await cachedMe(b, token);
+    const { agent, token } = await agentCachedOnB();
     const seen: { startedAt: number; status: number }[] = [];
     let running = true;
     const loop = async () => {
@@ -216,9 +222,7 @@ test('a stream of requests on B: none that started after A answered a revocation
 test('B stood still (SIGSTOP) while A revoked and answered without its acknowledgement: what B answers once it runs again is 401 (5 trials)', async () => {
   const owner = await login(a, OWNER.email, OWNER.password);
   for (let trial = 0; trial < 5; trial += 1) {
-    const agent = await newAgent();
-    const token = await login(b, agent.email, agent.password);
-    await cachedMe(b, token);
+    const { agent, token } = await agentCachedOnB();
     b.child.kill('SIGSTOP');
     let asked: Promise<{ status: number }> | undefined;
     try {

@@ -33,7 +33,7 @@ export function changesSessionHolders(sql: string): boolean {
 
 /**
  * A number that moves whenever a committed write may have changed a session holder: this
- * process's writes, another process's on the same SQLite file (its WAL index), another
+ * process's writes, another process's on the same SQLite file (`PRAGMA data_version`), another
  * instance's on the same PostgreSQL (LISTEN/NOTIFY). `null` while writes elsewhere could go
  * unseen (the listening connection is down): nothing may be served from a cache then.
  */
