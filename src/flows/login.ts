@@ -29,6 +29,8 @@ export interface SignedIn {
   agent: Agent;
   passwordChangeRequired: boolean;
   deviceToken: string;
+  /** the lock of the agent's unknown-devices door (the agent object's `locked`) as this sign-in left it, when it knows it without a read: null when it came through that door, which it cleared */
+  agentLockedUntil?: Date | null;
 }
 
 /** The password was right and the agent has a second factor: no session yet, a challenge for the second step. */
@@ -142,7 +144,8 @@ async function admit(
   // Bound to the hash now stored (an upgraded one if this sign-in rehashed).
   const binding = { accountId: account.id, emailNormalized: door.email, passwordHash: args.newHash };
   const deviceToken = issueDeviceToken(deps.secretKey, binding, args.deviceId ?? newDeviceId(), now);
-  return { ok: true, kind: 'session', token: started.token, session: started.session, agent, passwordChangeRequired: agent.passwordChangeRequired, deviceToken };
+  const agentLockedUntil = door.client === UNKNOWN_DEVICES ? null : undefined;
+  return { ok: true, kind: 'session', token: started.token, session: started.session, agent, passwordChangeRequired: agent.passwordChangeRequired, deviceToken, agentLockedUntil };
 }
 
 /**

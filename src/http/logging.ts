@@ -55,9 +55,11 @@ export function createLogger(level: string, stream?: DestinationStream): Logger 
         res: (reply: { statusCode?: number }) => ({ statusCode: reply.statusCode }),
       },
     },
-    // stdout is written off the event loop, lines that wait meanwhile in one write (sonic-boom,
-    // flushed at exit): a synchronous write(2) per request line cost as much as answering it.
-    stream ?? pino.destination({ dest: 1, sync: false }),
+    // stdout is written off the event loop in batches of 4 KiB or every 100 ms, whichever comes
+    // first (sonic-boom, flushed at exit): a synchronous write(2) per request line cost as much as
+    // answering it, and even an asynchronous one per line was a twentieth of a sign-in's event-loop
+    // time (BENCHMARKS.md). A process killed with SIGKILL loses at most those 100 ms of lines.
+    stream ?? pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 100 }),
   );
 }
 

@@ -6,6 +6,7 @@ import { ChangeBoundCache } from './change-bound-cache.js';
 import { dialectOf } from './dialect.js';
 import type { AccountRow } from './schema.js';
 import { deepFreeze, iso } from './convert.js';
+import { compiledOnce } from './compiled-once.js';
 
 export function toAccount(row: AccountRow): Account {
   return { id: row.id, name: row.name, slug: row.slug, plan: row.plan, settings: parseSettings(row.settings), createdAt: new Date(row.created_at) };
@@ -24,8 +25,10 @@ export async function countAccounts(db: Executor): Promise<number> {
 }
 
 /** One server hosts one help desk for now: the account every public request belongs to. */
+const onlyAccount = compiledOnce((db) => db.selectFrom('accounts').selectAll().orderBy('created_at').limit(1));
+
 export async function findOnlyAccount(db: Executor): Promise<Account | undefined> {
-  const row = await db.selectFrom('accounts').selectAll().orderBy('created_at').limit(1).executeTakeFirst();
+  const row = (await onlyAccount(db)).rows[0];
   return row && toAccount(row);
 }
 

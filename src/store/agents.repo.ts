@@ -7,6 +7,7 @@ import type { AgentRow, AgentUpdate, RoleRow } from './schema.js';
 import { dateOrNull, flag, iso } from './convert.js';
 import { foldForSearch, writeAgentSearchTerms } from './agent-search-terms.repo.js';
 import { toRole } from './roles.repo.js';
+import { compiledOnce } from './compiled-once.js';
 
 export type AgentWithRoleRow = AgentRow & { r_id: string; r_account_id: string; r_name: string; r_permissions: string; r_built_in: number };
 
@@ -92,11 +93,16 @@ export async function findAgentById(db: Executor, accountId: string, id: string)
   return row && toAgent(row as AgentWithRoleRow);
 }
 
+// Every sign-in sends these (compiled once: compiled-once.ts).
+const agentByEmail = compiledOnce((db, accountId: string, emailNormalized: string) => selectAgents(db).where('agents.account_id', '=', accountId).where('agents.email_normalized', '=', emailNormalized));
+const signInRecord = compiledOnce((db, lastSignInAt: string, accountId: string, agentId: string) => db.updateTable('agents').set({ last_sign_in_at: lastSignInAt }).where('account_id', '=', accountId).where('id', '=', agentId));
+const credentialsLock = compiledOnce((db, accountId: string, agentId: string) => {
+  const q = db.selectFrom('agents').select(['password_hash', 'status']).where('account_id', '=', accountId).where('id', '=', agentId);
+  return dialectOf(db) === 'postgres' ? q.forUpdate() : q;
+});
+
 export async function findAgentByEmail(db: Executor, accountId: string, email: string): Promise<Agent | undefined> {
-  const row = await selectAgents(db)
-    .where('agents.account_id', '=', accountId)
-    .where('agents.email_normalized', '=', normalizeEmail(email))
-    .executeTakeFirst();
+  const row = (await agentByEmail(db, accountId, normalizeEmail(email))).rows[0];
   return row && toAgent(row as AgentWithRoleRow);
 }
 
@@ -131,7 +137,7 @@ export async function updateAgent(db: Executor, accountId: string, id: string, c
 
 /** A session started for the agent (in the transaction that starts it): the list's "last sign-in". */
 export async function recordSignIn(db: Executor, accountId: string, agentId: string, now: Date): Promise<void> {
-  await db.updateTable('agents').set({ last_sign_in_at: iso(now) }).where('account_id', '=', accountId).where('id', '=', agentId).execute();
+  await signInRecord(db, iso(now), accountId, agentId);
 }
 
 export function renameFields(name: string): Pick<AgentUpdate, 'name' | 'name_normalized'> {
@@ -156,9 +162,7 @@ export function passwordFields(passwordHash: string, now: Date, temporaryUntil: 
  * one write transaction at a time, which gives the same guarantee.
  */
 export async function lockAgentCredentials(trx: Executor, accountId: string, agentId: string): Promise<{ passwordHash: string | null; status: AgentStatus } | undefined> {
-  let q = trx.selectFrom('agents').select(['password_hash', 'status']).where('account_id', '=', accountId).where('id', '=', agentId);
-  if (dialectOf(trx) === 'postgres') q = q.forUpdate();
-  const row = await q.executeTakeFirst();
+  const row = (await credentialsLock(trx, accountId, agentId)).rows[0];
   return row && { passwordHash: row.password_hash, status: row.status };
 }
 

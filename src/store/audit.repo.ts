@@ -1,6 +1,8 @@
 import type { RequestContext } from '../domain/models.js';
 import type { Executor } from './db.js';
 import { decodeCursor, encodeCursor, iso } from './convert.js';
+import { compiledOnce } from './compiled-once.js';
+import type { AuditEventRow } from './schema.js';
 
 export interface NewAuditEvent {
   accountId: string;
@@ -15,22 +17,35 @@ export interface NewAuditEvent {
 }
 
 /** Appends one event; there is no update or delete of audit events. */
+// Compiled once (compiled-once.ts): nearly every write sends one.
+const auditInsert = compiledOnce((db, row: Omit<AuditEventRow, 'id'>) =>
+  db.insertInto('audit_events').values({
+    account_id: row.account_id,
+    type: row.type,
+    actor_agent_id: row.actor_agent_id,
+    target_agent_id: row.target_agent_id,
+    target_email: row.target_email,
+    method: row.method,
+    ip: row.ip,
+    user_agent: row.user_agent,
+    details: row.details,
+    created_at: row.created_at,
+  }),
+);
+
 export async function insertAuditEvent(db: Executor, event: NewAuditEvent): Promise<void> {
-  await db
-    .insertInto('audit_events')
-    .values({
-      account_id: event.accountId,
-      type: event.type,
-      actor_agent_id: event.actorAgentId,
-      target_agent_id: event.targetAgentId,
-      target_email: event.targetEmail ?? null,
-      method: event.context.method,
-      ip: event.context.ip,
-      user_agent: event.context.userAgent?.slice(0, 512) ?? null,
-      details: event.details ? JSON.stringify(event.details) : null,
-      created_at: iso(event.at),
-    })
-    .execute();
+  await auditInsert(db, {
+    account_id: event.accountId,
+    type: event.type,
+    actor_agent_id: event.actorAgentId,
+    target_agent_id: event.targetAgentId,
+    target_email: event.targetEmail ?? null,
+    method: event.context.method,
+    ip: event.context.ip,
+    user_agent: event.context.userAgent?.slice(0, 512) ?? null,
+    details: event.details ? JSON.stringify(event.details) : null,
+    created_at: iso(event.at),
+  });
 }
 
 export interface AuditPerson {

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Executor } from './db.js';
 import { iso } from './convert.js';
+import { compiledOnce } from './compiled-once.js';
 
 /**
  * Who a failure is counted for. The lock has several doors per address: `UNKNOWN_DEVICES` for
@@ -27,32 +28,39 @@ export type AttemptReservation =
  * So of N parallel guesses at most `threshold` are ever verified, on every dialect and across
  * instances. A success clears the count (clearLoginAttempts); a failure leaves it counted.
  */
-export async function reserveLoginAttempt(
-  db: Executor,
-  key: { accountId: string; email: string; client: string },
-  limits: { threshold: number; lockUntil: Date },
-  now: Date,
-): Promise<AttemptReservation> {
-  const nowIso = iso(now);
-  const lockIso = iso(limits.lockUntil);
-  const firstLocks = limits.threshold <= 1;
+// Compiled once (compiled-once.ts): every sign-in sends it.
+const attemptReservation = compiledOnce((db, accountId: string, email: string, client: string, nowIso: string, lockIso: string, firstLock: string | null, threshold: number) => {
   // A lock that has run out starts a new count at 1.
   const nextCount = sql<number>`case when login_attempts.locked_until is not null and login_attempts.locked_until <= ${nowIso} then 1 else login_attempts.failed_count + 1 end`;
-  const row = await db
+  return db
     .insertInto('login_attempts')
-    .values({ account_id: key.accountId, email_normalized: key.email, client: key.client, failed_count: 1, last_failed_at: nowIso, locked_until: firstLocks ? lockIso : null })
+    .values({ account_id: accountId, email_normalized: email, client, failed_count: 1, last_failed_at: nowIso, locked_until: firstLock })
     .onConflict((oc) =>
       oc
         .columns(['account_id', 'email_normalized', 'client'])
         .doUpdateSet({
           failed_count: nextCount,
           last_failed_at: nowIso,
-          locked_until: sql<string | null>`case when ${nextCount} >= ${limits.threshold} then ${lockIso} else null end`,
+          locked_until: sql<string | null>`case when ${nextCount} >= ${threshold} then ${lockIso} else null end`,
         })
         .where(sql<boolean>`login_attempts.locked_until is null or login_attempts.locked_until <= ${nowIso}`),
     )
-    .returning(['failed_count', 'locked_until'])
-    .executeTakeFirst();
+    .returning(['failed_count', 'locked_until']);
+});
+
+const attemptClear = compiledOnce((db, accountId: string, emailNormalized: string, client: string) =>
+  db.deleteFrom('login_attempts').where('account_id', '=', accountId).where('email_normalized', '=', emailNormalized).where('client', '=', client),
+);
+
+export async function reserveLoginAttempt(
+  db: Executor,
+  key: { accountId: string; email: string; client: string },
+  limits: { threshold: number; lockUntil: Date },
+  now: Date,
+): Promise<AttemptReservation> {
+  const lockIso = iso(limits.lockUntil);
+  const firstLocks = limits.threshold <= 1;
+  const row = (await attemptReservation(db, key.accountId, key.email, key.client, iso(now), lockIso, firstLocks ? lockIso : null, limits.threshold)).rows[0];
   if (row) {
     const count = Number(row.failed_count);
     // A locked door takes no reservation, so a row that comes back locked was locked by this one.
@@ -75,7 +83,7 @@ export async function findLoginAttempts(db: Executor, accountId: string, emailNo
 
 /** A success clears its door's count and lock. */
 export async function clearLoginAttempt(db: Executor, accountId: string, emailNormalized: string, client: string): Promise<void> {
-  await db.deleteFrom('login_attempts').where('account_id', '=', accountId).where('email_normalized', '=', emailNormalized).where('client', '=', client).execute();
+  await attemptClear(db, accountId, emailNormalized, client);
 }
 
 /** An unlock or a password change clears every door of the address. */

@@ -10,6 +10,7 @@ import { deepFreeze, iso } from './convert.js';
 import { endAppSignIns } from './app-sign-ins.repo.js';
 import { toAccount } from './accounts.repo.js';
 import { toAgent, type AgentWithRoleRow } from './agents.repo.js';
+import { compiledOnce } from './compiled-once.js';
 
 function toSession(row: SessionRow): Session {
   return {
@@ -26,23 +27,37 @@ function toSession(row: SessionRow): Session {
   };
 }
 
+// Every sign-in sends it (compiled once: compiled-once.ts).
+const sessionInsert = compiledOnce((db, row: SessionRow) =>
+  db.insertInto('sessions').values({
+    id: row.id,
+    account_id: row.account_id,
+    agent_id: row.agent_id,
+    token_hash: row.token_hash,
+    created_at: row.created_at,
+    last_seen_at: row.last_seen_at,
+    authenticated_at: row.authenticated_at,
+    expires_at: row.expires_at,
+    ip: row.ip,
+    user_agent: row.user_agent,
+    amr: row.amr,
+  }),
+);
+
 export async function insertSession(db: Executor, session: Session, tokenHash: string): Promise<void> {
-  await db
-    .insertInto('sessions')
-    .values({
-      id: session.id,
-      account_id: session.accountId,
-      agent_id: session.agentId,
-      token_hash: tokenHash,
-      created_at: iso(session.createdAt),
-      last_seen_at: iso(session.lastSeenAt),
-      authenticated_at: iso(session.authenticatedAt),
-      expires_at: iso(session.expiresAt),
-      ip: session.ip,
-      user_agent: session.userAgent,
-      amr: JSON.stringify(session.amr),
-    })
-    .execute();
+  await sessionInsert(db, {
+    id: session.id,
+    account_id: session.accountId,
+    agent_id: session.agentId,
+    token_hash: tokenHash,
+    created_at: iso(session.createdAt),
+    last_seen_at: iso(session.lastSeenAt),
+    authenticated_at: iso(session.authenticatedAt),
+    expires_at: iso(session.expiresAt),
+    ip: session.ip,
+    user_agent: session.userAgent,
+    amr: JSON.stringify(session.amr),
+  });
 }
 
 /** A session with everything a request needs about who holds it, from one statement. */

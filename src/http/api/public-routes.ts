@@ -6,7 +6,7 @@ import { authenticationOptions } from '../../flows/passkeys.js';
 import type { FactorProof } from '../../flows/two-factor.js';
 import { inspectResetLink, redeemResetLink } from '../../flows/reset-password.js';
 import { createHelpDesk } from '../../flows/setup.js';
-import { viewAgent } from '../../flows/agents.js';
+import { viewSignedInAgent } from '../../flows/agents.js';
 import { sendError, sendFailure } from '../errors.js';
 import { normalizeEmail } from '../../domain/models.js';
 import { requestContext } from '../request-context.js';
@@ -41,7 +41,7 @@ export const publicRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return {
       token: signedIn.token,
       expiresAt: signedIn.session.expiresAt.toISOString(),
-      agent: agentJson(await viewAgent(deps, signedIn.agent)),
+      agent: agentJson(await viewSignedInAgent(deps, signedIn)),
       passwordChangeRequired: signedIn.passwordChangeRequired,
       deviceToken: signedIn.deviceToken,
     };

@@ -146,9 +146,17 @@ export class Metrics {
   /** Records every answer's latency by its route pattern (never the raw URL: bounded labels). */
   install(app: FastifyInstance, token: string | undefined): void {
     // Callback hooks here and in the other plugins on every request: an async hook costs a promise and a turn of the microtask queue each.
+    // Each series' child is looked up once (prom-client hashes a labels object on every observe):
+    // bounded like the labels, by the routes, methods and statuses there are.
+    const series = new Map<string, { observe(seconds: number): void }>();
     app.addHook('onResponse', (request, reply, done) => {
       const route = request.routeOptions.url ?? 'unmatched';
-      if (route !== METRICS_PATH) this.requestSeconds.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+      if (route !== METRICS_PATH) {
+        const key = `${request.method} ${reply.statusCode} ${route}`;
+        let child = series.get(key);
+        if (!child) series.set(key, (child = this.requestSeconds.labels({ method: request.method, route, status: String(reply.statusCode) })));
+        child.observe(reply.elapsedTime / 1000);
+      }
       done();
     });
     app.addHook('onClose', async () => {
