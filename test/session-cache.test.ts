@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { OWNER, TestApp, freshIp } from './support/harness.js';
 import { changesSessionHolders, type StoreChanges } from '../src/store/store-changes.js';
 import { ChangeBoundCache } from '../src/store/change-bound-cache.js';
+import { PostgresChanges } from '../src/store/postgres-changes.js';
 import { MS_PER_HOUR, MS_PER_MINUTE } from '../src/domain/clock.js';
 
 describe('which statements change a session holder', () => {
@@ -241,5 +242,20 @@ describe('a cached session holder never outlives a change (one instance)', () =>
     // statements that write another table and only read a holder table are fine: name them here
     const readsOnly = missed.filter((sql) => !/^\s*(insert into|update|delete from) "(agents|accounts|roles|login_attempts|sessions)"/.test(sql));
     assert.deepEqual(missed.filter((sql) => !readsOnly.includes(sql)), []);
+  });
+});
+
+describe('the notice and the COMMIT in one round trip (PostgreSQL)', () => {
+  test('are one simple query when the channel and the announcement are plain words', () => {
+    const feed = new PostgresChanges({ connectionString: 'postgres://unused', schema: 't_abc123' });
+    assert.equal(feed.announceAndCommitSql('0a1b2c3d4e5f:17'), "select pg_notify('deskpass_changes_t_abc123', '0a1b2c3d4e5f:17'); commit");
+  });
+
+  test('go apart, with parameters, when either holds anything else', () => {
+    const quoted = new PostgresChanges({ connectionString: 'postgres://unused', schema: "x'; drop table agents; --" });
+    assert.equal(quoted.announceAndCommitSql('0a1b:1'), null);
+    const plain = new PostgresChanges({ connectionString: 'postgres://unused', schema: null });
+    assert.equal(plain.announceAndCommitSql("0a1b:1'); commit; --"), null);
+    assert.equal(plain.announceAndCommitSql('0a1b:1\\'), null);
   });
 });

@@ -28,6 +28,9 @@ export interface PostgresChangesOptions {
  * that hello): one that stood still or whose connection lags reads the store until it is current
  * again, which is why an answer that went out without its acknowledgement finds it so.
  */
+/** what may stand between quotes in announceAndCommitSql: no quote, no backslash, nothing else */
+const LITERAL_SAFE = /^[A-Za-z0-9_:]+$/;
+
 export class PostgresChanges implements Feed {
   readonly announceSql = 'select pg_notify($1, $2)';
   readonly channel: string;
@@ -73,6 +76,16 @@ export class PostgresChanges implements Feed {
     const announcement = `${this.#instance}:${this.#sequence}`;
     if (this.#listening) this.#pending.set(announcement, this.#awaitNotice(announcement));
     return announcement;
+  }
+
+  /**
+   * `select pg_notify('…', '…'); commit` as one simple query. The channel and the announcement are
+   * this feed's own (a schema name, hex digits and a number), written as literals only when they
+   * are nothing but such characters; anything else goes apart, with parameters.
+   */
+  announceAndCommitSql(announcement: string): string | null {
+    if (!LITERAL_SAFE.test(this.channel) || !LITERAL_SAFE.test(announcement)) return null;
+    return `select pg_notify('${this.channel}', '${announcement}'); commit`;
   }
 
   async committed(announcement: string): Promise<void> {

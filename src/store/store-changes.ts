@@ -56,6 +56,8 @@ export interface ChangeSink {
   /** SQL sent on the writer's connection before its COMMIT (or after an autocommitted write), so the news leaves with the commit ($1 the channel, $2 the announcement); null: none */
   readonly announceSql: string | null;
   readonly channel?: string;
+  /** the notice and the COMMIT as one simple query (one round trip instead of two), for an announcement of the feed's own making; null: send them apart */
+  announceAndCommitSql?(announcement: string): string | null;
   nextAnnouncement(): string;
   /** the writes of this announcement are committed: local caches drop, and (PostgreSQL) the request's answer waits until the notice went round */
   committed(announcement: string): Promise<void>;
@@ -115,12 +117,21 @@ class WatchingConnection implements DatabaseConnection {
   }
 }
 
-/** Tells the feed about committed holder writes: NOTIFY first on `connection` when the feed sends one (inside the transaction, before COMMIT). */
-async function announce(connection: DatabaseConnection, feed: ChangeSink, beforeCommit?: () => Promise<void>): Promise<void> {
+/**
+ * Tells the feed about committed holder writes: NOTIFY first on `connection` when the feed sends
+ * one (inside the transaction, before COMMIT), in the same round trip as the COMMIT when the feed
+ * can write both as one query (a failed NOTIFY then leaves the COMMIT unsent, and the caller's
+ * rollback ends the transaction).
+ */
+async function announce(connection: DatabaseConnection, feed: ChangeSink, commit?: () => Promise<void>): Promise<void> {
   const announcement = feed.nextAnnouncement();
   try {
-    if (feed.announceSql) await connection.executeQuery(CompiledQuery.raw(feed.announceSql, [feed.channel, announcement]));
-    await beforeCommit?.();
+    const together = commit && feed.announceAndCommitSql?.(announcement);
+    if (together) await connection.executeQuery(CompiledQuery.raw(together));
+    else {
+      if (feed.announceSql) await connection.executeQuery(CompiledQuery.raw(feed.announceSql, [feed.channel, announcement]));
+      await commit?.();
+    }
   } catch (error) {
     feed.abandoned(announcement);
     throw error;
