@@ -78,6 +78,10 @@ export function watchingDialect(inner: Dialect, feed: ChangeSink): Dialect {
   };
 }
 
+/** a write whose rows come back (RETURNING), at the top level: it can carry its notice (#carryingItsNotice) */
+const WRITE_RETURNING = /^\s*(?:insert|update|delete)\b[\s\S]*\breturning\b/i;
+const NOTICE_COLUMN = '__deskpass_notice';
+
 class WatchingConnection implements DatabaseConnection {
   inTransaction = false;
   wroteHolders = false;
@@ -88,15 +92,41 @@ class WatchingConnection implements DatabaseConnection {
   ) {}
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    // A holder write outside a transaction gets one of its own on PostgreSQL: committed first
-    // and announced after, a connection lost in between would leave the change without a notice.
-    if (!this.inTransaction && this.feed.announceSql && changesSessionHolders(query.sql)) return this.#inOwnTransaction<R>(query);
+    // A holder write outside a transaction is announced in its own commit on PostgreSQL: committed
+    // first and announced after, a connection lost in between would leave the change without a
+    // notice. One that returns its rows carries its notice itself; any other gets a transaction.
+    if (!this.inTransaction && this.feed.announceSql && changesSessionHolders(query.sql)) {
+      return WRITE_RETURNING.test(query.sql) ? this.#carryingItsNotice<R>(query) : this.#inOwnTransaction<R>(query);
+    }
     const result = await this.inner.executeQuery<R>(query);
     if (changesSessionHolders(query.sql)) {
       if (this.inTransaction) this.wroteHolders = true;
       else await announce(this.inner, this.feed);
     }
     return result;
+  }
+
+  /**
+   * `with "written" as (<the write>) select "written".*, pg_notify(…) from "written"`: one
+   * statement, so one commit holds the write and its notice, sent once per row written; a write
+   * that wrote no row (an upsert whose WHERE refused) sends none and waits for none. One round
+   * trip where a transaction of its own took three. PostgreSQL only ($n parameters).
+   */
+  async #carryingItsNotice<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    const announcement = this.feed.nextAnnouncement();
+    const n = query.parameters.length;
+    const carrying = { ...query, sql: `with "written" as (${query.sql}) select "written".*, pg_notify($${n + 1}, $${n + 2}) as "${NOTICE_COLUMN}" from "written"`, parameters: [...query.parameters, this.feed.channel, announcement] };
+    let result: QueryResult<R & { [NOTICE_COLUMN]?: unknown }>;
+    try {
+      result = await this.inner.executeQuery<R & { [NOTICE_COLUMN]?: unknown }>(carrying);
+    } catch (error) {
+      this.feed.abandoned(announcement);
+      throw error;
+    }
+    if (result.rows.length === 0) this.feed.abandoned(announcement);
+    else await this.feed.committed(announcement);
+    for (const row of result.rows) delete row[NOTICE_COLUMN];
+    return result as QueryResult<R>;
   }
 
   async #inOwnTransaction<R>(query: CompiledQuery): Promise<QueryResult<R>> {
