@@ -104,6 +104,9 @@ export async function signIn(deps: FlowDeps, account: Account, input: { email: s
   return signedIn ?? fail('invalid_credentials');
 }
 
+/** thrown inside admit's transaction to roll it back: the row changed under the proof */
+const NOT_ADMITTED = new Error('not admitted: the credentials changed under the proof');
+
 interface Admission {
   door: Door;
   deviceId: string | null;
@@ -128,18 +131,24 @@ async function admit(
   args: Admission & { amr: AuthenticationMethod[]; context: RequestContext; details: Record<string, unknown>; before?: (trx: Executor) => Promise<boolean> },
 ): Promise<SignedIn | null> {
   const { door, now } = args;
-  const started = await deps.db.transaction().execute(async (trx) => {
-    const current = await lockAgentCredentials(trx, account.id, agent.id);
-    if (!current || current.passwordHash !== args.expectedHash || current.status === 'deactivated') return null;
-    if (args.before && !(await args.before(trx))) return null;
-    await args.alongside?.(trx);
-    // Only this door opens again: a success on the owner's own browser leaves strangers locked out.
-    await clearLoginAttempt(trx, account.id, door.email, door.client);
-    const started = await startSession(trx, account, agent, args.context, now, args.amr);
-    await recordSignIn(trx, account.id, agent.id, now);
-    await audit(trx, { accountId: account.id, type: 'login.succeeded', actorAgentId: agent.id, targetAgentId: agent.id, context: args.context, details: { device: args.deviceId ? 'trusted' : 'new', ...args.details }, at: now });
-    return started;
-  });
+  const started = await deps.db
+    .transaction()
+    .execute(async (trx) => {
+      // the row as it is now, held on PostgreSQL; a change under the proof rolls all of it back
+      const current = await recordSignIn(trx, account.id, agent.id, now);
+      if (!current || current.passwordHash !== args.expectedHash || current.status === 'deactivated') throw NOT_ADMITTED;
+      if (args.before && !(await args.before(trx))) throw NOT_ADMITTED;
+      await args.alongside?.(trx);
+      // Only this door opens again: a success on the owner's own browser leaves strangers locked out.
+      await clearLoginAttempt(trx, account.id, door.email, door.client);
+      const started = await startSession(trx, account, agent, args.context, now, args.amr);
+      await audit(trx, { accountId: account.id, type: 'login.succeeded', actorAgentId: agent.id, targetAgentId: agent.id, context: args.context, details: { device: args.deviceId ? 'trusted' : 'new', ...args.details }, at: now });
+      return started;
+    })
+    .catch((error: unknown) => {
+      if (error === NOT_ADMITTED) return null;
+      throw error;
+    });
   if (!started) return null;
   // Bound to the hash now stored (an upgraded one if this sign-in rehashed).
   const binding = { accountId: account.id, emailNormalized: door.email, passwordHash: args.newHash };

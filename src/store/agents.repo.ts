@@ -95,7 +95,9 @@ export async function findAgentById(db: Executor, accountId: string, id: string)
 
 // Every sign-in sends these (compiled once: compiled-once.ts).
 const agentByEmail = compiledOnce((db, accountId: string, emailNormalized: string) => selectAgents(db).where('agents.account_id', '=', accountId).where('agents.email_normalized', '=', emailNormalized));
-const signInRecord = compiledOnce((db, lastSignInAt: string, accountId: string, agentId: string) => db.updateTable('agents').set({ last_sign_in_at: lastSignInAt }).where('account_id', '=', accountId).where('id', '=', agentId));
+const signInRecord = compiledOnce((db, lastSignInAt: string, accountId: string, agentId: string) =>
+  db.updateTable('agents').set({ last_sign_in_at: lastSignInAt }).where('account_id', '=', accountId).where('id', '=', agentId).returning(['password_hash', 'status']),
+);
 const credentialsLock = compiledOnce((db, accountId: string, agentId: string) => {
   const q = db.selectFrom('agents').select(['password_hash', 'status']).where('account_id', '=', accountId).where('id', '=', agentId);
   return dialectOf(db) === 'postgres' ? q.forUpdate() : q;
@@ -135,9 +137,15 @@ export async function updateAgent(db: Executor, accountId: string, id: string, c
   }
 }
 
-/** A session started for the agent (in the transaction that starts it): the list's "last sign-in". */
-export async function recordSignIn(db: Executor, accountId: string, agentId: string, now: Date): Promise<void> {
-  await signInRecord(db, iso(now), accountId, agentId);
+/**
+ * A session starts for the agent (in the transaction that starts it): the list's "last sign-in".
+ * Answers the credentials as they are now, like lockAgentCredentials (the UPDATE holds the row on
+ * PostgreSQL until the transaction ends), so that the sign-in checks them and rolls back if they
+ * changed under its proof: one statement where a lock and then an update took two.
+ */
+export async function recordSignIn(db: Executor, accountId: string, agentId: string, now: Date): Promise<{ passwordHash: string | null; status: AgentStatus } | undefined> {
+  const row = (await signInRecord(db, iso(now), accountId, agentId)).rows[0];
+  return row && { passwordHash: row.password_hash, status: row.status };
 }
 
 export function renameFields(name: string): Pick<AgentUpdate, 'name' | 'name_normalized'> {
