@@ -177,6 +177,20 @@ test('B serves sessions from memory, and a deactivation, a role change or a lock
   assert.equal((await b.request('GET', '/api/v1/me', { token: lockedToken })).body.locked, true);
 });
 
+test("B keeps its account row through A's sign-ins, and a settings change committed on A is read by B's next sign-in", async () => {
+  const owner = await login(a, OWNER.email, OWNER.password);
+  const agent = await newAgent();
+  await login(b, agent.email, agent.password); // B reads and keeps the account row
+  for (let i = 0; i < 3; i += 1) await login(a, agent.email, agent.password); // notices marked "holders only"
+  assert.equal((await a.request('PATCH', '/api/v1/account', { body: { lockoutThreshold: 3 }, token: owner })).status, 200);
+  try {
+    const wrong = (i: number) => b.request('POST', '/api/v1/auth/login', { body: { email: agent.email, password: `Wrong-Guess-${i}-Abc` } });
+    assert.deepEqual([(await wrong(1)).status, (await wrong(2)).status, (await wrong(3)).status], [401, 401, 423], "B locks at A's new threshold");
+  } finally {
+    assert.equal((await a.request('PATCH', '/api/v1/account', { body: { lockoutThreshold: 5 }, token: owner })).status, 200);
+  }
+});
+
 /** A new agent signed in on B, whose session B already serves from memory. */
 async function agentCachedOnB() {
   const agent = await newAgent();

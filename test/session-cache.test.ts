@@ -8,6 +8,7 @@ import { OWNER, TestApp, freshIp } from './support/harness.js';
 import { changesSessionHolders, type StoreChanges } from '../src/store/store-changes.js';
 import { ChangeBoundCache } from '../src/store/change-bound-cache.js';
 import { PostgresChanges } from '../src/store/postgres-changes.js';
+import { DEFAULT_SETTINGS } from '../src/domain/account-settings.js';
 import { MS_PER_HOUR, MS_PER_MINUTE } from '../src/domain/clock.js';
 
 describe('which statements change a session holder', () => {
@@ -47,6 +48,9 @@ describe('which statements change a session holder', () => {
 class FakeChanges implements StoreChanges {
   current: number | null = 0;
   version() {
+    return this.current;
+  }
+  accountsVersion() {
     return this.current;
   }
   async listen() {}
@@ -187,6 +191,27 @@ describe('a cached session holder never outlives a change (one instance)', () =>
     const ip = freshIp();
     for (let i = 0; i < 5; i += 1) await t.request('POST', '/api/v1/auth/login', { body: { email: agent.email, password: 'wrong-password-entirely' }, ip });
     assert.equal((await t.get('/api/v1/me', agent.token)).body.locked, true);
+  });
+
+  test('sign-ins leave the account row in memory, and a settings change is read by the very next sign-in', async () => {
+    const agent = await newAgent();
+    await t.login(agent.email, agent.password);
+    const queriesBefore = t.queries.length;
+    await t.login(agent.email, agent.password);
+    await t.login(agent.email, agent.password);
+    assert.deepEqual(t.queries.slice(queriesBefore).filter((sql) => /from "accounts"/.test(sql)), [], 'two sign-ins read no account row');
+    assert.notEqual(DEFAULT_SETTINGS.lockoutThreshold, 3);
+    assert.equal((await t.patch('/api/v1/account', { lockoutThreshold: 3 }, owner)).status, 200);
+    try {
+      const ip = freshIp();
+      const wrong = (i: number) => t.request('POST', '/api/v1/auth/login', { body: { email: agent.email, password: `Wrong-Guess-${i}-Abc` }, ip });
+      assert.equal((await wrong(1)).status, 401);
+      assert.equal((await wrong(2)).status, 401);
+      assert.equal((await wrong(3)).status, 423, 'the third failure locks under the new threshold');
+      assert.equal((await t.get('/api/v1/me', agent.token)).body.locked, true);
+    } finally {
+      assert.equal((await t.patch('/api/v1/account', { lockoutThreshold: DEFAULT_SETTINGS.lockoutThreshold }, owner)).status, 200);
+    }
   });
 
   test('the idle timeout ends a cached session on time, and the session row is gone', async () => {

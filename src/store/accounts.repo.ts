@@ -37,7 +37,9 @@ export async function findOnlyAccount(db: Executor): Promise<Account | undefined
  * public request (a sign-in, a reset link) reads the account from memory. Frozen: shared.
  */
 export function cachedOnlyAccount(db: Db): () => Promise<Account | undefined> {
-  const cache = new ChangeBoundCache<Account>(changesOf(db), { maxEntries: 1 });
+  // watching the account's own changes: a sign-in writes holders, never the account
+  const changes = changesOf(db);
+  const cache = new ChangeBoundCache<Account>({ version: () => changes.accountsVersion(), accountsVersion: () => changes.accountsVersion(), listen: () => changes.listen(), close: () => changes.close() }, { maxEntries: 1 });
   const load = async () => {
     const account = await findOnlyAccount(db);
     return account && deepFreeze(account);

@@ -19,9 +19,9 @@ interface Entry<Row> {
  * nothing from the store, and the help desk's account row of public requests. It can never
  * outlive a change:
  *
- * - `changes.version()` moves on every committed write that can change a holder (or the account), this
- *   instance's, another process's or another instance's (store-changes.ts): the whole cache is
- *   dropped when it has moved;
+ * - `changes.version()` moves on every committed write that can change a holder (for the account
+ *   row: `accountsVersion()`, which the sign-ins of a storm leave alone), this instance's, another
+ *   process's or another instance's (store-changes.ts): the whole cache is dropped when it has moved;
  * - a row read from the store is kept only if the version did not move while it was being read
  *   (a write that committed meanwhile may be missing from it);
  * - while the version is unknown (PostgreSQL's listening connection is down) nothing is kept or

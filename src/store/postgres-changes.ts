@@ -28,6 +28,9 @@ export interface PostgresChangesOptions {
  * that hello): one that stood still or whose connection lags reads the store until it is current
  * again, which is why an answer that went out without its acknowledgement finds it so.
  */
+/** the mark of a notice whose commit wrote no `accounts` row (nextAnnouncement) */
+const HOLDERS_ONLY = 'h';
+
 /** what may stand between quotes in announceAndCommitSql: no quote, no backslash, nothing else */
 const LITERAL_SAFE = /^[A-Za-z0-9_:]+$/;
 
@@ -38,6 +41,8 @@ export class PostgresChanges implements Feed {
   readonly #options: Required<Omit<PostgresChangesOptions, 'onListening'>> & Pick<PostgresChangesOptions, 'onListening'>;
   #sequence = 0;
   #counter = 0;
+  /** moves with #counter, but not for the notices of commits that did not write `accounts` (marked `h`) */
+  #accountsCounter = 0;
   #client: pg.Client | undefined;
   #listening = false;
   #wanted = false;
@@ -70,10 +75,19 @@ export class PostgresChanges implements Feed {
     return this.#counter;
   }
 
+  accountsVersion(): number | null {
+    return this.version() === null ? null : this.#accountsCounter;
+  }
+
   /** Called before the notice is sent (inside the transaction): its echo and acknowledgements may arrive before COMMIT returns. */
-  nextAnnouncement(): string {
+  /**
+   * `<instance>:<sequence>`, and `h` after the sequence when the commit wrote holders but not
+   * `accounts`: every instance then keeps its account row. A notice without the mark (an older
+   * instance's, one sent by hand) drops everything.
+   */
+  nextAnnouncement(wroteAccounts = true): string {
     this.#sequence += 1;
-    const announcement = `${this.#instance}:${this.#sequence}`;
+    const announcement = `${this.#instance}:${this.#sequence}${wroteAccounts ? '' : HOLDERS_ONLY}`;
     if (this.#listening) this.#pending.set(announcement, this.#awaitNotice(announcement));
     return announcement;
   }
@@ -88,8 +102,9 @@ export class PostgresChanges implements Feed {
     return `select pg_notify('${this.channel}', '${announcement}'); commit`;
   }
 
-  async committed(announcement: string): Promise<void> {
+  async committed(announcement: string, wroteAccounts: boolean): Promise<void> {
     this.#counter += 1;
+    if (wroteAccounts) this.#accountsCounter += 1;
     // Not listening, this instance cannot hear the acknowledgements: its answer waits the whole
     // time, which the other instances (who drop their caches on the notice, or serve nothing
     // from memory after a stall) need at most.
@@ -164,8 +179,9 @@ export class PostgresChanges implements Feed {
       if (first === this.#instance) this.#pending.get(`${first}:${second}`)?.acknowledged(payload.split(':')[3] ?? '');
       return;
     }
-    // a change (`<instance>:<sequence>`, or anything else on the channel): caches drop
+    // a change (`<instance>:<sequence>[h]`, or anything else on the channel): caches drop
     this.#counter += 1;
+    if (first === undefined || !first.endsWith(HOLDERS_ONLY) || !/^\d+$/.test(first.slice(0, -1))) this.#accountsCounter += 1;
     if (kind === this.#instance) this.#pending.get(payload)?.echoed();
     else if (first !== undefined) client.query(this.announceSql, [this.channel, `ack:${payload}:${this.#instance}`]).catch(() => undefined);
   }
@@ -187,6 +203,7 @@ export class PostgresChanges implements Feed {
       this.#cacheFrom = Infinity;
       clearInterval(this.#hello);
       this.#counter += 1;
+      this.#accountsCounter += 1;
       // what waits for acknowledgements waits its whole time now: they can no longer be heard
       client.end().catch(() => undefined);
       if (was) this.#options.onListening?.(false, error);
@@ -213,7 +230,9 @@ export class PostgresChanges implements Feed {
       return;
     }
     if (this.#client !== client) return;
-    this.#counter += 1; // whatever was cached before this connection may have missed notices
+    // whatever was cached before this connection may have missed notices
+    this.#counter += 1;
+    this.#accountsCounter += 1;
     this.#listening = true;
     this.#listeningSince = Date.now();
     void hello();

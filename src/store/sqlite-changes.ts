@@ -12,6 +12,7 @@ import type { Feed } from './store-changes.js';
 export class SqliteChanges implements Feed {
   readonly announceSql = null;
   #counter = 0;
+  #accountsCounter = 0;
   #dataVersion: number;
   #askedAt = -Infinity;
   readonly #readDataVersion: () => number;
@@ -23,23 +24,35 @@ export class SqliteChanges implements Feed {
   }
 
   version(): number {
+    this.#seeOthers();
+    return this.#counter;
+  }
+
+  accountsVersion(): number {
+    this.#seeOthers();
+    return this.#accountsCounter;
+  }
+
+  /** another process's commit moves both: which tables it wrote is not known */
+  #seeOthers(): void {
     const now = performance.now();
-    if (now - this.#askedAt < ASK_EVERY_MS) return this.#counter;
+    if (now - this.#askedAt < ASK_EVERY_MS) return;
     this.#askedAt = now;
     const dataVersion = this.#readDataVersion();
     if (dataVersion !== this.#dataVersion) {
       this.#dataVersion = dataVersion;
       this.#counter += 1;
+      this.#accountsCounter += 1;
     }
-    return this.#counter;
   }
 
   nextAnnouncement(): string {
     return '';
   }
 
-  async committed(): Promise<void> {
+  async committed(_announcement: string, wroteAccounts: boolean): Promise<void> {
     this.#counter += 1;
+    if (wroteAccounts) this.#accountsCounter += 1;
   }
 
   abandoned(): void {}

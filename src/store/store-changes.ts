@@ -31,6 +31,12 @@ export function changesSessionHolders(sql: string): boolean {
   return false;
 }
 
+/** Whether a statement writes the `accounts` table (which holds the settings every public request reads): a holder write too. */
+export function changesAccounts(sql: string): boolean {
+  for (const match of sql.matchAll(HOLDER_WRITE)) if (match[1]!.toLowerCase() === 'accounts') return true;
+  return false;
+}
+
 /**
  * A number that moves whenever a committed write may have changed a session holder: this
  * process's writes, another process's on the same SQLite file (`PRAGMA data_version`), another
@@ -39,6 +45,12 @@ export function changesSessionHolders(sql: string): boolean {
  */
 export interface StoreChanges {
   version(): number | null;
+  /**
+   * The same for the account row alone: moves on this process's commits that wrote `accounts`,
+   * and on every change another process or instance made (which it cannot tell apart), so that
+   * the sign-ins of a storm, which write holders but never the account, leave it in memory.
+   */
+  accountsVersion(): number | null;
   /** Starts seeing other instances' writes (PostgreSQL: the listening connection); a process that caches nothing need not. */
   listen(): Promise<void>;
   close(): Promise<void>;
@@ -58,9 +70,9 @@ export interface ChangeSink {
   readonly channel?: string;
   /** the notice and the COMMIT as one simple query (one round trip instead of two), for an announcement of the feed's own making; null: send them apart */
   announceAndCommitSql?(announcement: string): string | null;
-  nextAnnouncement(): string;
+  nextAnnouncement(wroteAccounts?: boolean): string;
   /** the writes of this announcement are committed: local caches drop, and (PostgreSQL) the request's answer waits until the notice went round */
-  committed(announcement: string): Promise<void>;
+  committed(announcement: string, wroteAccounts: boolean): Promise<void>;
   /** the commit of this announcement failed: nothing changed, nothing to wait for */
   abandoned(announcement: string): void;
 }
@@ -85,6 +97,7 @@ const NOTICE_COLUMN = '__deskpass_notice';
 class WatchingConnection implements DatabaseConnection {
   inTransaction = false;
   wroteHolders = false;
+  wroteAccounts = false;
 
   constructor(
     readonly inner: DatabaseConnection,
@@ -100,8 +113,10 @@ class WatchingConnection implements DatabaseConnection {
     }
     const result = await this.inner.executeQuery<R>(query);
     if (changesSessionHolders(query.sql)) {
-      if (this.inTransaction) this.wroteHolders = true;
-      else await announce(this.inner, this.feed);
+      if (this.inTransaction) {
+        this.wroteHolders = true;
+        this.wroteAccounts ||= changesAccounts(query.sql);
+      } else await announce(this.inner, this.feed, changesAccounts(query.sql));
     }
     return result;
   }
@@ -113,7 +128,7 @@ class WatchingConnection implements DatabaseConnection {
    * trip where a transaction of its own took three. PostgreSQL only ($n parameters).
    */
   async #carryingItsNotice<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    const announcement = this.feed.nextAnnouncement();
+    const announcement = this.feed.nextAnnouncement(changesAccounts(query.sql));
     const n = query.parameters.length;
     const carrying = { ...query, sql: `with "written" as (${query.sql}) select "written".*, pg_notify($${n + 1}, $${n + 2}) as "${NOTICE_COLUMN}" from "written"`, parameters: [...query.parameters, this.feed.channel, announcement] };
     let result: QueryResult<R & { [NOTICE_COLUMN]?: unknown }>;
@@ -124,7 +139,7 @@ class WatchingConnection implements DatabaseConnection {
       throw error;
     }
     if (result.rows.length === 0) this.feed.abandoned(announcement);
-    else await this.feed.committed(announcement);
+    else await this.feed.committed(announcement, changesAccounts(query.sql));
     for (const row of result.rows) delete row[NOTICE_COLUMN];
     return result as QueryResult<R>;
   }
@@ -133,7 +148,7 @@ class WatchingConnection implements DatabaseConnection {
     await this.inner.executeQuery(CompiledQuery.raw('begin'));
     try {
       const result = await this.inner.executeQuery<R>(query);
-      await announce(this.inner, this.feed, async () => void (await this.inner.executeQuery(CompiledQuery.raw('commit'))));
+      await announce(this.inner, this.feed, changesAccounts(query.sql), async () => void (await this.inner.executeQuery(CompiledQuery.raw('commit'))));
       return result;
     } catch (error) {
       await this.inner.executeQuery(CompiledQuery.raw('rollback')).catch(() => undefined);
@@ -153,8 +168,8 @@ class WatchingConnection implements DatabaseConnection {
  * can write both as one query (a failed NOTIFY then leaves the COMMIT unsent, and the caller's
  * rollback ends the transaction).
  */
-async function announce(connection: DatabaseConnection, feed: ChangeSink, commit?: () => Promise<void>): Promise<void> {
-  const announcement = feed.nextAnnouncement();
+async function announce(connection: DatabaseConnection, feed: ChangeSink, wroteAccounts: boolean, commit?: () => Promise<void>): Promise<void> {
+  const announcement = feed.nextAnnouncement(wroteAccounts);
   try {
     const together = commit && feed.announceAndCommitSql?.(announcement);
     if (together) await connection.executeQuery(CompiledQuery.raw(together));
@@ -166,7 +181,7 @@ async function announce(connection: DatabaseConnection, feed: ChangeSink, commit
     feed.abandoned(announcement);
     throw error;
   }
-  await feed.committed(announcement);
+  await feed.committed(announcement, wroteAccounts);
 }
 
 class WatchingDriver implements Driver {
@@ -188,21 +203,24 @@ class WatchingDriver implements Driver {
     await this.inner.beginTransaction(watched.inner, settings);
     watched.inTransaction = true;
     watched.wroteHolders = false;
+    watched.wroteAccounts = false;
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
     const watched = connection as WatchingConnection;
-    const wrote = watched.wroteHolders;
+    const { wroteHolders, wroteAccounts } = watched;
     watched.inTransaction = false;
     watched.wroteHolders = false;
-    if (!wrote) return this.inner.commitTransaction(watched.inner);
-    await announce(watched.inner, this.feed, () => this.inner.commitTransaction(watched.inner));
+    watched.wroteAccounts = false;
+    if (!wroteHolders) return this.inner.commitTransaction(watched.inner);
+    await announce(watched.inner, this.feed, wroteAccounts, () => this.inner.commitTransaction(watched.inner));
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
     const watched = connection as WatchingConnection;
     watched.inTransaction = false;
     watched.wroteHolders = false;
+    watched.wroteAccounts = false;
     await this.inner.rollbackTransaction(watched.inner);
   }
 
