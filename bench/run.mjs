@@ -206,7 +206,18 @@ async function benchDialect(dialect, { redisUrl } = {}) {
       figures.cheapReadGoal = GOALS.cheapRead[dialect];
       figures.readWindows = reads.windows;
 
-      // 4. Responsiveness: /me at a fixed 40 requests/s while sign-ins saturate the machine.
+      // 4. Responsiveness: /me at a fixed 40 requests/s while sign-ins saturate the machine. First
+      // the floor of this measurement on this machine: the bare hello-world and /me at the same
+      // rate with nothing else running (the client's timers, the wake-ups of idle cores).
+      const floorHello = await startHello({ dir });
+      try {
+        const helloIdle = await fixedRate({ url: `${floorHello.baseUrl}/`, perSecond: settings.responsivenessRate, seconds: settings.responsivenessSeconds });
+        figures.helloIdleMs = { p50: round(helloIdle.latencyMs.p50), p99: round(helloIdle.latencyMs.p99), max: round(helloIdle.latencyMs.max) };
+      } finally {
+        await stopProcess(floorHello.child);
+      }
+      const meIdle = await fixedRate({ url: `${baseUrl}/api/v1/me`, headers: { authorization: `Bearer ${agentToken}` }, perSecond: settings.responsivenessRate, seconds: settings.responsivenessSeconds });
+      figures.meIdleMs = { p50: round(meIdle.latencyMs.p50), p99: round(meIdle.latencyMs.p99), max: round(meIdle.latencyMs.max) };
       log(`${dialect}: GET /me at ${settings.responsivenessRate}/s during a sign-in load (${settings.responsivenessSeconds} s)`);
       const background = backgroundLoad({ url: loginUrl, method: 'POST', headers: { 'content-type': 'application/json' }, bodies: loginBodies, connections: settings.loginConnections, seconds: settings.responsivenessSeconds + 30 });
       await sleep(2000); // let the hashing queue fill up first
@@ -365,6 +376,8 @@ function printTable(results) {
     ['bare Fastify hello-world, req/s', (f) => f.helloRequestsPerSecond, ''],
     ['GET /api/v1/me (Bearer), req/s', (f) => f.meRequestsPerSecond, ''],
     ['cheap read = /me ÷ hello-world', (f) => f.cheapRead, dialects.map((d) => `≥ ${GOALS.cheapRead[d]?.toFixed(2)} ${d}`).join(' / ')],
+    ['hello-world p50 / p99 ms at 40/s, machine idle (the floor)', (f) => `${f.helloIdleMs.p50} / ${f.helloIdleMs.p99}`, ''],
+    ['GET /me p50 / p99 ms at 40/s, machine idle', (f) => `${f.meIdleMs.p50} / ${f.meIdleMs.p99}`, ''],
     ['GET /me p50 ms at 40/s under sign-in load', (f) => f.meUnderLoadMs.p50, ''],
     ['GET /me p99 ms at 40/s under sign-in load', (f) => f.meUnderLoadMs.p99, `≤ ${GOALS.meP99UnderLoadMs}`],
     [`sign-in burst of ${settings.burstSignIns}: p50 / p99 / max ms`, (f) => `${f.burst.latencyMs.p50} / ${f.burst.latencyMs.p99} / ${f.burst.latencyMs.max}`, ''],
