@@ -15,6 +15,12 @@ export interface PostgresChangesOptions {
   onListening?: (listening: boolean, error?: unknown) => void;
 }
 
+/** the mark of a notice whose commit wrote no `accounts` row (nextAnnouncement) */
+const HOLDERS_ONLY = 'h';
+
+/** what may stand between quotes in announceAndCommitSql: no quote, no backslash, nothing else */
+const LITERAL_SAFE = /^[A-Za-z0-9_:]+$/;
+
 /**
  * PostgreSQL: every commit of holder writes sends NOTIFY on one channel per schema (inside the
  * transaction, so the notice exists if and only if the commit does), and each serving instance
@@ -28,12 +34,6 @@ export interface PostgresChangesOptions {
  * that hello): one that stood still or whose connection lags reads the store until it is current
  * again, which is why an answer that went out without its acknowledgement finds it so.
  */
-/** the mark of a notice whose commit wrote no `accounts` row (nextAnnouncement) */
-const HOLDERS_ONLY = 'h';
-
-/** what may stand between quotes in announceAndCommitSql: no quote, no backslash, nothing else */
-const LITERAL_SAFE = /^[A-Za-z0-9_:]+$/;
-
 export class PostgresChanges implements Feed {
   readonly announceSql = 'select pg_notify($1, $2)';
   readonly channel: string;
@@ -79,11 +79,11 @@ export class PostgresChanges implements Feed {
     return this.version() === null ? null : this.#accountsCounter;
   }
 
-  /** Called before the notice is sent (inside the transaction): its echo and acknowledgements may arrive before COMMIT returns. */
   /**
-   * `<instance>:<sequence>`, and `h` after the sequence when the commit wrote holders but not
-   * `accounts`: every instance then keeps its account row. A notice without the mark (an older
-   * instance's, one sent by hand) drops everything.
+   * Called before the notice is sent (inside the transaction): its echo and acknowledgements may
+   * arrive before COMMIT returns. `<instance>:<sequence>`, and `h` after the sequence when the
+   * commit wrote holders but not `accounts`: every instance then keeps its account row. A notice
+   * without the mark (an older instance's, one sent by hand) drops everything.
    */
   nextAnnouncement(wroteAccounts = true): string {
     this.#sequence += 1;
