@@ -1143,3 +1143,42 @@ async function secondStepChallenge(t: TestApp, agent: TestAgent): Promise<string
   assert.equal(answer.body.twoFactorRequired, true, answer.raw);
   return answer.body.challenge;
 }
+
+// Found by the outside tester of issue 13's second round (predating it): on PostgreSQL a passkey
+// sign-in that raced the administrator's "reset two-factor" inserted its session after the reset
+// had ended the agent's sessions and removed the passkey, and the session stayed alive.
+describe('a passkey sign-in racing the administrator\'s two-factor reset', () => {
+  let t: TestApp;
+  let agentRoleId: string;
+  before(async () => {
+    t = await TestApp.start({ rateLimits: false });
+    ({ agentRoleId } = await t.setup());
+  });
+  after(async () => t?.close());
+
+  test('whatever the order, no session opened with the removed passkey is alive once the reset answered (12 trials, 4 sign-ins each)', async () => {
+    let opened = 0;
+    for (let trial = 0; trial < 12; trial += 1) {
+      const agent = await newAgent(t, agentRoleId);
+      const key = authenticatorFor(t);
+      assert.equal((await registerPasskey(t, agent.token, key, 'Laptop')).answer.status, 201);
+      const admin = await ownerSession(t);
+      const responses = await Promise.all(Array.from({ length: 4 }, async () => key.assert(await signInOptions(t))));
+      // the sign-ins spread over the reset's few milliseconds: some before it, some inside it, some after
+      const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+      const [reset, ...answers] = await Promise.all([
+        pause(trial % 4).then(() => t.delete(`${API}/agents/${agent.id}/two-factor`, admin)),
+        ...responses.map((response, k) => pause(k * 2).then(() => t.request('POST', `${API}/auth/passkey`, { body: { response }, ip: freshIp() }))),
+      ]);
+      assert.equal(reset.status, 204, reset.raw);
+      assert.equal(await countRows(t, 'passkeys', (q) => q.where('agent_id', '=', agent.id)), 0, 'the passkey is gone');
+      for (const answer of answers) {
+        if (answer.status !== 200) continue;
+        opened += 1;
+        assert.equal((await t.get(`${API}/me`, answer.body.token)).status, 401, 'a session opened in the race is ended');
+      }
+      assert.equal(await countRows(t, 'sessions', (q) => q.where('agent_id', '=', agent.id)), 0, 'no session of the agent is left');
+    }
+    process.stderr.write(`passkey race: ${opened} sessions opened during the resets, none left\n`);
+  });
+});

@@ -15,7 +15,7 @@ import type { FlowDeps } from './deps.js';
 import type { Executor } from '../store/db.js';
 import { keyedHash } from '../security/sealed.js';
 import { hashToken, isWellFormedToken, newRandomToken } from '../security/tokens.js';
-import { findLiveChallenge, findPasskeyByCredentialId, insertChallenge, useChallenge } from '../store/two-factor.repo.js';
+import { findLiveChallenge, findPasskeyByCredentialId, insertChallenge, passkeyStillRegistered, useChallenge } from '../store/two-factor.repo.js';
 import { methodsOf, proofOfCode, proveSecondFactor, type FactorProof, type SecondFactorMethod } from './two-factor.js';
 import { claimedCredentialId, spendChallengeOf, verifyAssertion } from './passkeys.js';
 import { isFresh, isTemporaryPasswordExpired, startSession, type Authenticated } from './sessions.js';
@@ -272,7 +272,10 @@ export async function signInWithPasskey(deps: FlowDeps, account: Account, input:
     return refuseAttempt(deps, account, door, reservation, agent, input.context, now, { type: 'login.failed', reason: 'passkey_invalid' }, 'invalid_credentials');
   }
   if (isTemporaryPasswordExpired(agent, now)) return refuseExpiredTemporaryPassword(deps, account, agent, door, input.context, now);
-  const signedIn = await admit(deps, account, agent, { door, deviceId, expectedHash: agent.passwordHash, newHash: agent.passwordHash, amr: ['hwk', 'mfa'], context: input.context, details: { method: 'passkey', passkeyId: passkey.id }, now });
+  // The passkey must still be the agent's when the session opens: admit() holds the agent's row,
+  // which a factor reset holds first, so a reset that committed meanwhile is seen here.
+  const before = (trx: Executor) => passkeyStillRegistered(trx, agent.id, passkey.id);
+  const signedIn = await admit(deps, account, agent, { door, deviceId, expectedHash: agent.passwordHash, newHash: agent.passwordHash, amr: ['hwk', 'mfa'], context: input.context, details: { method: 'passkey', passkeyId: passkey.id }, before, now });
   return signedIn ?? fail('invalid_credentials');
 }
 

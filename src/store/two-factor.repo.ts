@@ -1,5 +1,6 @@
 import type { Executor } from './db.js';
 import { flag, iso } from './convert.js';
+import { dialectOf } from './dialect.js';
 
 /** The stored second factors of agents: authenticator apps, passkeys, recovery codes, and the challenges between steps. */
 
@@ -150,6 +151,17 @@ export async function recordPasskeyUse(db: Executor, id: string, counter: number
     .where((eb) => (counter === 0 ? eb('counter', '=', 0) : eb('counter', '<', counter)))
     .executeTakeFirst();
   return Number(updated.numUpdatedRows) === 1;
+}
+
+/**
+ * Is this passkey still the agent's, inside the transaction that admits a sign-in with it? Held
+ * (FOR SHARE on PostgreSQL) until that transaction ends: a removal or a factor reset that
+ * committed first is seen, one that comes later waits for the sign-in.
+ */
+export async function passkeyStillRegistered(trx: Executor, agentId: string, id: string): Promise<boolean> {
+  let q = trx.selectFrom('passkeys').select('id').where('agent_id', '=', agentId).where('id', '=', id);
+  if (dialectOf(trx) === 'postgres') q = q.forShare();
+  return (await q.executeTakeFirst()) !== undefined;
 }
 
 export async function deletePasskey(db: Executor, agentId: string, id: string): Promise<PasskeyRecord | undefined> {
