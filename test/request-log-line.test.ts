@@ -51,3 +51,13 @@ test("a route's own level still decides: the health checks write no line", async
   assert.equal((await t.get('/healthz')).status, 200);
   assert.equal(completedLines().length, before);
 });
+
+test('query parameters whose names say they may hold a secret are redacted in the request line, whatever their case', async () => {
+  const { redactUrl } = await import('../src/http/logging.js');
+  const secret = 'Tundra-Mosaic-Falcon-42';
+  for (const name of ['pw', 'password', 'newPassword', 'NEW_PASSWORD', 'pwd', 'recoveryCode', 'otp', 'code', 'client_secret', 'id_token_hint', 'apiKey', 'challenge']) {
+    const line = redactUrl(`/login?next=%2Fhome&${name}=${secret}&lang=en`);
+    assert.ok(!line.includes(secret), `${name}: ${line}`);
+    assert.ok(line.includes(`${name}=[redacted]`) && line.includes('next=%2Fhome') && line.includes('lang=en'), line);
+  }
+});

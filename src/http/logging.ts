@@ -3,7 +3,10 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 
 /** Path segments that carry a secret token: logged as [redacted]. */
 const TOKEN_IN_PATH = /\/(reset-password|setup)\/[^/?#]+/g;
-const SECRET_IN_QUERY = /([?&](?:token|password|code)=)[^&#]*/gi;
+// Any query parameter whose name says it may hold a secret, in any case, wherever in the name
+// (`?pw=`, `&newPassword=`, `?recoveryCode=`, `?otp=`, `id_token_hint`): a client that misuses the
+// API must not put a password into the log (found by the outside tester of issue 13's second round).
+const SECRET_IN_QUERY = /([?&][^=&#]*(?:pass|pwd|pw|secret|token|code|otp|key|challenge|recovery)[^=&#]*=)[^&#]*/gi;
 // Whatever the path around it (`//reset-password/T`, `/Reset-password/T`, `?next=T`, unrouted
 // URLs): anything shaped like a token (40+ base64url characters; ids are 36) is redacted too.
 const TOKEN_SHAPED = /[A-Za-z0-9_-]{40,}/g;
