@@ -39,7 +39,7 @@ export async function findOnlyAccount(db: Executor): Promise<Account | undefined
 export function cachedOnlyAccount(db: Db): () => Promise<Account | undefined> {
   // watching the account's own changes: a sign-in writes holders, never the account
   const changes = changesOf(db);
-  const cache = new ChangeBoundCache<Account>({ version: () => changes.accountsVersion(), accountsVersion: () => changes.accountsVersion(), listen: () => changes.listen(), close: () => changes.close() }, { maxEntries: 1 });
+  const cache = new ChangeBoundCache<Account>({ version: () => changes.accountsVersion() }, { maxEntries: 1 });
   const load = async () => {
     const account = await findOnlyAccount(db);
     return account && deepFreeze(account);

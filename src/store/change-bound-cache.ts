@@ -30,7 +30,7 @@ interface Entry<Row> {
  * Only rows are kept (each hit converts its own copy): nothing a request changes is shared.
  */
 export class ChangeBoundCache<Row> {
-  readonly #changes: StoreChanges;
+  readonly #changes: Pick<StoreChanges, 'version'>;
   readonly #entries = new Map<string, Entry<Row>>();
   readonly #maxEntries: number;
   readonly #maxAgeMs: number;
@@ -39,7 +39,7 @@ export class ChangeBoundCache<Row> {
   hits = 0;
   misses = 0;
 
-  constructor(changes: StoreChanges, options: ChangeBoundCacheOptions = {}) {
+  constructor(changes: Pick<StoreChanges, 'version'>, options: ChangeBoundCacheOptions = {}) {
     this.#changes = changes;
     this.#maxEntries = options.maxEntries ?? 10_000;
     this.#maxAgeMs = options.maxAgeMs ?? 30_000;

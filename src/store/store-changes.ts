@@ -108,11 +108,12 @@ class WatchingConnection implements DatabaseConnection {
     // A holder write outside a transaction is announced in its own commit on PostgreSQL: committed
     // first and announced after, a connection lost in between would leave the change without a
     // notice. One that returns its rows carries its notice itself; any other gets a transaction.
-    if (!this.inTransaction && this.feed.announceSql && changesSessionHolders(query.sql)) {
+    const writesHolders = changesSessionHolders(query.sql);
+    if (writesHolders && !this.inTransaction && this.feed.announceSql) {
       return WRITE_RETURNING.test(query.sql) ? this.#carryingItsNotice<R>(query) : this.#inOwnTransaction<R>(query);
     }
     const result = await this.inner.executeQuery<R>(query);
-    if (changesSessionHolders(query.sql)) {
+    if (writesHolders) {
       if (this.inTransaction) {
         this.wroteHolders = true;
         this.wroteAccounts ||= changesAccounts(query.sql);
@@ -128,7 +129,8 @@ class WatchingConnection implements DatabaseConnection {
    * trip where a transaction of its own took three. PostgreSQL only ($n parameters).
    */
   async #carryingItsNotice<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    const announcement = this.feed.nextAnnouncement(changesAccounts(query.sql));
+    const wroteAccounts = changesAccounts(query.sql);
+    const announcement = this.feed.nextAnnouncement(wroteAccounts);
     const n = query.parameters.length;
     const carrying = { ...query, sql: `with "written" as (${query.sql}) select "written".*, pg_notify($${n + 1}, $${n + 2}) as "${NOTICE_COLUMN}" from "written"`, parameters: [...query.parameters, this.feed.channel, announcement] };
     let result: QueryResult<R & { [NOTICE_COLUMN]?: unknown }>;
@@ -139,7 +141,7 @@ class WatchingConnection implements DatabaseConnection {
       throw error;
     }
     if (result.rows.length === 0) this.feed.abandoned(announcement);
-    else await this.feed.committed(announcement, changesAccounts(query.sql));
+    else await this.feed.committed(announcement, wroteAccounts);
     for (const row of result.rows) delete row[NOTICE_COLUMN];
     return result as QueryResult<R>;
   }
