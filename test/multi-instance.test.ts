@@ -191,6 +191,20 @@ test("B keeps its account row through A's sign-ins, and a settings change commit
   }
 });
 
+test("B keeps a cached holder through other agents' sign-ins on A, and the agent's own sign-in on A is in B's next /me", async () => {
+  const other = await newAgent();
+  const { agent, token } = await agentCachedOnB();
+  for (let i = 0; i < 3; i += 1) await login(a, other.email, other.password);
+  assert.equal((await a.request('POST', '/api/v1/auth/login', { body: { email: other.email, password: 'Wrong-Guess-1-Abc' } })).status, 401);
+  const hits = await metric(b, 'deskpass_session_cache_hits_total');
+  const before = (await b.request('GET', '/api/v1/me', { token })).body;
+  assert.equal(await metric(b, 'deskpass_session_cache_hits_total'), hits + 1, "B served it from memory through the other agent's sign-ins on A");
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  await login(a, agent.email, agent.password);
+  const after = (await b.request('GET', '/api/v1/me', { token })).body;
+  assert.ok(after.lastSignInAt > before.lastSignInAt, `B's /me has A's new sign-in: ${before.lastSignInAt} → ${after.lastSignInAt}`);
+});
+
 /** A new agent signed in on B, whose session B already serves from memory. */
 async function agentCachedOnB() {
   const agent = await newAgent();

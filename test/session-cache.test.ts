@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { OWNER, TestApp, freshIp } from './support/harness.js';
 import { changesSessionHolders, type StoreChanges } from '../src/store/store-changes.js';
 import { ChangeBoundCache } from '../src/store/change-bound-cache.js';
+import { ScopeLog, addressScope, agentScope } from '../src/store/change-scopes.js';
 import { PostgresChanges } from '../src/store/postgres-changes.js';
+import { changesOf } from '../src/store/db.js';
 import { DEFAULT_SETTINGS } from '../src/domain/account-settings.js';
 import { MS_PER_HOUR, MS_PER_MINUTE } from '../src/domain/clock.js';
 
@@ -44,18 +46,31 @@ describe('which statements change a session holder', () => {
   for (const sql of unchanging) test(`does not change: ${sql.slice(0, 70)}`, () => assert.equal(changesSessionHolders(sql), false));
 });
 
-/** A change feed whose version the test moves. */
+/** A change feed whose version and scoped changes the test moves. */
 class FakeChanges implements StoreChanges {
   current: number | null = 0;
+  readonly scopes: ScopeLog;
+  constructor(scopeCapacity?: number) {
+    this.scopes = new ScopeLog(scopeCapacity);
+  }
   version() {
     return this.current;
   }
   accountsVersion() {
     return this.current;
   }
+  scopeSequence() {
+    return this.scopes.sequence;
+  }
+  scopesSince(sequence: number) {
+    return this.scopes.since(sequence);
+  }
   async listen() {}
   async close() {}
 }
+
+/** rows of the form `<scope>=<text>`: their scope is before the `=` */
+const scopeBeforeEquals = (row: string) => [row.split('=')[0]!];
 
 describe('the cache of session holders', () => {
   test('keeps at most maxEntries (the least recently used go first)', async () => {
@@ -91,6 +106,58 @@ describe('the cache of session holders', () => {
     assert.deepEqual(await cache.find('a', async () => 'row 3'), { row: 'row 3', cached: false });
     assert.deepEqual(await cache.find('a', async () => 'row 4'), { row: 'row 4', cached: false });
     assert.equal(cache.size, 0);
+  });
+
+  test('a scoped change forgets the rows of its scopes and keeps the others', async () => {
+    const changes = new FakeChanges();
+    const cache = new ChangeBoundCache<string>(changes, { scopesOf: scopeBeforeEquals });
+    await cache.find('a', async () => 'x=row a');
+    await cache.find('b', async () => 'y=row b');
+    await cache.find('c', async () => 'x=row c');
+    changes.scopes.record(['x']);
+    assert.deepEqual(await cache.find('a', async () => 'x=row a 2'), { row: 'x=row a 2', cached: false });
+    assert.deepEqual(await cache.find('b', async () => assert.fail('b is kept')), { row: 'y=row b', cached: true });
+    assert.deepEqual(await cache.find('c', async () => 'x=row c 2'), { row: 'x=row c 2', cached: false });
+    changes.scopes.record(['z', 'y']);
+    changes.scopes.record(['w']);
+    assert.deepEqual(await cache.find('b', async () => 'y=row b 2'), { row: 'y=row b 2', cached: false });
+    assert.deepEqual(await cache.find('a', async () => assert.fail('a is kept')), { row: 'x=row a 2', cached: true });
+    assert.equal(cache.size, 3);
+  });
+
+  test('a row whose read overlapped a scoped change of its own scope is not kept; of another scope, it is', async () => {
+    const changes = new FakeChanges();
+    const cache = new ChangeBoundCache<string>(changes, { scopesOf: scopeBeforeEquals });
+    await cache.find('a', async () => {
+      changes.scopes.record(['x']);
+      return 'x=old row';
+    });
+    assert.equal(cache.size, 0);
+    await cache.find('b', async () => {
+      changes.scopes.record(['x']);
+      return 'y=row b';
+    });
+    assert.deepEqual(await cache.find('b', async () => assert.fail('b is kept')), { row: 'y=row b', cached: true });
+  });
+
+  test('without scopesOf, or past what the log keeps, a scoped change drops everything', async () => {
+    const changes = new FakeChanges(4);
+    const unscoped = new ChangeBoundCache<string>(changes);
+    await unscoped.find('a', async () => 'y=row a');
+    changes.scopes.record(['x']);
+    assert.equal((await unscoped.find('a', async () => 'y=row a 2')).cached, false);
+    await unscoped.find('b', async () => {
+      changes.scopes.record(['x']);
+      return 'y=row b';
+    });
+    assert.equal(unscoped.size, 1, 'b, read across a scoped change, was not kept');
+
+    const scoped = new ChangeBoundCache<string>(changes, { scopesOf: scopeBeforeEquals });
+    await scoped.find('a', async () => 'y=row a');
+    for (let i = 0; i < 4; i += 1) changes.scopes.record(['x']);
+    assert.equal((await scoped.find('a', async () => assert.fail('a is kept'))).cached, true, 'four changes of x: the log still has them all');
+    for (let i = 0; i < 5; i += 1) changes.scopes.record(['x']);
+    assert.deepEqual(await scoped.find('a', async () => 'y=row a 2'), { row: 'y=row a 2', cached: false }, 'five: some are gone, so all is dropped');
   });
 
   test('an entry is read again after maxAgeMs, and unknown tokens are never kept', async () => {
@@ -193,6 +260,37 @@ describe('a cached session holder never outlives a change (one instance)', () =>
     assert.equal((await t.get('/api/v1/me', agent.token)).body.locked, true);
   });
 
+  test("other agents' sign-ins, right and wrong, leave a holder in memory; the agent's own sign-in is in its very next /me", async () => {
+    const agent = await newAgent();
+    const other = await newAgent();
+    const before = await cachedMe(agent.token);
+    await t.login(other.email, other.password);
+    assert.equal((await t.request('POST', '/api/v1/auth/login', { body: { email: other.email, password: 'wrong-password-entirely' }, ip: freshIp() })).status, 401);
+    await t.login(other.email, other.password);
+    const hits = t.app.deskpass.deps.sessionHolders!.stats.hits;
+    const queriesBefore = t.queries.length;
+    assert.equal((await t.get('/api/v1/me', agent.token)).status, 200);
+    assert.equal(t.app.deskpass.deps.sessionHolders!.stats.hits, hits + 1, "a cache hit after the other agent's sign-ins");
+    assert.deepEqual(t.queries.slice(queriesBefore), [], 'and no store read');
+    t.clock.advanceMs(MS_PER_MINUTE);
+    await t.login(agent.email, agent.password);
+    const after = (await t.get('/api/v1/me', agent.token)).body;
+    assert.equal(after.lastSignInAt, t.clock.now().toISOString(), `the sign-in a minute after ${before.lastSignInAt}`);
+  });
+
+  test("a sign-in changes only its agent's and its address's holders (scoped), a password set every holder", async () => {
+    const changes = changesOf(t.app.deskpass.deps.db);
+    const agent = await newAgent();
+    const { account_id: accountId } = await t.app.deskpass.deps.db.selectFrom('agents').select('account_id').where('id', '=', agent.id).executeTakeFirstOrThrow();
+    const sequence = changes.scopeSequence();
+    await t.login(agent.email, agent.password);
+    assert.deepEqual([...changes.scopesSince(sequence)!].sort(), [agentScope(agent.id), addressScope(accountId, agent.email)].sort());
+    const afterSignIn = changes.scopeSequence();
+    const set = await t.put(`/api/v1/agents/${agent.id}/password`, { password: 'Lantern-Orchid-Basalt-58', requireChangeAtNextLogin: false }, owner);
+    assert.equal(set.status, 204);
+    assert.equal(changes.scopeSequence(), afterSignIn, 'the password set is no scoped change');
+  });
+
   test('sign-ins leave the account row in memory, and a settings change is read by the very next sign-in', async () => {
     const agent = await newAgent();
     await t.login(agent.email, agent.password);
@@ -274,6 +372,17 @@ describe('the notice and the COMMIT in one round trip (PostgreSQL)', () => {
   test('are one simple query when the channel and the announcement are plain words', () => {
     const feed = new PostgresChanges({ connectionString: 'postgres://unused', schema: 't_abc123' });
     assert.equal(feed.announceAndCommitSql('0a1b2c3d4e5f:17'), "select pg_notify('deskpass_changes_t_abc123', '0a1b2c3d4e5f:17'); commit");
+  });
+
+  test("a scoped change's notice names its scopes after the holders-only mark, and still goes with the COMMIT", () => {
+    const feed = new PostgresChanges({ connectionString: 'postgres://unused', schema: 't_abc123' });
+    const scopes = [agentScope('agent-1'), addressScope('account-1', 'casey@acme.test')];
+    const announcement = feed.nextAnnouncement(false, scopes);
+    assert.match(announcement, /^[0-9a-f]{12}:1h\.[0-9a-f]{16}\.[0-9a-f]{16}$/);
+    assert.deepEqual(announcement.split('.').slice(1), scopes);
+    assert.equal(feed.announceAndCommitSql(announcement), `select pg_notify('deskpass_changes_t_abc123', '${announcement}'); commit`);
+    assert.match(feed.nextAnnouncement(true, scopes), /^[0-9a-f]{12}:2$/, 'a commit that wrote the account is no scoped change');
+    assert.match(feed.nextAnnouncement(false, null), /^[0-9a-f]{12}:3h$/);
   });
 
   test('go apart, with parameters, when either holds anything else', () => {

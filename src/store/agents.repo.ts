@@ -8,6 +8,7 @@ import { dateOrNull, flag, iso } from './convert.js';
 import { foldForSearch, writeAgentSearchTerms } from './agent-search-terms.repo.js';
 import { toRole } from './roles.repo.js';
 import { compiledOnce } from './compiled-once.js';
+import { agentScope } from './change-scopes.js';
 
 export type AgentWithRoleRow = AgentRow & { r_id: string; r_account_id: string; r_name: string; r_permissions: string; r_built_in: number };
 
@@ -95,8 +96,11 @@ export async function findAgentById(db: Executor, accountId: string, id: string)
 
 // Every sign-in sends these (compiled once: compiled-once.ts).
 const agentByEmail = compiledOnce((db, accountId: string, emailNormalized: string) => selectAgents(db).where('agents.account_id', '=', accountId).where('agents.email_normalized', '=', emailNormalized));
-const signInRecord = compiledOnce((db, lastSignInAt: string, accountId: string, agentId: string) =>
-  db.updateTable('agents').set({ last_sign_in_at: lastSignInAt }).where('account_id', '=', accountId).where('id', '=', agentId).returning(['password_hash', 'status']),
+// A scoped change (change-scopes.ts): the holders of this agent's sessions show its last sign-in.
+const signInRecord = compiledOnce(
+  (db, lastSignInAt: string, accountId: string, agentId: string) =>
+    db.updateTable('agents').set({ last_sign_in_at: lastSignInAt }).where('account_id', '=', accountId).where('id', '=', agentId).returning(['password_hash', 'status']),
+  { scopes: (_, __, agentId) => [agentScope(agentId)] },
 );
 const credentialsLock = compiledOnce((db, accountId: string, agentId: string) => {
   const q = db.selectFrom('agents').select(['password_hash', 'status']).where('account_id', '=', accountId).where('id', '=', agentId);

@@ -1,6 +1,7 @@
 import type { Compilable, CompiledQuery, QueryResult } from 'kysely';
 import type { Executor } from './db.js';
 import { dialectOf } from './dialect.js';
+import { withScopes } from './change-scopes.js';
 
 /** Stands in for the i-th value while the statement is compiled; never sent to a store. */
 const MARK = '\u0000deskpass compiled-once value ';
@@ -24,8 +25,14 @@ interface Compiled {
  * (strings, numbers, null: an ISO date, a JSON text).
  * Compiling checks what it can: every stand-in must come out as one whole parameter (not in the
  * SQL text, not transformed into another value), or the statement is refused at its first use.
+ *
+ * `scopes`, for a write that can change only the session holders of some agent or address: the
+ * scopes (change-scopes.ts) each run changes, from the same values it runs with.
  */
-export function compiledOnce<Values extends unknown[], Row>(build: (db: Executor, ...values: Values) => Compilable<Row>): (db: Executor, ...values: Values) => Promise<QueryResult<Row>> {
+export function compiledOnce<Values extends unknown[], Row>(
+  build: (db: Executor, ...values: Values) => Compilable<Row>,
+  options: { scopes?: (...values: Values) => readonly string[] } = {},
+): (db: Executor, ...values: Values) => Promise<QueryResult<Row>> {
   const byDialect = new Map<string, Compiled>();
   return (db, ...values) => {
     const dialect = dialectOf(db);
@@ -35,7 +42,8 @@ export function compiledOnce<Values extends unknown[], Row>(build: (db: Executor
       byDialect.set(dialect, compiled);
     }
     const parameters = compiled.slots.map((slot) => ('value' in slot ? (slot.key === undefined ? values[slot.value] : (values[slot.value] as Record<string, unknown>)[slot.key]) : slot.constant));
-    return db.executeQuery<Row>({ ...compiled.query, parameters } as CompiledQuery<Row>);
+    const query = { ...compiled.query, parameters } as CompiledQuery<Row>;
+    return db.executeQuery<Row>(options.scopes ? withScopes(query, options.scopes(...values)) : query);
   };
 }
 

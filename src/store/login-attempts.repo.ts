@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Executor } from './db.js';
 import { iso } from './convert.js';
 import { compiledOnce } from './compiled-once.js';
+import { addressScope } from './change-scopes.js';
 
 /**
  * Who a failure is counted for. The lock has several doors per address: `UNKNOWN_DEVICES` for
@@ -28,7 +29,8 @@ export type AttemptReservation =
  * So of N parallel guesses at most `threshold` are ever verified, on every dialect and across
  * instances. A success clears the count (clearLoginAttempts); a failure leaves it counted.
  */
-// Compiled once (compiled-once.ts): every sign-in sends it.
+// Compiled once (compiled-once.ts): every sign-in sends it. Both are scoped changes
+// (change-scopes.ts): only the holders of the agent with this address show its lock.
 const attemptReservation = compiledOnce((db, accountId: string, email: string, client: string, nowIso: string, lockIso: string, firstLock: string | null, threshold: number) => {
   // A lock that has run out starts a new count at 1.
   const nextCount = sql<number>`case when login_attempts.locked_until is not null and login_attempts.locked_until <= ${nowIso} then 1 else login_attempts.failed_count + 1 end`;
@@ -46,10 +48,12 @@ const attemptReservation = compiledOnce((db, accountId: string, email: string, c
         .where(sql<boolean>`login_attempts.locked_until is null or login_attempts.locked_until <= ${nowIso}`),
     )
     .returning(['failed_count', 'locked_until']);
-});
+}, { scopes: (accountId, email) => [addressScope(accountId, email)] });
 
-const attemptClear = compiledOnce((db, accountId: string, emailNormalized: string, client: string) =>
-  db.deleteFrom('login_attempts').where('account_id', '=', accountId).where('email_normalized', '=', emailNormalized).where('client', '=', client),
+const attemptClear = compiledOnce(
+  (db, accountId: string, emailNormalized: string, client: string) =>
+    db.deleteFrom('login_attempts').where('account_id', '=', accountId).where('email_normalized', '=', emailNormalized).where('client', '=', client),
+  { scopes: (accountId, emailNormalized) => [addressScope(accountId, emailNormalized)] },
 );
 
 export async function reserveLoginAttempt(

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { ScopeLog, SCOPE } from './change-scopes.js';
 import { requestEchoes, type Feed } from './store-changes.js';
 
 /** pg_stat_activity's application_name of the listening connection (operators and tests find it by that) */
@@ -19,7 +20,7 @@ export interface PostgresChangesOptions {
 const HOLDERS_ONLY = 'h';
 
 /** what may stand between quotes in announceAndCommitSql: no quote, no backslash, nothing else */
-const LITERAL_SAFE = /^[A-Za-z0-9_:]+$/;
+const LITERAL_SAFE = /^[A-Za-z0-9_:.]+$/;
 
 /**
  * PostgreSQL: every commit of holder writes sends NOTIFY on one channel per schema (inside the
@@ -43,6 +44,8 @@ export class PostgresChanges implements Feed {
   #counter = 0;
   /** moves with #counter, but not for the notices of commits that did not write `accounts` (marked `h`) */
   #accountsCounter = 0;
+  /** the scoped changes (change-scopes.ts), which leave #counter alone */
+  readonly #scopes = new ScopeLog();
   #client: pg.Client | undefined;
   #listening = false;
   #wanted = false;
@@ -79,15 +82,26 @@ export class PostgresChanges implements Feed {
     return this.version() === null ? null : this.#accountsCounter;
   }
 
+  scopeSequence(): number {
+    return this.#scopes.sequence;
+  }
+
+  scopesSince(sequence: number): Set<string> | null {
+    return this.#scopes.since(sequence);
+  }
+
   /**
    * Called before the notice is sent (inside the transaction): its echo and acknowledgements may
    * arrive before COMMIT returns. `<instance>:<sequence>`, and `h` after the sequence when the
-   * commit wrote holders but not `accounts`: every instance then keeps its account row. A notice
-   * without the mark (an older instance's, one sent by hand) drops everything.
+   * commit wrote holders but not `accounts`: every instance then keeps its account row; then, for
+   * a scoped change, `.<scope>` for each scope it changed: every instance forgets those holders
+   * only. A notice without the mark (an older instance's, one sent by hand) drops everything, and
+   * an older instance takes a scoped one for a change of everything.
    */
-  nextAnnouncement(wroteAccounts = true): string {
+  nextAnnouncement(wroteAccounts = true, scopes: readonly string[] | null = null): string {
     this.#sequence += 1;
-    const announcement = `${this.#instance}:${this.#sequence}${wroteAccounts ? '' : HOLDERS_ONLY}`;
+    const scoped = !wroteAccounts && scopes ? scopes.map((scope) => `.${scope}`).join('') : '';
+    const announcement = `${this.#instance}:${this.#sequence}${wroteAccounts ? '' : HOLDERS_ONLY}${scoped}`;
     if (this.#listening) this.#pending.set(announcement, this.#awaitNotice(announcement));
     return announcement;
   }
@@ -102,8 +116,9 @@ export class PostgresChanges implements Feed {
     return `select pg_notify('${this.channel}', '${announcement}'); commit`;
   }
 
-  async committed(announcement: string, wroteAccounts: boolean): Promise<void> {
-    this.#counter += 1;
+  async committed(announcement: string, wroteAccounts: boolean, scopes: readonly string[] | null): Promise<void> {
+    if (scopes && !wroteAccounts) this.#scopes.record(scopes);
+    else this.#counter += 1;
     if (wroteAccounts) this.#accountsCounter += 1;
     // Not listening, this instance cannot hear the acknowledgements: its answer waits the whole
     // time, which the other instances (who drop their caches on the notice, or serve nothing
@@ -179,9 +194,13 @@ export class PostgresChanges implements Feed {
       if (first === this.#instance) this.#pending.get(`${first}:${second}`)?.acknowledged(payload.split(':')[3] ?? '');
       return;
     }
-    // a change (`<instance>:<sequence>[h]`, or anything else on the channel): caches drop
-    this.#counter += 1;
-    if (first === undefined || !first.endsWith(HOLDERS_ONLY) || !/^\d+$/.test(first.slice(0, -1))) this.#accountsCounter += 1;
+    // a change (`<instance>:<sequence>[h[.<scope>…]]`, or anything else on the channel): caches drop
+    // what it names, and everything when it names nothing they can read
+    const [mark = '', ...scopes] = (first ?? '').split('.');
+    const holdersOnly = mark.endsWith(HOLDERS_ONLY) && /^\d+$/.test(mark.slice(0, -1));
+    if (holdersOnly && second === undefined && scopes.length > 0 && scopes.every((scope) => SCOPE.test(scope))) this.#scopes.record(scopes);
+    else this.#counter += 1;
+    if (!holdersOnly) this.#accountsCounter += 1;
     if (kind === this.#instance) this.#pending.get(payload)?.echoed();
     else if (first !== undefined) client.query(this.announceSql, [this.channel, `ack:${payload}:${this.#instance}`]).catch(() => undefined);
   }

@@ -11,6 +11,7 @@ import { endAppSignIns } from './app-sign-ins.repo.js';
 import { toAccount } from './accounts.repo.js';
 import { toAgent, type AgentWithRoleRow } from './agents.repo.js';
 import { compiledOnce } from './compiled-once.js';
+import { addressScope, agentScope } from './change-scopes.js';
 
 function toSession(row: SessionRow): Session {
   return {
@@ -91,17 +92,20 @@ export interface SessionHolderLookup {
   readonly stats: { hits: number; misses: number; size: number };
 }
 
-export function cachedSessionHolders(db: Db, options?: ChangeBoundCacheOptions): SessionHolderLookup {
+export function cachedSessionHolders(db: Db, options?: Omit<ChangeBoundCacheOptions, 'scopesOf'>): SessionHolderLookup {
   // Kept converted and frozen (no request can change what another reads; a write to one throws),
-  // and each request gets its own copy of the session, whose last-seen time it moves.
-  const cache = new ChangeBoundCache<SessionHolder>(changesOf(db), options);
+  // and each request gets its own copy of the session, whose last-seen time it moves. A holder is
+  // forgotten by the scoped changes (change-scopes.ts) of its agent's row and of the lock it
+  // joins (the agent's address), named from the row's own keys, and kept through everyone else's.
+  const cache = new ChangeBoundCache<{ holder: SessionHolder; scopes: readonly string[] }>(changesOf(db), { ...options, scopesOf: (kept) => kept.scopes });
   const load = async (tokenHash: string) => {
     const row = await findSessionHolderRow(db, tokenHash);
-    return row && deepFreeze(toSessionHolder(row));
+    return row && { holder: deepFreeze(toSessionHolder(row)), scopes: [agentScope(row.id), addressScope(row.account_id, row.email_normalized)] };
   };
   return {
     async find(tokenHash) {
-      const { row: holder, cached } = await cache.find(tokenHash, () => load(tokenHash));
+      const { row: kept, cached } = await cache.find(tokenHash, () => load(tokenHash));
+      const holder = kept?.holder;
       return { holder: holder && { ...holder, session: { ...holder.session } }, cached };
     },
     forget: (tokenHash) => cache.forget(tokenHash),

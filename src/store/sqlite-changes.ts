@@ -1,4 +1,5 @@
 import type SQLite from 'better-sqlite3';
+import { ScopeLog } from './change-scopes.js';
 import type { Feed } from './store-changes.js';
 
 /**
@@ -13,6 +14,7 @@ export class SqliteChanges implements Feed {
   readonly announceSql = null;
   #counter = 0;
   #accountsCounter = 0;
+  readonly #scopes = new ScopeLog();
   #dataVersion: number;
   #askedAt = -Infinity;
   readonly #readDataVersion: () => number;
@@ -33,7 +35,15 @@ export class SqliteChanges implements Feed {
     return this.#accountsCounter;
   }
 
-  /** another process's commit moves both: which tables it wrote is not known */
+  scopeSequence(): number {
+    return this.#scopes.sequence;
+  }
+
+  scopesSince(sequence: number): Set<string> | null {
+    return this.#scopes.since(sequence);
+  }
+
+  /** another process's commit moves both: which tables and rows it wrote is not known */
   #seeOthers(): void {
     const now = performance.now();
     if (now - this.#askedAt < ASK_EVERY_MS) return;
@@ -50,8 +60,9 @@ export class SqliteChanges implements Feed {
     return '';
   }
 
-  async committed(_announcement: string, wroteAccounts: boolean): Promise<void> {
-    this.#counter += 1;
+  async committed(_announcement: string, wroteAccounts: boolean, scopes: readonly string[] | null): Promise<void> {
+    if (scopes) this.#scopes.record(scopes);
+    else this.#counter += 1;
     if (wroteAccounts) this.#accountsCounter += 1;
   }
 

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { CompiledQuery, type DatabaseConnection, type Dialect, type Driver, type QueryResult, type TransactionSettings } from 'kysely';
+import { scopesOf } from './change-scopes.js';
 
 /**
  * Which committed writes can change what a request's session holder reads (the session, its
@@ -16,6 +17,10 @@ import { CompiledQuery, type DatabaseConnection, type Dialect, type Driver, type
  * A false positive only empties the cache; a write this pattern missed would leave a revoked
  * session alive on a cached holder, so the pattern errs wide and test/session-cache.test.ts holds
  * every write statement the flows it drives send against it.
+ *
+ * A holder write marked with scopes (change-scopes.ts: a sign-in's three) changes only the holders
+ * of those scopes; a commit whose every holder write is so marked is a scoped change, any other
+ * a change of every holder.
  */
 const HOLDER_WRITE = /\b(?:insert(?:\s+or\s+\w+)?\s+into|replace\s+into|update(?:\s+or\s+\w+)?|delete\s+from|truncate(?:\s+table)?)\s+(?:only\s+)?(?:"?\w+"?\.)?"?(agents|accounts|roles|login_attempts|sessions)\b/gi;
 const SESSION_INSERT = /^\s*insert\s+into\s+"?sessions"?\s/i;
@@ -51,6 +56,13 @@ export interface StoreChanges {
    * the sign-ins of a storm, which write holders but never the account, leave it in memory.
    */
   accountsVersion(): number | null;
+  /**
+   * Moves on committed scoped changes (change-scopes.ts), which leave version() alone: a cache
+   * forgets the holders of scopesSince(what it saw last) and keeps the others.
+   */
+  scopeSequence(): number;
+  /** the scopes changed after `sequence`, or null when they are no longer all known (forget everything then) */
+  scopesSince(sequence: number): Set<string> | null;
   /** Starts seeing other instances' writes (PostgreSQL: the listening connection); a process that caches nothing need not. */
   listen(): Promise<void>;
   close(): Promise<void>;
@@ -70,9 +82,10 @@ export interface ChangeSink {
   readonly channel?: string;
   /** the notice and the COMMIT as one simple query (one round trip instead of two), for an announcement of the feed's own making; null: send them apart */
   announceAndCommitSql?(announcement: string): string | null;
-  nextAnnouncement(wroteAccounts?: boolean): string;
-  /** the writes of this announcement are committed: local caches drop, and (PostgreSQL) the request's answer waits until the notice went round */
-  committed(announcement: string, wroteAccounts: boolean): Promise<void>;
+  /** `scopes`: the commit changes only these holders' rows (never with `wroteAccounts`); null: any holder's */
+  nextAnnouncement(wroteAccounts?: boolean, scopes?: readonly string[] | null): string;
+  /** the writes of this announcement are committed: local caches drop (what `scopes` name, or everything), and (PostgreSQL) the request's answer waits until the notice went round */
+  committed(announcement: string, wroteAccounts: boolean, scopes: readonly string[] | null): Promise<void>;
   /** the commit of this announcement failed: nothing changed, nothing to wait for */
   abandoned(announcement: string): void;
 }
@@ -94,10 +107,28 @@ export function watchingDialect(inner: Dialect, feed: ChangeSink): Dialect {
 const WRITE_RETURNING = /^\s*(?:insert|update|delete)\b[\s\S]*\breturning\b/i;
 const NOTICE_COLUMN = '__deskpass_notice';
 
+/** What holder writes changed: the account row or not, and the holders of `scopes` only, or (null) any holder. */
+interface HolderChange {
+  accounts: boolean;
+  scopes: readonly string[] | null;
+}
+
+/** What a statement changes of the holders: null, nothing (changesSessionHolders). */
+function holderChangeOf(query: CompiledQuery): HolderChange | null {
+  if (!changesSessionHolders(query.sql)) return null;
+  const accounts = changesAccounts(query.sql);
+  return { accounts, scopes: accounts ? null : scopesOf(query) };
+}
+
+function together(a: HolderChange | null, b: HolderChange): HolderChange {
+  if (!a) return b;
+  return { accounts: a.accounts || b.accounts, scopes: a.scopes && b.scopes ? [...new Set([...a.scopes, ...b.scopes])] : null };
+}
+
 class WatchingConnection implements DatabaseConnection {
   inTransaction = false;
-  wroteHolders = false;
-  wroteAccounts = false;
+  /** what the open transaction's holder writes changed so far (null: none yet) */
+  changed: HolderChange | null = null;
 
   constructor(
     readonly inner: DatabaseConnection,
@@ -108,16 +139,14 @@ class WatchingConnection implements DatabaseConnection {
     // A holder write outside a transaction is announced in its own commit on PostgreSQL: committed
     // first and announced after, a connection lost in between would leave the change without a
     // notice. One that returns its rows carries its notice itself; any other gets a transaction.
-    const writesHolders = changesSessionHolders(query.sql);
-    if (writesHolders && !this.inTransaction && this.feed.announceSql) {
-      return WRITE_RETURNING.test(query.sql) ? this.#carryingItsNotice<R>(query) : this.#inOwnTransaction<R>(query);
+    const change = holderChangeOf(query);
+    if (change && !this.inTransaction && this.feed.announceSql) {
+      return WRITE_RETURNING.test(query.sql) ? this.#carryingItsNotice<R>(query, change) : this.#inOwnTransaction<R>(query, change);
     }
     const result = await this.inner.executeQuery<R>(query);
-    if (writesHolders) {
-      if (this.inTransaction) {
-        this.wroteHolders = true;
-        this.wroteAccounts ||= changesAccounts(query.sql);
-      } else await announce(this.inner, this.feed, changesAccounts(query.sql));
+    if (change) {
+      if (this.inTransaction) this.changed = together(this.changed, change);
+      else await announce(this.inner, this.feed, change);
     }
     return result;
   }
@@ -128,9 +157,8 @@ class WatchingConnection implements DatabaseConnection {
    * that wrote no row (an upsert whose WHERE refused) sends none and waits for none. One round
    * trip where a transaction of its own took three. PostgreSQL only ($n parameters).
    */
-  async #carryingItsNotice<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    const wroteAccounts = changesAccounts(query.sql);
-    const announcement = this.feed.nextAnnouncement(wroteAccounts);
+  async #carryingItsNotice<R>(query: CompiledQuery, change: HolderChange): Promise<QueryResult<R>> {
+    const announcement = this.feed.nextAnnouncement(change.accounts, change.scopes);
     const n = query.parameters.length;
     const carrying = { ...query, sql: `with "written" as (${query.sql}) select "written".*, pg_notify($${n + 1}, $${n + 2}) as "${NOTICE_COLUMN}" from "written"`, parameters: [...query.parameters, this.feed.channel, announcement] };
     let result: QueryResult<R & { [NOTICE_COLUMN]?: unknown }>;
@@ -141,16 +169,16 @@ class WatchingConnection implements DatabaseConnection {
       throw error;
     }
     if (result.rows.length === 0) this.feed.abandoned(announcement);
-    else await this.feed.committed(announcement, wroteAccounts);
+    else await this.feed.committed(announcement, change.accounts, change.scopes);
     for (const row of result.rows) delete row[NOTICE_COLUMN];
     return result as QueryResult<R>;
   }
 
-  async #inOwnTransaction<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+  async #inOwnTransaction<R>(query: CompiledQuery, change: HolderChange): Promise<QueryResult<R>> {
     await this.inner.executeQuery(CompiledQuery.raw('begin'));
     try {
       const result = await this.inner.executeQuery<R>(query);
-      await announce(this.inner, this.feed, changesAccounts(query.sql), async () => void (await this.inner.executeQuery(CompiledQuery.raw('commit'))));
+      await announce(this.inner, this.feed, change, async () => void (await this.inner.executeQuery(CompiledQuery.raw('commit'))));
       return result;
     } catch (error) {
       await this.inner.executeQuery(CompiledQuery.raw('rollback')).catch(() => undefined);
@@ -170,11 +198,11 @@ class WatchingConnection implements DatabaseConnection {
  * can write both as one query (a failed NOTIFY then leaves the COMMIT unsent, and the caller's
  * rollback ends the transaction).
  */
-async function announce(connection: DatabaseConnection, feed: ChangeSink, wroteAccounts: boolean, commit?: () => Promise<void>): Promise<void> {
-  const announcement = feed.nextAnnouncement(wroteAccounts);
+async function announce(connection: DatabaseConnection, feed: ChangeSink, change: HolderChange, commit?: () => Promise<void>): Promise<void> {
+  const announcement = feed.nextAnnouncement(change.accounts, change.scopes);
   try {
-    const together = commit && feed.announceAndCommitSql?.(announcement);
-    if (together) await connection.executeQuery(CompiledQuery.raw(together));
+    const both = commit && feed.announceAndCommitSql?.(announcement);
+    if (both) await connection.executeQuery(CompiledQuery.raw(both));
     else {
       if (feed.announceSql) await connection.executeQuery(CompiledQuery.raw(feed.announceSql, [feed.channel, announcement]));
       await commit?.();
@@ -183,7 +211,7 @@ async function announce(connection: DatabaseConnection, feed: ChangeSink, wroteA
     feed.abandoned(announcement);
     throw error;
   }
-  await feed.committed(announcement, wroteAccounts);
+  await feed.committed(announcement, change.accounts, change.scopes);
 }
 
 class WatchingDriver implements Driver {
@@ -204,25 +232,22 @@ class WatchingDriver implements Driver {
     const watched = connection as WatchingConnection;
     await this.inner.beginTransaction(watched.inner, settings);
     watched.inTransaction = true;
-    watched.wroteHolders = false;
-    watched.wroteAccounts = false;
+    watched.changed = null;
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
     const watched = connection as WatchingConnection;
-    const { wroteHolders, wroteAccounts } = watched;
+    const { changed } = watched;
     watched.inTransaction = false;
-    watched.wroteHolders = false;
-    watched.wroteAccounts = false;
-    if (!wroteHolders) return this.inner.commitTransaction(watched.inner);
-    await announce(watched.inner, this.feed, wroteAccounts, () => this.inner.commitTransaction(watched.inner));
+    watched.changed = null;
+    if (!changed) return this.inner.commitTransaction(watched.inner);
+    await announce(watched.inner, this.feed, changed, () => this.inner.commitTransaction(watched.inner));
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
     const watched = connection as WatchingConnection;
     watched.inTransaction = false;
-    watched.wroteHolders = false;
-    watched.wroteAccounts = false;
+    watched.changed = null;
     await this.inner.rollbackTransaction(watched.inner);
   }
 
