@@ -8,6 +8,10 @@ import type { Options } from '@node-rs/argon2';
  *
  * - at most one hash per core at a time (`size` workers; the rest wait in a queue here). More
  *   would only time-slice the same cores, make every hash slower and hold more memory;
+ * - each busy worker already holds its next job, when one waits: it starts that one the moment it
+ *   finishes, where it used to wait for the event loop to read its answer and hand it another.
+ *   Under a sign-in storm the event loop is often busy for a millisecond or more, and every such
+ *   wait left a core idle (BENCHMARKS.md);
  * - on worker threads of our own, not on libuv's pool (where @node-rs/argon2's async calls run):
  *   a burst of sign-ins can no longer fill the 4 pool threads that file and DNS work also need;
  * - at a lower priority than the event loop (a higher nice value on Linux, per thread): when a
@@ -47,11 +51,16 @@ const argon2 = require(workerData.argon2Module);
 const os = require('node:os');
 // Linux: nice values are per thread; this thread started at the event loop's, and goes lower.
 try { os.setPriority(0, Math.min(19, os.getPriority(0) + workerData.niceness)); } catch { /* not permitted: stay */ }
+// Jobs run one at a time, in the order they came; each answer says when it started and ended
+// (milliseconds since the epoch, comparable with the event loop's clock).
+const now = () => performance.timeOrigin + performance.now();
 parentPort.on('message', ({ op, a, b }) => {
+  const startedAt = now();
   try {
-    parentPort.postMessage({ value: op === 'hash' ? argon2.hashSync(a, b) : argon2.verifySync(a, b) });
+    const value = op === 'hash' ? argon2.hashSync(a, b) : argon2.verifySync(a, b);
+    parentPort.postMessage({ value, startedAt, endedAt: now() });
   } catch (error) {
-    parentPort.postMessage({ error: String(error && error.message ? error.message : error) });
+    parentPort.postMessage({ error: String(error && error.message ? error.message : error), startedAt, endedAt: now() });
   }
 });
 `;
@@ -62,14 +71,22 @@ interface Job {
   b: string | Options;
   resolve: (value: string | boolean) => void;
   reject: (error: Error) => void;
+  /** milliseconds since the epoch, as the worker's answer tells its times */
   queuedAt: number;
-  startedAt: number;
 }
 
 interface Slot {
   worker: Worker;
-  job: Job | null;
+  /** the job it runs (first) and the one it holds next (second): in the order it answers them */
+  jobs: Job[];
+  /** when it started the job it runs (about: when it was handed the job, or ended the one before) */
+  busySince: number;
 }
+
+/** jobs a worker holds at most: the one it runs and the next */
+const JOBS_PER_WORKER = 2;
+
+const epochNow = () => performance.timeOrigin + performance.now();
 
 export function createArgon2Pool(size = availableParallelism(), niceness = HASH_THREAD_NICENESS): Argon2Pool {
   const slots: Slot[] = [];
@@ -79,12 +96,12 @@ export function createArgon2Pool(size = availableParallelism(), niceness = HASH_
 
   function startWorker(): Slot {
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { argon2Module: ARGON2_MODULE, niceness } });
-    const slot: Slot = { worker, job: null };
-    worker.on('message', (message: { value?: string | boolean; error?: string }) => {
-      const job = slot.job!;
-      slot.job = null;
+    const slot: Slot = { worker, jobs: [], busySince: 0 };
+    worker.on('message', (message: { value?: string | boolean; error?: string; startedAt: number; endedAt: number }) => {
+      const job = slot.jobs.shift()!;
+      slot.busySince = message.endedAt; // it went on to the job it held, if any
       if (listeners.size > 0) {
-        const done = { op: job.op, waitMs: job.startedAt - job.queuedAt, runMs: performance.now() - job.startedAt };
+        const done = { op: job.op, waitMs: Math.max(0, message.startedAt - job.queuedAt), runMs: Math.max(0, message.endedAt - message.startedAt) };
         for (const listener of listeners) listener(done);
       }
       if (message.error !== undefined) job.reject(new Error(message.error));
@@ -92,9 +109,8 @@ export function createArgon2Pool(size = availableParallelism(), niceness = HASH_
       dispatch();
     });
     worker.on('error', (error) => {
-      // A crashed worker fails its job and is replaced by the next dispatch.
-      slot.job?.reject(error);
-      slot.job = null;
+      // A crashed worker fails its jobs and is replaced by the next dispatch.
+      for (const job of slot.jobs.splice(0)) job.reject(error);
       slots.splice(slots.indexOf(slot), 1);
       dispatch();
     });
@@ -103,23 +119,35 @@ export function createArgon2Pool(size = availableParallelism(), niceness = HASH_
     return slot;
   }
 
+  /**
+   * An idle worker first (or a new one), else of the busy ones that hold no next job yet the one
+   * that started its job first: hashes cost the same, so it is likely the first to be done.
+   */
+  function freeSlot(): Slot | undefined {
+    const idle = slots.find((s) => s.jobs.length === 0) ?? (slots.length < size ? startWorker() : undefined);
+    if (idle) return idle;
+    let soonest: Slot | undefined;
+    for (const slot of slots) if (slot.jobs.length < JOBS_PER_WORKER && (!soonest || slot.busySince < soonest.busySince)) soonest = slot;
+    return soonest;
+  }
+
   function dispatch(): void {
     while (queue.length > 0 && !closed) {
-      const slot = slots.find((s) => s.job === null) ?? (slots.length < size ? startWorker() : undefined);
-      if (!slot) return;
+      const slot = freeSlot();
+      if (!slot) break;
       const job = queue.shift()!;
-      job.startedAt = performance.now();
-      slot.job = job;
+      if (slot.jobs.length === 0) slot.busySince = epochNow();
+      slot.jobs.push(job);
       slot.worker.ref(); // a hash in flight keeps the process alive until it answers
       slot.worker.postMessage({ op: job.op, a: job.a, b: job.b });
     }
-    for (const slot of slots) if (slot.job === null) slot.worker.unref();
+    for (const slot of slots) if (slot.jobs.length === 0) slot.worker.unref();
   }
 
   function run<T extends string | boolean>(op: Job['op'], a: string, b: string | Options): Promise<T> {
     if (closed) return Promise.reject(new Error('the argon2 pool is closed'));
     return new Promise<T>((resolve, reject) => {
-      queue.push({ op, a, b, resolve: resolve as Job['resolve'], reject, queuedAt: performance.now(), startedAt: 0 });
+      queue.push({ op, a, b, resolve: resolve as Job['resolve'], reject, queuedAt: epochNow() });
       dispatch();
     });
   }
@@ -127,14 +155,18 @@ export function createArgon2Pool(size = availableParallelism(), niceness = HASH_
   return {
     hash: (password, options) => run<string>('hash', password, options),
     verify: (storedHash, password) => run<boolean>('verify', storedHash, password),
-    load: () => ({ queued: queue.length, running: slots.filter((s) => s.job !== null).length, threads: size }),
+    load: () => ({
+      queued: queue.length + slots.reduce((held, s) => held + Math.max(0, s.jobs.length - 1), 0),
+      running: slots.filter((s) => s.jobs.length > 0).length,
+      threads: size,
+    }),
     observe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
     async close() {
       closed = true;
-      const pending = [...queue.splice(0), ...slots.flatMap((s) => (s.job ? [s.job] : []))];
+      const pending = [...queue.splice(0), ...slots.flatMap((s) => s.jobs.splice(0))];
       for (const job of pending) job.reject(new Error('the argon2 pool is closed'));
       await Promise.all(slots.splice(0).map((s) => s.worker.terminate()));
     },
