@@ -21,7 +21,7 @@ const chosen = filter.length ? all.filter((f) => filter.some((x) => f.includes(x
 
 // Pure domain rules, the CLI (its own SQLite files), the
 // browser tests (the store under them is already covered twice) and the Redis test.
-const ONCE = [/^domain-/, /^compiled-once/, /^argon2-pool/, /^password-policy\.test/, /^cli\.test/, /^database-url/, /^backup/, /^disk-full/, /^session-cache-cli/, /^sqlite-checkpoints/, /^portal-/, /^rate-limits-redis/];
+const ONCE = [/^domain-/, /^compiled-once/, /^argon2-pool/, /^password-policy\.test/, /^cli\.test/, /^database-url/, /^backup/, /^disk-full/, /^session-cache-cli/, /^sqlite-checkpoints/, /^sqlite-two-processes/, /^portal-/, /^rate-limits-redis/];
 
 // Several server processes on one store need a store that several processes share.
 const POSTGRES_ONLY = [/^multi-instance/, /^postgres-outage/];

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { dialectOf } from './dialect.js';
-import { Kysely, PostgresDialect, sql, type LogEvent, SqliteDialect, type SqliteDatabase, type Transaction } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, sql, type DatabaseConnection, type Dialect, type Driver, type LogEvent, SqliteDialect, type SqliteDatabase, type Transaction } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import type { Database } from './schema.js';
 import { describeStoreFailure, StoreConfigError } from './store-check.js';
@@ -39,7 +39,7 @@ export function openDatabase(databaseUrl: string, observeQuery?: QueryObserver):
       throw new StoreConfigError(describeStoreFailure(databaseUrl, error));
     }
     const changes = new SqliteChanges(sqlite);
-    return withChanges(new Kysely<Database>({ dialect: watchingDialect(new SqliteDialect({ database: withStatementCache(sqlite) }), changes), log }), changes);
+    return withChanges(new Kysely<Database>({ dialect: watchingDialect(immediateTransactions(new SqliteDialect({ database: withStatementCache(sqlite) })), changes), log }), changes);
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
     const url = new URL(databaseUrl);
@@ -81,6 +81,36 @@ export function changesOf(db: Db): StoreChanges {
   const changes = storeChanges.get(db);
   if (!changes) throw new Error('changesOf: not a store opened by openDatabase');
   return changes;
+}
+
+/**
+ * SQLite transactions begin IMMEDIATE: they take the write lock at BEGIN, where `busy_timeout`
+ * waits for another process's writer (the CLI's, a second server's on the same file). A deferred
+ * transaction that read first and then wrote after another process had committed cannot wait:
+ * SQLite answers SQLITE_BUSY_SNAPSHOT at once, a 503 (found by issue 13's third outside tester:
+ * with two servers on one file under a sign-in load, a quarter of the administrator's writes were
+ * refused). Within one process nothing changes: its one connection runs one transaction at a time.
+ */
+function immediateTransactions(dialect: Dialect): Dialect {
+  return {
+    createAdapter: () => dialect.createAdapter(),
+    createDriver: () => new ImmediateTransactions(dialect.createDriver()),
+    createIntrospector: (db) => dialect.createIntrospector(db),
+    createQueryCompiler: () => dialect.createQueryCompiler(),
+  };
+}
+
+class ImmediateTransactions implements Driver {
+  constructor(private readonly inner: Driver) {}
+  init = () => this.inner.init();
+  acquireConnection = () => this.inner.acquireConnection();
+  async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+  commitTransaction = (connection: DatabaseConnection) => this.inner.commitTransaction(connection);
+  rollbackTransaction = (connection: DatabaseConnection) => this.inner.rollbackTransaction(connection);
+  releaseConnection = (connection: DatabaseConnection) => this.inner.releaseConnection(connection);
+  destroy = () => this.inner.destroy();
 }
 
 function openSqlite(path: string): SQLite.Database {
