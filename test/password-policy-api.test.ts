@@ -285,6 +285,33 @@ describe('the policy through the API', () => {
     });
   });
 
+  test('a password with a lone surrogate is refused when set; at a sign-in it matches nothing, after the same work', async () => {
+    const broken = 'Quartz-Meadow-Lantern-\ud800-91';
+    t.secrets.add(broken);
+    const replacement = 'Quartz-Meadow-Lantern-\uFFFD-91'; // what the hashing library would make of it
+    assertRejected(await adminSet(rita.id, broken), ['invalid_character']);
+    assertRejected(await t.post(RESET, { token: await forgotLink(RITA.email), newPassword: broken }), ['invalid_character']);
+    assertRejected(await changeOwn(await t.login(RITA.email, ritaPassword), ritaPassword, broken), ['invalid_character']);
+    assert.equal(typeof (await t.login(RITA.email, ritaPassword)), 'string', 'the refusals changed nothing');
+
+    const sam = await t.addAgent(ownerToken, { email: 'sam.surrogate@acme.test', name: 'Sam Surrogate', roleId: agentRoleId, password: replacement });
+    let verified = 0;
+    const stop = t.hasher.observe!((job) => void (job.op === 'verify' && (verified += 1)));
+    try {
+      for (const attempt of [broken, 'Quartz-Meadow-Lantern-\udc00-91', 'Quartz-Meadow-Lantern-\udbff-91']) {
+        const answer = await t.post('/api/v1/auth/login', { email: 'sam.surrogate@acme.test', password: attempt });
+        assertError(answer, 401, 'invalid_credentials', JSON.stringify(attempt));
+      }
+      assert.equal(verified, 3, 'each refused attempt verified a hash, as a wrong password does');
+      const failures = await t.app.deskpass.deps.db.selectFrom('login_attempts').select('failed_count').where('email_normalized', '=', 'sam.surrogate@acme.test').where('client', '=', '').executeTakeFirst();
+      assert.equal(failures?.failed_count, 3, 'and each was counted as a failure');
+    } finally {
+      stop();
+    }
+    assert.equal(typeof (await t.login('sam.surrogate@acme.test', replacement)), 'string', 'the real password still works');
+    assert.ok(sam.id);
+  });
+
   test('no API answer of this file carried a password', () => {
     const passwords = [...t.secrets].filter((s) => s.length < 43 && s !== OWNER.password && s.length >= 12);
     for (const answer of t.answers) {

@@ -66,6 +66,16 @@ describe('length', () => {
   });
 });
 
+describe('invalid_character: a password must be text', () => {
+  test('a lone surrogate, high or low, anywhere, is refused; a whole pair (an emoji) and U+FFFD are characters', () => {
+    for (const broken of ['Tundra-Mosaic-\ud800-Falcon-42', 'Tundra-Mosaic-\udc00-Falcon-42', '\udbffTundra-Mosaic-Falcon-42', 'Tundra-Mosaic-Falcon-42\ud83d', 'Tundra-\ude00\ud83d-Falcon-42']) {
+      assert.deepEqual(rules(broken), ['invalid_character'], JSON.stringify(broken));
+    }
+    assert.deepEqual(rules('Tundra-Mosaic-\ud83d\ude00-Falcon-42'), []);
+    assert.deepEqual(rules('Tundra-Mosaic-\uFFFD-Falcon-42'), []);
+  });
+});
+
 describe('blocklisted: the shipped list of common and breached passwords', () => {
   test('the list holds at least the 100,000 most common passwords, as lower-cased entries', () => {
     const list = commonPasswords();

@@ -7,6 +7,7 @@ import { MIN_STRENGTH_SCORE, passwordStrengthScore, strengthEstimator } from './
 export type PolicyRule =
   | 'min_length'
   | 'max_length'
+  | 'invalid_character'
   | 'missing_uppercase'
   | 'missing_lowercase'
   | 'missing_digit'
@@ -33,6 +34,19 @@ export interface PolicyContext {
 // together, once per process), so that no request ever waits for them.
 commonPasswords();
 strengthEstimator();
+
+/** A UTF-16 surrogate without its other half: no character at all, only a broken string. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Whether a password is text: a JSON string may hold a lone surrogate (`"\ud800"`), which the
+ * hashing library turns into U+FFFD, so every lone surrogate (and U+FFFD itself) in one place
+ * would be one password (found by issue 13's third outside tester). Such a password is refused
+ * when set (`invalid_character`) and never matches at a sign-in (password-hasher.ts).
+ */
+export function isWellFormedPassword(password: string): boolean {
+  return !LONE_SURROGATE.test(password);
+}
 
 /** Passwords are compared and hashed after Unicode NFC, so "é" typed two ways is one password. */
 export function normalizePassword(password: string): string {
@@ -110,6 +124,9 @@ export function checkPasswordRules(password: string, policy: PasswordPolicySetti
   }
   if (length > MAX_PASSWORD_LENGTH) {
     violations.push({ rule: 'max_length', message: `Use at most ${MAX_PASSWORD_LENGTH} characters.` });
+  }
+  if (!isWellFormedPassword(password)) {
+    violations.push({ rule: 'invalid_character', message: 'This password holds a broken character (half of an emoji or another character outside the basic range). Type it again.' });
   }
   for (const { setting, rule, pattern, message } of CLASS_RULES) {
     if (policy[setting] && !pattern.test(normalized)) violations.push({ rule, message });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Algorithm } from '@node-rs/argon2';
 import type { Argon2Params } from '../config.js';
-import { normalizePassword } from '../domain/password-policy.js';
+import { isWellFormedPassword, normalizePassword } from '../domain/password-policy.js';
 import { createArgon2Pool, type HashJobListener, type HashLoad } from './argon2-pool.js';
 
 /** Hashing and verification of passwords; async, off the event loop, one per core at a time (argon2-pool.ts). */
@@ -35,11 +35,16 @@ export function createArgon2Hasher(params: Argon2Params): PasswordHasher {
   const pool = createArgon2Pool();
 
   return {
-    hash: (password) => pool.hash(normalizePassword(password), options),
+    // every flow refuses a broken password before it hashes one (the policy's invalid_character)
+    hash: (password) => (isWellFormedPassword(password) ? pool.hash(normalizePassword(password), options) : Promise.reject(new Error('refusing to hash a password with a lone surrogate'))),
     async verify(storedHash, password) {
       if (!storedHash.startsWith('$argon2')) return false;
+      // A lone surrogate would reach argon2 as U+FFFD and match whatever stands there: the same
+      // work is done (no answer comes sooner), and the answer is no.
+      const wellFormed = isWellFormedPassword(password);
       try {
-        return await pool.verify(storedHash, normalizePassword(password));
+        const matches = await pool.verify(storedHash, normalizePassword(password));
+        return matches && wellFormed;
       } catch {
         return false;
       }
