@@ -109,8 +109,11 @@ export function createArgon2Pool(size = availableParallelism(), niceness = HASH_
       dispatch();
     });
     worker.on('error', (error) => {
-      // A crashed worker fails its jobs and is replaced by the next dispatch.
-      for (const job of slot.jobs.splice(0)) job.reject(error);
+      // A crashed worker fails the job it ran and is replaced by the next dispatch; the one it
+      // held next goes back to the head of the queue.
+      const [running, ...held] = slot.jobs.splice(0);
+      running?.reject(error);
+      queue.unshift(...held);
       slots.splice(slots.indexOf(slot), 1);
       dispatch();
     });
