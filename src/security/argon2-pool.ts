@@ -36,7 +36,12 @@ export interface HashLoad {
   threads: number;
 }
 
-export type HashJobListener = (job: { op: 'hash' | 'verify'; waitMs: number; runMs: number }) => void;
+/**
+ * What one finished job took: its wait in the queue and its run on a thread, and when it started
+ * and ended on that thread (milliseconds since the epoch, comparable across threads and with
+ * `performance.timeOrigin + performance.now()` on the event loop).
+ */
+export type HashJobListener = (job: { op: 'hash' | 'verify'; waitMs: number; runMs: number; startedAt: number; endedAt: number }) => void;
 
 /** How much nicer (lower in priority) the hashing threads are than the event loop's thread. */
 export const HASH_THREAD_NICENESS = 10;
@@ -101,7 +106,13 @@ export function createArgon2Pool(size = availableParallelism(), niceness = HASH_
       const job = slot.jobs.shift()!;
       slot.busySince = message.endedAt; // it went on to the job it held, if any
       if (listeners.size > 0) {
-        const done = { op: job.op, waitMs: Math.max(0, message.startedAt - job.queuedAt), runMs: Math.max(0, message.endedAt - message.startedAt) };
+        const done = {
+          op: job.op,
+          waitMs: Math.max(0, message.startedAt - job.queuedAt),
+          runMs: Math.max(0, message.endedAt - message.startedAt),
+          startedAt: message.startedAt,
+          endedAt: message.endedAt,
+        };
         for (const listener of listeners) listener(done);
       }
       if (message.error !== undefined) job.reject(new Error(message.error));
