@@ -57,9 +57,30 @@ after(async () => {
   await t.close();
 });
 
+/**
+ * What a sign-in whose row changed under its proof must leave (flows/login.ts, admit: one
+ * statement on PostgreSQL, a transaction on SQLite): no session, no `login.succeeded`, the
+ * agent's last sign-in as it was, and the door as the change left it (a password set clears
+ * every door of the address; a deactivation leaves the failure the sign-in reserved).
+ */
+async function assertNotAdmitted(agent: { id: string; email: string }, lastSignInAt: string | null, doorFailures: number | undefined) {
+  const db = t.app.deskpass.deps.db;
+  assert.deepEqual(await db.selectFrom('sessions').select('id').where('agent_id', '=', agent.id).execute(), [], 'no session');
+  const succeeded = await db.selectFrom('audit_events').select('created_at').where('target_agent_id', '=', agent.id).where('type', '=', 'login.succeeded').execute();
+  assert.deepEqual(succeeded.map((e) => e.created_at), [lastSignInAt], 'no login.succeeded but the one of the sign-in before the race');
+  assert.equal(await lastSignInOf(agent), lastSignInAt, 'the last sign-in is as it was');
+  const door = await db.selectFrom('login_attempts').select('failed_count').where('email_normalized', '=', agent.email).executeTakeFirst();
+  assert.equal(door?.failed_count, doorFailures, 'the door is as the change left it: no success cleared it');
+}
+
+async function lastSignInOf(agent: { id: string }): Promise<string | null> {
+  return (await t.app.deskpass.deps.db.selectFrom('agents').select('last_sign_in_at').where('id', '=', agent.id).executeTakeFirstOrThrow()).last_sign_in_at;
+}
+
 describe('a sign-in racing a password change', () => {
   test('a sign-in with the old password that verified before an admin set commits opens no session', async () => {
     const agent = await newAgent();
+    const lastSignInAt = await lastSignInOf(agent);
     const admin = await ownerToken();
     const gate = holdNextVerification(OLD);
     const login = t.post('/api/v1/auth/login', { email: agent.email, password: OLD });
@@ -71,6 +92,22 @@ describe('a sign-in racing a password change', () => {
     assert.equal(answer.body.error.code, 'invalid_credentials');
     const sessions = await t.app.deskpass.deps.db.selectFrom('sessions').select('id').where('agent_id', '=', agent.id).execute();
     assert.equal(sessions.length, 0, 'no session survives the password set');
+    await assertNotAdmitted(agent, lastSignInAt, undefined);
+  });
+
+  test('a sign-in that verified before a deactivation commits opens no session, writes nothing of a success, and its failure stays counted', async () => {
+    const agent = await newAgent();
+    const lastSignInAt = await lastSignInOf(agent);
+    const admin = await ownerToken();
+    const gate = holdNextVerification(OLD);
+    const login = t.post('/api/v1/auth/login', { email: agent.email, password: OLD });
+    await gate.reachedGate;
+    assert.equal((await t.patch(`/api/v1/agents/${agent.id}`, { status: 'deactivated' }, admin)).status, 200);
+    gate.release();
+    const answer = await login;
+    assert.equal(answer.status, 401);
+    assert.equal(answer.body.error.code, 'invalid_credentials');
+    await assertNotAdmitted(agent, lastSignInAt, 1);
   });
 
   test('a sign-in that would upgrade a weaker hash does not write the old password over a reset that committed meanwhile', async () => {

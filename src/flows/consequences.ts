@@ -74,6 +74,11 @@ export function observeAuditEvents(observer: AuditObserver): () => void {
  */
 export async function audit(trx: Executor, event: NewAuditEvent): Promise<void> {
   await insertAuditEvent(trx, event);
+  tellAuditObservers(event);
+}
+
+/** For an event written by a statement of several writes (a sign-in's admission), once it is. */
+export function tellAuditObservers(event: NewAuditEvent): void {
   for (const observer of auditObservers) observer(event);
 }
 

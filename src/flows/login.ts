@@ -6,8 +6,10 @@ import { normalizeEmail, type Account, type Agent, type AuthenticationMethod, ty
 import { findAgentByEmail, findAgentById, lockAgentCredentials, recordSignIn, updateAgent } from '../store/agents.repo.js';
 import { clearLoginAttempt, releaseLoginAttempt, reserveLoginAttempt, UNKNOWN_DEVICES, type AttemptReservation } from '../store/login-attempts.repo.js';
 import { issueDeviceToken, newDeviceId, trustedDeviceId } from '../security/device-tokens.js';
-import { markSessionAuthenticated } from '../store/sessions.repo.js';
-import { audit } from './consequences.js';
+import { markSessionAuthenticated, sessionRowOf } from '../store/sessions.repo.js';
+import { auditRowOf, type NewAuditEvent } from '../store/audit.repo.js';
+import { admitInOneStatement, admitsInOneStatement } from '../store/sign-in-admission.repo.js';
+import { audit, tellAuditObservers } from './consequences.js';
 import { enqueueMail, type OutboxMessage } from '../store/outbox.repo.js';
 import type { MailPreparer } from '../mail/outbox-worker.js';
 import { findAccountById } from '../store/accounts.repo.js';
@@ -18,7 +20,7 @@ import { hashToken, isWellFormedToken, newRandomToken } from '../security/tokens
 import { findLiveChallenge, findPasskeyByCredentialId, insertChallenge, passkeyStillRegistered, useChallenge } from '../store/two-factor.repo.js';
 import { methodsOf, proofOfCode, proveSecondFactor, type FactorProof, type SecondFactorMethod } from './two-factor.js';
 import { claimedCredentialId, spendChallengeOf, verifyAssertion } from './passkeys.js';
-import { isFresh, isTemporaryPasswordExpired, startSession, type Authenticated } from './sessions.js';
+import { isFresh, isTemporaryPasswordExpired, newSession, startSession, type Authenticated } from './sessions.js';
 
 /** A session: the sign-in is complete. */
 export interface SignedIn {
@@ -85,14 +87,18 @@ export async function signIn(deps: FlowDeps, account: Account, input: { email: s
   // Upgrade a hash made with weaker parameters while we hold the password (before the transaction).
   const upgradedHash = agent.passwordHash && hasher.needsRehash(agent.passwordHash) ? await hasher.hash(input.password) : null;
   const changeReason = agent.passwordChangeRequired ? null : reasonToRequireChange(account, agent, input.password, now);
-  // Written with the admission (a session, or the second step's challenge), on the row as it is then.
-  const alongside = async (trx: Executor) => {
-    if (upgradedHash) await updateAgent(trx, account.id, agent.id, { password_hash: upgradedHash }, now);
-    if (changeReason) {
-      await updateAgent(trx, account.id, agent.id, { password_change_required: 1, temporary_password_expires_at: null }, now);
-      await audit(trx, { accountId: account.id, type: 'password.change_required', actorAgentId: null, targetAgentId: agent.id, context: input.context, details: { reason: changeReason }, at: now });
-    }
-  };
+  // Written with the admission (a session, or the second step's challenge), on the row as it is
+  // then; none for most sign-ins, whose admission is then one statement on PostgreSQL.
+  const alongside =
+    upgradedHash || changeReason
+      ? async (trx: Executor) => {
+          if (upgradedHash) await updateAgent(trx, account.id, agent.id, { password_hash: upgradedHash }, now);
+          if (changeReason) {
+            await updateAgent(trx, account.id, agent.id, { password_change_required: 1, temporary_password_expires_at: null }, now);
+            await audit(trx, { accountId: account.id, type: 'password.change_required', actorAgentId: null, targetAgentId: agent.id, context: input.context, details: { reason: changeReason }, at: now });
+          }
+        }
+      : undefined;
   const passwordHash = upgradedHash ?? agent.passwordHash;
   const signedInAgent = { ...agent, passwordChangeRequired: agent.passwordChangeRequired || changeReason !== null };
 
@@ -131,6 +137,16 @@ async function admit(
   args: Admission & { amr: AuthenticationMethod[]; context: RequestContext; details: Record<string, unknown>; before?: (trx: Executor) => Promise<boolean> },
 ): Promise<SignedIn | null> {
   const { door, now } = args;
+  const event: NewAuditEvent = { accountId: account.id, type: 'login.succeeded', actorAgentId: agent.id, targetAgentId: agent.id, context: args.context, details: { device: args.deviceId ? 'trusted' : 'new', ...args.details }, at: now };
+  // Nothing else to write in its commit (no rehash, no required change, no challenge to spend):
+  // on PostgreSQL the whole admission is one statement, with the same conditions and rows.
+  if (!args.before && !args.alongside && admitsInOneStatement(deps.db)) {
+    const started = newSession(account, agent, args.context, now, args.amr);
+    const admission = { accountId: account.id, agentId: agent.id, expectedHash: args.expectedHash, doorEmail: door.email, doorClient: door.client };
+    if (!(await admitInOneStatement(deps.db, admission, sessionRowOf(started.session, hashToken(started.token)), auditRowOf(event)))) return null;
+    tellAuditObservers(event);
+    return signedInAs(deps, account, agent, args, started);
+  }
   const started = await deps.db
     .transaction()
     .execute(async (trx) => {
@@ -142,14 +158,19 @@ async function admit(
       // Only this door opens again: a success on the owner's own browser leaves strangers locked out.
       await clearLoginAttempt(trx, account.id, door.email, door.client);
       const started = await startSession(trx, account, agent, args.context, now, args.amr);
-      await audit(trx, { accountId: account.id, type: 'login.succeeded', actorAgentId: agent.id, targetAgentId: agent.id, context: args.context, details: { device: args.deviceId ? 'trusted' : 'new', ...args.details }, at: now });
+      await audit(trx, event);
       return started;
     })
     .catch((error: unknown) => {
       if (error === NOT_ADMITTED) return null;
       throw error;
     });
-  if (!started) return null;
+  return started && signedInAs(deps, account, agent, args, started);
+}
+
+/** The answer to an admitted sign-in: its session, and a device token for its door. */
+function signedInAs(deps: FlowDeps, account: Account, agent: Agent, args: Admission, started: { token: string; session: Session }): SignedIn {
+  const { door, now } = args;
   // Bound to the hash now stored (an upgraded one if this sign-in rehashed).
   const binding = { accountId: account.id, emailNormalized: door.email, passwordHash: args.newHash };
   const deviceToken = issueDeviceToken(deps.secretKey, binding, args.deviceId ?? newDeviceId(), now);

@@ -21,6 +21,13 @@ export interface Authenticated {
 
 /** Starts a session in the caller's transaction; the token leaves only in the sign-in answer. */
 export async function startSession(trx: Executor, account: Account, agent: Agent, context: RequestContext, now: Date, amr: Session['amr'] = ['pwd']): Promise<{ token: string; session: Session }> {
+  const started = newSession(account, agent, context, now, amr);
+  await insertSession(trx, started.session, hashToken(started.token));
+  return started;
+}
+
+/** A new session and its token, not stored yet (startSession stores it; a sign-in's one-statement admission too). */
+export function newSession(account: Account, agent: Agent, context: RequestContext, now: Date, amr: Session['amr']): { token: string; session: Session } {
   const token = newRandomToken();
   const session: Session = {
     id: newId(),
@@ -34,7 +41,6 @@ export async function startSession(trx: Executor, account: Account, agent: Agent
     userAgent: context.userAgent?.slice(0, 512) ?? null,
     amr,
   };
-  await insertSession(trx, session, hashToken(token));
   return { token, session };
 }
 

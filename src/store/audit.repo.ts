@@ -34,7 +34,12 @@ const auditInsert = compiledOnce((db, row: Omit<AuditEventRow, 'id'>) =>
 );
 
 export async function insertAuditEvent(db: Executor, event: NewAuditEvent): Promise<void> {
-  await auditInsert(db, {
+  await auditInsert(db, auditRowOf(event));
+}
+
+/** The row an audit event is stored as (insertAuditEvent, and a sign-in's one-statement admission). */
+export function auditRowOf(event: NewAuditEvent): Omit<AuditEventRow, 'id'> {
+  return {
     account_id: event.accountId,
     type: event.type,
     actor_agent_id: event.actorAgentId,
@@ -45,7 +50,7 @@ export async function insertAuditEvent(db: Executor, event: NewAuditEvent): Prom
     user_agent: event.context.userAgent?.slice(0, 512) ?? null,
     details: event.details ? JSON.stringify(event.details) : null,
     created_at: iso(event.at),
-  });
+  };
 }
 
 export interface AuditPerson {

@@ -46,7 +46,12 @@ const sessionInsert = compiledOnce((db, row: SessionRow) =>
 );
 
 export async function insertSession(db: Executor, session: Session, tokenHash: string): Promise<void> {
-  await sessionInsert(db, {
+  await sessionInsert(db, sessionRowOf(session, tokenHash));
+}
+
+/** The row a new session is stored as (insertSession, and a sign-in's one-statement admission). */
+export function sessionRowOf(session: Session, tokenHash: string): SessionRow {
+  return {
     id: session.id,
     account_id: session.accountId,
     agent_id: session.agentId,
@@ -58,7 +63,7 @@ export async function insertSession(db: Executor, session: Session, tokenHash: s
     ip: session.ip,
     user_agent: session.userAgent,
     amr: JSON.stringify(session.amr),
-  });
+  };
 }
 
 /** A session with everything a request needs about who holds it, from one statement. */

@@ -105,7 +105,23 @@ export function watchingDialect(inner: Dialect, feed: ChangeSink): Dialect {
 
 /** a write whose rows come back (RETURNING), at the top level: it can carry its notice (#carryingItsNotice) */
 const WRITE_RETURNING = /^\s*(?:insert|update|delete)\b[\s\S]*\breturning\b/i;
-const NOTICE_COLUMN = '__deskpass_notice';
+export const NOTICE_COLUMN = '__deskpass_notice';
+
+/**
+ * The two parameters a statement of several writes sends where its own notice goes, as
+ * `pg_notify(<NOTICE_CHANNEL>, <NOTICE_ANNOUNCEMENT>) as "__deskpass_notice"` in what it returns
+ * (PostgreSQL only, outside a transaction; a data-modifying WITH cannot be wrapped as
+ * #carryingItsNotice wraps a single write). The driver puts the feed's channel and announcement
+ * in their places; a row that comes back sent the notice, none sent none. Anywhere else the
+ * statement is refused before it runs: a write whose notice went nowhere would leave caches stale.
+ */
+// Objects, matched by identity: no value a client sends (an address, a header) can be one.
+export const NOTICE_CHANNEL: unknown = Object.freeze({ deskpassNotice: 'channel' });
+export const NOTICE_ANNOUNCEMENT: unknown = Object.freeze({ deskpassNotice: 'announcement' });
+
+function carriesOwnNoticeSlots(query: CompiledQuery): boolean {
+  return query.parameters.includes(NOTICE_CHANNEL);
+}
 
 /** What holder writes changed: the account row or not, and the holders of `scopes` only, or (null) any holder. */
 interface HolderChange {
@@ -140,6 +156,12 @@ class WatchingConnection implements DatabaseConnection {
     // first and announced after, a connection lost in between would leave the change without a
     // notice. One that returns its rows carries its notice itself; any other gets a transaction.
     const change = holderChangeOf(query);
+    if (carriesOwnNoticeSlots(query)) {
+      if (!change || this.inTransaction || !this.feed.announceSql || !this.feed.channel) throw new Error('a statement that carries its own notice runs on PostgreSQL, outside a transaction, and writes holders');
+      const announcement = this.feed.nextAnnouncement(change.accounts, change.scopes);
+      const parameters = query.parameters.map((p) => (p === NOTICE_CHANNEL ? this.feed.channel : p === NOTICE_ANNOUNCEMENT ? announcement : p));
+      return this.#sendingItsNotice<R>({ ...query, parameters }, announcement, change);
+    }
     if (change && !this.inTransaction && this.feed.announceSql) {
       return WRITE_RETURNING.test(query.sql) ? this.#carryingItsNotice<R>(query, change) : this.#inOwnTransaction<R>(query, change);
     }
@@ -161,6 +183,11 @@ class WatchingConnection implements DatabaseConnection {
     const announcement = this.feed.nextAnnouncement(change.accounts, change.scopes);
     const n = query.parameters.length;
     const carrying = { ...query, sql: `with "written" as (${query.sql}) select "written".*, pg_notify($${n + 1}, $${n + 2}) as "${NOTICE_COLUMN}" from "written"`, parameters: [...query.parameters, this.feed.channel, announcement] };
+    return this.#sendingItsNotice<R>(carrying, announcement, change);
+  }
+
+  /** Runs a statement that sends `announcement` once per row it returns (in its own commit). */
+  async #sendingItsNotice<R>(carrying: CompiledQuery, announcement: string, change: HolderChange): Promise<QueryResult<R>> {
     let result: QueryResult<R & { [NOTICE_COLUMN]?: unknown }>;
     try {
       result = await this.inner.executeQuery<R & { [NOTICE_COLUMN]?: unknown }>(carrying);

@@ -1,0 +1,112 @@
+import { sql } from 'kysely';
+import type { Executor } from './db.js';
+import { dialectOf } from './dialect.js';
+import { compiledOnce } from './compiled-once.js';
+import { addressScope, agentScope } from './change-scopes.js';
+import { NOTICE_ANNOUNCEMENT, NOTICE_CHANNEL, NOTICE_COLUMN } from './store-changes.js';
+import type { AuditEventRow, SessionRow } from './schema.js';
+
+/**
+ * The agent and door of a password sign-in whose proof held (flows/login.ts, admit). Admitted, it
+ * writes on the agent's row as it is now `last_sign_in_at`, opens the door the proof came through
+ * again, starts the session and audits `login.succeeded`; nothing of it when the row changed
+ * under the proof (another hash, or deactivated).
+ */
+export interface Admission {
+  accountId: string;
+  agentId: string;
+  /** the password hash the proof was checked against: a change committed meanwhile wins */
+  expectedHash: string | null;
+  doorEmail: string;
+  doorClient: string;
+}
+
+/**
+ * Whether `db` can write an admission as one statement (admitInOneStatement): PostgreSQL, outside
+ * a transaction. SQLite runs in this process, where a statement costs no round trip, and cannot
+ * write from a WITH; a caller with more to write in the same commit keeps its transaction.
+ */
+export function admitsInOneStatement(db: Executor): boolean {
+  return !db.isTransaction && dialectOf(db) === 'postgres';
+}
+
+/**
+ * The admission as one data-modifying statement in its own commit, with its notice (store-changes:
+ * NOTICE_CHANNEL) in what it returns: one round trip where a transaction took six (issue 13,
+ * BENCHMARKS.md, "fourth round"). The update carries the proof's conditions in its WHERE; every
+ * other write takes its rows from the update's, so a row that changed under the proof (PostgreSQL
+ * re-reads a row another commit changed before it updates it) writes nothing at all. Held to the
+ * same rows as the transaction's writes by test/sign-in-admission.test.ts.
+ */
+const admission = compiledOnce(
+  (db, a: Admission, session: SessionRow, event: Omit<AuditEventRow, 'id'>) =>
+    db
+      .with('admitted', (q) =>
+        q
+          .updateTable('agents')
+          .set({ last_sign_in_at: session.created_at }) // the moment of the sign-in
+          .where('account_id', '=', a.accountId)
+          .where('id', '=', a.agentId)
+          .where('password_hash', 'is not distinct from', a.expectedHash)
+          .where('status', '!=', 'deactivated')
+          .returning('id'),
+      )
+      .with('door', (q) =>
+        q
+          .deleteFrom('login_attempts')
+          .where('account_id', '=', a.accountId)
+          .where('email_normalized', '=', a.doorEmail)
+          .where('client', '=', a.doorClient)
+          .where((eb) => eb.exists(eb.selectFrom('admitted').select('admitted.id'))),
+      )
+      .with('started', (q) =>
+        q
+          .insertInto('sessions')
+          .columns(['id', 'account_id', 'agent_id', 'token_hash', 'created_at', 'last_seen_at', 'authenticated_at', 'expires_at', 'ip', 'user_agent', 'amr'])
+          .expression((eb) =>
+            eb
+              .selectFrom('admitted')
+              .select([
+                eb.val(session.id).as('id'),
+                eb.val(session.account_id).as('account_id'),
+                eb.val(session.agent_id).as('agent_id'),
+                eb.val(session.token_hash).as('token_hash'),
+                eb.val(session.created_at).as('created_at'),
+                eb.val(session.last_seen_at).as('last_seen_at'),
+                eb.val(session.authenticated_at).as('authenticated_at'),
+                eb.val(session.expires_at).as('expires_at'),
+                eb.val(session.ip).as('ip'),
+                eb.val(session.user_agent).as('user_agent'),
+                eb.val(session.amr).as('amr'),
+              ]),
+          )
+          .returning('sessions.id'),
+      )
+      .insertInto('audit_events')
+      .columns(['account_id', 'type', 'actor_agent_id', 'target_agent_id', 'target_email', 'method', 'ip', 'user_agent', 'details', 'created_at'])
+      .expression((eb) =>
+        eb
+          .selectFrom('started')
+          .select([
+            eb.val(event.account_id).as('account_id'),
+            eb.val(event.type).as('type'),
+            eb.val(event.actor_agent_id).as('actor_agent_id'),
+            eb.val(event.target_agent_id).as('target_agent_id'),
+            eb.val(event.target_email).as('target_email'),
+            eb.val(event.method).as('method'),
+            eb.val(event.ip).as('ip'),
+            eb.val(event.user_agent).as('user_agent'),
+            eb.val(event.details).as('details'),
+            eb.val(event.created_at).as('created_at'),
+          ]),
+      )
+      .returning(sql<string>`pg_notify(${NOTICE_CHANNEL}, ${NOTICE_ANNOUNCEMENT})`.as(NOTICE_COLUMN)),
+  // what a sign-in changes of the session holders: the agent's row and the address's door (a new session is no holder's yet)
+  { scopes: (a) => [agentScope(a.agentId), addressScope(a.accountId, a.doorEmail)] },
+);
+
+/** Writes the admission in one statement (admitsInOneStatement first); false: the row changed under the proof and nothing was written. */
+export async function admitInOneStatement(db: Executor, a: Admission, session: SessionRow, event: Omit<AuditEventRow, 'id'>): Promise<boolean> {
+  const { rows } = await admission(db, a, session, event);
+  return rows.length === 1;
+}
