@@ -77,37 +77,29 @@ async function lastSignInOf(agent: { id: string }): Promise<string | null> {
   return (await t.app.deskpass.deps.db.selectFrom('agents').select('last_sign_in_at').where('id', '=', agent.id).executeTakeFirstOrThrow()).last_sign_in_at;
 }
 
+/** A sign-in with the old password held after its verification while `change` commits: 401, and nothing admitted. */
+async function signInUnderChange(change: (agent: { id: string }, admin: string) => Promise<{ status: number }>, changeStatus: number, doorFailures: number | undefined) {
+  const agent = await newAgent();
+  const lastSignInAt = await lastSignInOf(agent);
+  const admin = await ownerToken();
+  const gate = holdNextVerification(OLD);
+  const login = t.post('/api/v1/auth/login', { email: agent.email, password: OLD });
+  await gate.reachedGate;
+  assert.equal((await change(agent, admin)).status, changeStatus);
+  gate.release();
+  const answer = await login;
+  assert.equal(answer.status, 401);
+  assert.equal(answer.body.error.code, 'invalid_credentials');
+  await assertNotAdmitted(agent, lastSignInAt, doorFailures);
+}
+
 describe('a sign-in racing a password change', () => {
   test('a sign-in with the old password that verified before an admin set commits opens no session', async () => {
-    const agent = await newAgent();
-    const lastSignInAt = await lastSignInOf(agent);
-    const admin = await ownerToken();
-    const gate = holdNextVerification(OLD);
-    const login = t.post('/api/v1/auth/login', { email: agent.email, password: OLD });
-    await gate.reachedGate;
-    assert.equal((await t.put(`/api/v1/agents/${agent.id}/password`, { password: NEW, requireChangeAtNextLogin: false }, admin)).status, 204);
-    gate.release();
-    const answer = await login;
-    assert.equal(answer.status, 401);
-    assert.equal(answer.body.error.code, 'invalid_credentials');
-    const sessions = await t.app.deskpass.deps.db.selectFrom('sessions').select('id').where('agent_id', '=', agent.id).execute();
-    assert.equal(sessions.length, 0, 'no session survives the password set');
-    await assertNotAdmitted(agent, lastSignInAt, undefined);
+    await signInUnderChange((agent, admin) => t.put(`/api/v1/agents/${agent.id}/password`, { password: NEW, requireChangeAtNextLogin: false }, admin), 204, undefined);
   });
 
   test('a sign-in that verified before a deactivation commits opens no session, writes nothing of a success, and its failure stays counted', async () => {
-    const agent = await newAgent();
-    const lastSignInAt = await lastSignInOf(agent);
-    const admin = await ownerToken();
-    const gate = holdNextVerification(OLD);
-    const login = t.post('/api/v1/auth/login', { email: agent.email, password: OLD });
-    await gate.reachedGate;
-    assert.equal((await t.patch(`/api/v1/agents/${agent.id}`, { status: 'deactivated' }, admin)).status, 200);
-    gate.release();
-    const answer = await login;
-    assert.equal(answer.status, 401);
-    assert.equal(answer.body.error.code, 'invalid_credentials');
-    await assertNotAdmitted(agent, lastSignInAt, 1);
+    await signInUnderChange((agent, admin) => t.patch(`/api/v1/agents/${agent.id}`, { status: 'deactivated' }, admin), 200, 1);
   });
 
   test('a sign-in that would upgrade a weaker hash does not write the old password over a reset that committed meanwhile', async () => {

@@ -38,6 +38,9 @@ export function admitsInOneStatement(db: Executor): boolean {
  * re-reads a row another commit changed before it updates it) writes nothing at all. Held to the
  * same rows as the transaction's writes by test/sign-in-admission.test.ts.
  */
+const SESSION_COLUMNS = ['id', 'account_id', 'agent_id', 'token_hash', 'created_at', 'last_seen_at', 'authenticated_at', 'expires_at', 'ip', 'user_agent', 'amr'] as const satisfies readonly (keyof SessionRow)[];
+const EVENT_COLUMNS = ['account_id', 'type', 'actor_agent_id', 'target_agent_id', 'target_email', 'method', 'ip', 'user_agent', 'details', 'created_at'] as const satisfies readonly (keyof AuditEventRow)[];
+
 const admission = compiledOnce(
   (db, a: Admission, session: SessionRow, event: Omit<AuditEventRow, 'id'>) =>
     db
@@ -62,44 +65,13 @@ const admission = compiledOnce(
       .with('started', (q) =>
         q
           .insertInto('sessions')
-          .columns(['id', 'account_id', 'agent_id', 'token_hash', 'created_at', 'last_seen_at', 'authenticated_at', 'expires_at', 'ip', 'user_agent', 'amr'])
-          .expression((eb) =>
-            eb
-              .selectFrom('admitted')
-              .select([
-                eb.val(session.id).as('id'),
-                eb.val(session.account_id).as('account_id'),
-                eb.val(session.agent_id).as('agent_id'),
-                eb.val(session.token_hash).as('token_hash'),
-                eb.val(session.created_at).as('created_at'),
-                eb.val(session.last_seen_at).as('last_seen_at'),
-                eb.val(session.authenticated_at).as('authenticated_at'),
-                eb.val(session.expires_at).as('expires_at'),
-                eb.val(session.ip).as('ip'),
-                eb.val(session.user_agent).as('user_agent'),
-                eb.val(session.amr).as('amr'),
-              ]),
-          )
+          .columns(SESSION_COLUMNS)
+          .expression((eb) => eb.selectFrom('admitted').select(SESSION_COLUMNS.map((column) => eb.val(session[column]).as(column))))
           .returning('sessions.id'),
       )
       .insertInto('audit_events')
-      .columns(['account_id', 'type', 'actor_agent_id', 'target_agent_id', 'target_email', 'method', 'ip', 'user_agent', 'details', 'created_at'])
-      .expression((eb) =>
-        eb
-          .selectFrom('started')
-          .select([
-            eb.val(event.account_id).as('account_id'),
-            eb.val(event.type).as('type'),
-            eb.val(event.actor_agent_id).as('actor_agent_id'),
-            eb.val(event.target_agent_id).as('target_agent_id'),
-            eb.val(event.target_email).as('target_email'),
-            eb.val(event.method).as('method'),
-            eb.val(event.ip).as('ip'),
-            eb.val(event.user_agent).as('user_agent'),
-            eb.val(event.details).as('details'),
-            eb.val(event.created_at).as('created_at'),
-          ]),
-      )
+      .columns(EVENT_COLUMNS)
+      .expression((eb) => eb.selectFrom('started').select(EVENT_COLUMNS.map((column) => eb.val(event[column]).as(column))))
       .returning(sql<string>`pg_notify(${NOTICE_CHANNEL}, ${NOTICE_ANNOUNCEMENT})`.as(NOTICE_COLUMN)),
   // what a sign-in changes of the session holders: the agent's row and the address's door (a new session is no holder's yet)
   { scopes: (a) => [agentScope(a.agentId), addressScope(a.accountId, a.doorEmail)] },
