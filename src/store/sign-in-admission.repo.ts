@@ -12,7 +12,7 @@ import type { AuditEventRow, SessionRow } from './schema.js';
  * again, starts the session and audits `login.succeeded`; nothing of it when the row changed
  * under the proof (another hash, or deactivated).
  */
-export interface Admission {
+export interface SignInAdmission {
   accountId: string;
   agentId: string;
   /** the password hash the proof was checked against: a change committed meanwhile wins */
@@ -30,6 +30,10 @@ export function admitsInOneStatement(db: Executor): boolean {
   return !db.isTransaction && dialectOf(db) === 'postgres';
 }
 
+/** The columns the admission writes, as insertSession and insertAuditEvent do (sessionRowOf, auditRowOf). */
+const SESSION_COLUMNS = ['id', 'account_id', 'agent_id', 'token_hash', 'created_at', 'last_seen_at', 'authenticated_at', 'expires_at', 'ip', 'user_agent', 'amr'] as const satisfies readonly (keyof SessionRow)[];
+const EVENT_COLUMNS = ['account_id', 'type', 'actor_agent_id', 'target_agent_id', 'target_email', 'method', 'ip', 'user_agent', 'details', 'created_at'] as const satisfies readonly (keyof AuditEventRow)[];
+
 /**
  * The admission as one data-modifying statement in its own commit, with its notice (store-changes:
  * NOTICE_CHANNEL) in what it returns: one round trip where a transaction took six (issue 13,
@@ -38,11 +42,8 @@ export function admitsInOneStatement(db: Executor): boolean {
  * re-reads a row another commit changed before it updates it) writes nothing at all. Held to the
  * same rows as the transaction's writes by test/sign-in-admission.test.ts.
  */
-const SESSION_COLUMNS = ['id', 'account_id', 'agent_id', 'token_hash', 'created_at', 'last_seen_at', 'authenticated_at', 'expires_at', 'ip', 'user_agent', 'amr'] as const satisfies readonly (keyof SessionRow)[];
-const EVENT_COLUMNS = ['account_id', 'type', 'actor_agent_id', 'target_agent_id', 'target_email', 'method', 'ip', 'user_agent', 'details', 'created_at'] as const satisfies readonly (keyof AuditEventRow)[];
-
 const admission = compiledOnce(
-  (db, a: Admission, session: SessionRow, event: Omit<AuditEventRow, 'id'>) =>
+  (db, a: SignInAdmission, session: SessionRow, event: Omit<AuditEventRow, 'id'>) =>
     db
       .with('admitted', (q) =>
         q
@@ -78,7 +79,7 @@ const admission = compiledOnce(
 );
 
 /** Writes the admission in one statement (admitsInOneStatement first); false: the row changed under the proof and nothing was written. */
-export async function admitInOneStatement(db: Executor, a: Admission, session: SessionRow, event: Omit<AuditEventRow, 'id'>): Promise<boolean> {
+export async function admitInOneStatement(db: Executor, a: SignInAdmission, session: SessionRow, event: Omit<AuditEventRow, 'id'>): Promise<boolean> {
   const { rows } = await admission(db, a, session, event);
   return rows.length === 1;
 }
