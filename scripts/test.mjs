@@ -24,7 +24,7 @@ const chosen = filter.length ? all.filter((f) => filter.some((x) => f.includes(x
 const ONCE = [/^domain-/, /^compiled-once/, /^argon2-pool/, /^password-policy\.test/, /^cli\.test/, /^database-url/, /^backup/, /^disk-full/, /^session-cache-cli/, /^sqlite-checkpoints/, /^sqlite-two-processes/, /^portal-/, /^rate-limits-redis/];
 
 // Several server processes on one store need a store that several processes share.
-const POSTGRES_ONLY = [/^multi-instance/, /^postgres-outage/];
+const POSTGRES_ONLY = [/^multi-instance/, /^postgres-outage/, /^prepared-statements/];
 
 // The spec reporter closes with `ℹ pass N`, `ℹ fail N`, … (and then the failing tests again):
 // read those lines wherever they fall in the output.

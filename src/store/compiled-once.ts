@@ -2,6 +2,7 @@ import type { Compilable, CompiledQuery, QueryResult } from 'kysely';
 import type { Executor } from './db.js';
 import { dialectOf } from './dialect.js';
 import { withScopes } from './change-scopes.js';
+import { markPreparable } from './prepared-statements.js';
 
 /** Stands in for the i-th value while the statement is compiled; never sent to a store. */
 const MARK = '\u0000deskpass compiled-once value ';
@@ -40,6 +41,7 @@ export function compiledOnce<Values extends unknown[], Row>(
     if (!compiled) {
       compiled = compile(db, build, values);
       byDialect.set(dialect, compiled);
+      if (dialect === 'postgres') markPreparable(compiled.query.sql);
     }
     const parameters = compiled.slots.map((slot) => ('value' in slot ? (slot.key === undefined ? values[slot.value] : (values[slot.value] as Record<string, unknown>)[slot.key]) : slot.constant));
     const query = { ...compiled.query, parameters } as CompiledQuery<Row>;

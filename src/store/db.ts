@@ -19,6 +19,7 @@ import * as secondFactor from './migrations/006-second-factor.js';
 import * as agentSubstringSearch from './migrations/007-agent-substring-search.js';
 import * as timeZones from './migrations/008-time-zones.js';
 import * as sessionEnds from './migrations/010-session-ends.js';
+import { preparingStatements } from './prepared-statements.js';
 
 export type Db = Kysely<Database>;
 /** What every repository takes first: the database or an open transaction, so the caller owns the transaction. */
@@ -47,9 +48,17 @@ export function openDatabase(databaseUrl: string, observeQuery?: QueryObserver):
     const schema = url.searchParams.get('schema');
     url.searchParams.delete('schema');
     if (schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new StoreConfigError('DATABASE_URL: the schema in ?schema= must be a plain lower-case identifier (letters, digits, _)');
+    // `&pool_max=N` sizes the pool; `&prepared_statements=off` sends every statement unnamed, for a
+    // pooler in front of PostgreSQL that cannot keep a connection's prepared statements
+    // (PgBouncer's transaction mode before 1.21; prepared-statements.ts).
+    const poolMax = Number(url.searchParams.get('pool_max') ?? 10);
+    const prepared = url.searchParams.get('prepared_statements') ?? 'on';
+    if (prepared !== 'on' && prepared !== 'off') throw new StoreConfigError('DATABASE_URL: &prepared_statements= must be on or off');
+    url.searchParams.delete('pool_max');
+    url.searchParams.delete('prepared_statements');
     const pool = new pg.Pool({
       connectionString: url.toString(),
-      max: Number(url.searchParams.get('pool_max') ?? 10),
+      max: poolMax,
       // A request waits at most this long for a connection while PostgreSQL is away, then is
       // answered 503 store_unavailable (the default, 0, waits for ever: a restart hung requests).
       connectionTimeoutMillis: 5000,
@@ -60,7 +69,10 @@ export function openDatabase(databaseUrl: string, observeQuery?: QueryObserver):
     // query also fails, and is answered 503). Unheard, either would crash the process. pg drops
     // such a client; the next query connects anew.
     pool.on('error', () => undefined);
-    pool.on('connect', (client) => client.on('error', () => undefined));
+    pool.on('connect', (client) => {
+      client.on('error', () => undefined);
+      if (prepared === 'on') preparingStatements(client);
+    });
     const changes = new PostgresChanges({ connectionString: url.toString(), schema });
     return withChanges(new Kysely<Database>({ dialect: watchingDialect(new PostgresDialect({ pool }), changes), log }), changes);
   }

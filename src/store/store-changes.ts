@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { CompiledQuery, type DatabaseConnection, type Dialect, type Driver, type QueryResult, type TransactionSettings } from 'kysely';
 import { scopesOf } from './change-scopes.js';
+import { isPreparable, markPreparable } from './prepared-statements.js';
 
 /**
  * Which committed writes can change what a request's session holder reads (the session, its
@@ -141,6 +142,19 @@ function together(a: HolderChange | null, b: HolderChange): HolderChange {
   return { accounts: a.accounts || b.accounts, scopes: a.scopes && b.scopes ? [...new Set([...a.scopes, ...b.scopes])] : null };
 }
 
+/** The text of #carryingItsNotice, for the write `sql` with `n` parameters; a prepared write's is prepared too. */
+const carryingTexts = new Map<string, string>();
+function carryingSql(sql: string, n: number): string {
+  let carrying = carryingTexts.get(sql);
+  if (carrying === undefined) {
+    carrying = `with "written" as (${sql}) select "written".*, pg_notify($${n + 1}, $${n + 2}) as "${NOTICE_COLUMN}" from "written"`;
+    if (!isPreparable(sql)) return carrying; // any write: not kept
+    carryingTexts.set(sql, carrying);
+    markPreparable(carrying);
+  }
+  return carrying;
+}
+
 class WatchingConnection implements DatabaseConnection {
   inTransaction = false;
   /** what the open transaction's holder writes changed so far (null: none yet) */
@@ -182,7 +196,7 @@ class WatchingConnection implements DatabaseConnection {
   async #carryingItsNotice<R>(query: CompiledQuery, change: HolderChange): Promise<QueryResult<R>> {
     const announcement = this.feed.nextAnnouncement(change.accounts, change.scopes);
     const n = query.parameters.length;
-    const carrying = { ...query, sql: `with "written" as (${query.sql}) select "written".*, pg_notify($${n + 1}, $${n + 2}) as "${NOTICE_COLUMN}" from "written"`, parameters: [...query.parameters, this.feed.channel, announcement] };
+    const carrying = { ...query, sql: carryingSql(query.sql, n), parameters: [...query.parameters, this.feed.channel, announcement] };
     return this.#sendingItsNotice<R>(carrying, announcement, change);
   }
 
