@@ -95,6 +95,7 @@ export async function startCeiling(env) {
   });
   await next(); // { ready }
   return {
+    pid: child.pid,
     async measure(durationMs) {
       const answer = next();
       child.send({ durationMs });
