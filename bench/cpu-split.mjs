@@ -14,7 +14,7 @@
 // Linux only. Prints a table and one JSON line per dialect; writes nothing into the repository.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serverPid, startCeiling, startDeskpass, stopProcess } from './lib/processes.mjs';
 import { openPostgresStore, openSqliteStore, withPostgresSchema } from './lib/store.mjs';
@@ -171,9 +171,13 @@ async function splitOf(dialect, { redisUrl }) {
   }
 }
 
-/** The ceiling process alone for BENCH_SECONDS: its CPU per verification, and the idle time. */
-async function ceilingSplit() {
-  const ceiling = await startCeiling({ ARGON2ID, IN_FLIGHT: '4' });
+/**
+ * The ceiling process alone for BENCH_SECONDS with `inFlight` verifications at once: its CPU per
+ * verification, and the idle time. `npm run bench` keeps 4 in flight (the figure the issue's
+ * goals were set against); the server never hashes more at once than there are cores.
+ */
+async function ceilingSplit(inFlight) {
+  const ceiling = await startCeiling({ ARGON2ID, IN_FLIGHT: String(inFlight) });
   try {
     await ceiling.measure(2000); // warm-up
     const before = { threads: threadsOf(ceiling.pid), machine: machineTicks() };
@@ -182,6 +186,7 @@ async function ceilingSplit() {
     const d = Object.values(diffThreads(after.threads, before.threads));
     const per = (ticks) => Number(((ticks * TICK_MS) / verifications).toFixed(2));
     return {
+      inFlight,
       verificationsPerSecond: Number((verifications / seconds).toFixed(1)),
       msPerVerification: per(d.reduce((a, v) => a + v.ticks, 0)),
       systemMsPerVerification: per(d.reduce((a, v) => a + v.systemTicks, 0)),
@@ -197,12 +202,16 @@ for (const dialect of settings.dialects) {
   log(`${dialect}: ${settings.agents} agents, ${settings.connections} connections of sign-ins, ${settings.seconds} s`);
   results.push(await splitOf(dialect, { redisUrl: dialect === 'postgres' ? settings.redisUrl : undefined }));
 }
-log(`the argon2id ceiling alone, ${settings.seconds} s`);
-const ceiling = await ceilingSplit();
+const ceilings = [];
+for (const inFlight of [...new Set([4, availableParallelism()])]) {
+  log(`the argon2id ceiling alone, ${inFlight} in flight, ${settings.seconds} s`);
+  ceilings.push(await ceilingSplit(inFlight));
+}
 
 const rows = Object.keys(results[0]?.msPerSignIn ?? {});
 process.stdout.write(`\n| ms of CPU per sign-in | ${results.map((r) => `${r.dialect} (${r.signInsPerSecond}/s)`).join(' | ')} |\n|---|${results.map(() => '---').join('|')}|\n`);
 for (const row of rows) process.stdout.write(`| ${row} | ${results.map((r) => r.msPerSignIn[row]).join(' | ')} |\n`);
-process.stdout.write(`\nthe ceiling alone: ${ceiling.verificationsPerSecond}/s, ${ceiling.msPerVerification} ms of CPU per verification (${ceiling.systemMsPerVerification} system), ${ceiling.idleMsPerVerification} ms idle\n`);
+for (const c of ceilings) process.stdout.write(`\nthe ceiling alone, ${c.inFlight} in flight: ${c.verificationsPerSecond}/s, ${c.msPerVerification} ms of CPU per verification (${c.systemMsPerVerification} system), ${c.idleMsPerVerification} ms idle`);
+process.stdout.write('\n');
 for (const r of results) process.stdout.write(`${JSON.stringify(r)}\n`);
-process.stdout.write(`${JSON.stringify({ ceiling })}\n`);
+process.stdout.write(`${JSON.stringify({ ceilings })}\n`);
