@@ -6,12 +6,11 @@
 //
 // Knobs: BENCH_DIALECTS=sqlite,postgres  BENCH_AGENTS=100000  BENCH_ROUNDS=10
 // BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/test. Writes bench/results-agent-search.json.
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, startDeskpass, stopProcess } from './lib/processes.mjs';
-import { openPostgresStore, openSqliteStore, withPostgresSchema } from './lib/store.mjs';
+import { inThrowAwayStore } from './lib/store.mjs';
 import { ADMIN, seedAgents, setUpHelpDesk } from './lib/seed.mjs';
 import { measureAgentSearch } from './lib/agent-search.mjs';
 
@@ -24,18 +23,14 @@ const settings = {
 const log = (message) => process.stderr.write(`[bench-search ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 
 async function benchDialect(dialect) {
-  const dir = mkdtempSync(join(tmpdir(), `deskpass-bench-search-${dialect}-`));
-  const schema = `bench_${randomBytes(6).toString('hex')}`;
-  const env = { RATE_LIMITS: 'off', LOG_LEVEL: 'warn' };
-  if (dialect === 'sqlite') env.DATABASE_URL = `sqlite:${join(dir, 'deskpass.sqlite')}`;
-  else Object.assign(env, { DATABASE_URL: `${settings.pgUrl}?schema=${schema}`, SECRET_KEY: randomBytes(32).toString('hex') });
-  const run = async () => {
+  return inThrowAwayStore(dialect, settings.pgUrl, async ({ dir, storeEnv, openStore }) => {
+    const env = { RATE_LIMITS: 'off', LOG_LEVEL: 'warn', ...storeEnv };
     const server = await startDeskpass({ dir, env });
     try {
       await setUpHelpDesk(server.baseUrl, server.logFile);
       log(`${dialect}: seeding ${settings.agents} agents`);
       const started = Date.now();
-      const store = dialect === 'sqlite' ? openSqliteStore(join(dir, 'deskpass.sqlite')) : await openPostgresStore(settings.pgUrl, schema);
+      const store = await openStore();
       let seeded;
       try {
         seeded = await seedAgents(store, { count: settings.agents });
@@ -54,12 +49,7 @@ async function benchDialect(dialect) {
     } finally {
       await stopProcess(server.child);
     }
-  };
-  try {
-    return dialect === 'postgres' ? await withPostgresSchema(settings.pgUrl, schema, run) : await run();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 const results = { startedAt: new Date().toISOString(), command: 'npm run bench:search', settings, loadAverageBefore: loadavg().map((l) => Number(l.toFixed(2))), dialects: {} };

@@ -12,12 +12,10 @@
 // BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/test  BENCH_REDIS_URL=redis://127.0.0.1:6379
 // BENCH_SERVER_ENV='{"NAME":"value"}' (more of the server's environment, for an A/B run).
 // Linux only. Prints a table and one JSON line per dialect; writes nothing into the repository.
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { serverPid, startCeiling, startDeskpass, stopProcess } from './lib/processes.mjs';
-import { openPostgresStore, openSqliteStore, withPostgresSchema } from './lib/store.mjs';
+import { inThrowAwayStore } from './lib/store.mjs';
 import { AGENT_PASSWORD, seedAgents, setUpHelpDesk } from './lib/seed.mjs';
 import { throughput } from './lib/load.mjs';
 
@@ -113,17 +111,13 @@ function diffThreads(after, before) {
 }
 
 async function splitOf(dialect, { redisUrl }) {
-  const dir = mkdtempSync(join(tmpdir(), `deskpass-cpu-${dialect}-`));
-  const schema = `bench_${randomBytes(6).toString('hex')}`;
-  const env = { RATE_LIMITS: 'off', ARGON2ID, LOG_LEVEL: 'info', ...settings.serverEnv };
-  if (dialect === 'sqlite') env.DATABASE_URL = `sqlite:${join(dir, 'deskpass.sqlite')}`;
-  else Object.assign(env, { DATABASE_URL: `${settings.pgUrl}?schema=${schema}`, SECRET_KEY: randomBytes(32).toString('hex') });
-  if (redisUrl) env.REDIS_URL = redisUrl;
-  const run = async () => {
+  return inThrowAwayStore(dialect, settings.pgUrl, async ({ dir, storeEnv, openStore }) => {
+    const env = { RATE_LIMITS: 'off', ARGON2ID, LOG_LEVEL: 'info', ...settings.serverEnv, ...storeEnv };
+    if (redisUrl) env.REDIS_URL = redisUrl;
     const server = await startDeskpass({ dir, env });
     try {
       await setUpHelpDesk(server.baseUrl, server.logFile);
-      const store = dialect === 'sqlite' ? openSqliteStore(join(dir, 'deskpass.sqlite')) : await openPostgresStore(settings.pgUrl, schema);
+      const store = await openStore();
       let seeded;
       try {
         seeded = await seedAgents(store, { count: settings.agents, loginAgents: settings.agents });
@@ -163,12 +157,7 @@ async function splitOf(dialect, { redisUrl }) {
     } finally {
       await stopProcess(server.child);
     }
-  };
-  try {
-    return dialect === 'postgres' ? await withPostgresSchema(settings.pgUrl, schema, run) : await run();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 /**

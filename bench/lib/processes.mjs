@@ -96,9 +96,10 @@ export async function startCeiling(env) {
   await next(); // { ready }
   return {
     pid: child.pid,
-    async measure(durationMs) {
+    /** `inFlight`: this window's verifications at once (the process's IN_FLIGHT when not given) */
+    async measure(durationMs, inFlight) {
       const answer = next();
-      child.send({ durationMs });
+      child.send({ durationMs, inFlight });
       return answer;
     },
     stop: () => stopProcess(child),

@@ -1,6 +1,10 @@
 // Direct access to the server's store from the benchmark, for bulk seeding with plain SQL (not
 // through the HTTP API: 100,000 agents and 1,000,000 audit events would take far too long).
 // One small interface over both dialects: query(sql, params) → rows, and close().
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 
@@ -105,5 +109,25 @@ export async function withPostgresSchema(url, schema, run) {
   } finally {
     await admin.query(`drop schema if exists ${schema} cascade`);
     await admin.end();
+  }
+}
+
+/**
+ * Runs `run({ dir, storeEnv, openStore })` against a throw-away store of `dialect`: a SQLite file
+ * in a fresh temporary folder `dir`, or a fresh schema at the PostgreSQL server `pgUrl`. `storeEnv`
+ * is the server's DATABASE_URL for it (with a SECRET_KEY on PostgreSQL, which requires one);
+ * `openStore()` opens it for bulk seeding. The folder and the schema are removed afterwards.
+ */
+export async function inThrowAwayStore(dialect, pgUrl, run) {
+  const dir = mkdtempSync(join(tmpdir(), `deskpass-bench-${dialect}-`));
+  const schema = `bench_${randomBytes(6).toString('hex')}`;
+  const sqlitePath = join(dir, 'deskpass.sqlite');
+  const storeEnv = dialect === 'sqlite' ? { DATABASE_URL: `sqlite:${sqlitePath}` } : { DATABASE_URL: `${pgUrl}?schema=${schema}`, SECRET_KEY: randomBytes(32).toString('hex') };
+  const openStore = async () => (dialect === 'sqlite' ? openSqliteStore(sqlitePath) : openPostgresStore(pgUrl, schema));
+  const go = () => run({ dir, storeEnv, openStore });
+  try {
+    return dialect === 'postgres' ? await withPostgresSchema(pgUrl, schema, go) : await go();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
