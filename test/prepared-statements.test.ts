@@ -106,6 +106,33 @@ describe('named prepared statements (PostgreSQL)', () => {
     assert.equal((await preparedOf(t)).find((p) => p.name === renamed.name)!.executions, 2);
   });
 
+  test('a column type changed meanwhile (text to uuid) costs no request either: the parameter types are inferred anew', async () => {
+    assert.equal((await t.request('POST', LOGIN, { body: { email: agent.email, password: PASSWORD } })).status, 200);
+    const admissions = () => preparedOf(t).then((all) => all.filter((p) => /insert into "sessions"/.test(p.statement)));
+    const [old] = await admissions();
+    assert.ok(old, 'the admission is prepared, its session id a text parameter');
+    const sessionsBefore = await sessionsOf(t, agent.id);
+    const attemptsBefore = await t.app.deskpass.deps.db.selectFrom('login_attempts').selectAll().where('email_normalized', '=', agent.email).execute();
+    await asAnotherInstance(url, 'alter table sessions alter column id type uuid using id::uuid');
+    const answer = await t.request('POST', LOGIN, { body: { email: agent.email, password: PASSWORD } });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.equal(await sessionsOf(t, agent.id), sessionsBefore + 1, 'exactly one session more');
+    assert.deepEqual(await t.app.deskpass.deps.db.selectFrom('login_attempts').selectAll().where('email_normalized', '=', agent.email).execute(), attemptsBefore, 'no failed attempt left counted');
+    assert.ok((await admissions()).some((p) => p.name !== old.name), 'the admission has a new name');
+  });
+
+  test('a prepared statement the connection lost (DEALLOCATE) is parsed again under a new name', async () => {
+    assert.equal((await t.request('POST', LOGIN, { body: { email: agent.email, password: PASSWORD } })).status, 200);
+    const names = new Set((await preparedOf(t)).map((p) => p.name));
+    await sql`deallocate all`.execute(t.app.deskpass.deps.db); // the pool's one connection
+    assert.deepEqual(await preparedOf(t), []);
+    const answer = await t.request('POST', LOGIN, { body: { email: agent.email, password: PASSWORD } });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    const now = await preparedOf(t);
+    assert.ok(now.some(isAgentLookup), 'the lookup is prepared again');
+    assert.ok(now.every((p) => !names.has(p.name)), 'under new names');
+  });
+
   test('inside a transaction the same text goes unnamed: a plan changed meanwhile cannot fail the transaction', async () => {
     const db = t.app.deskpass.deps.db;
     const account = await db.selectFrom('accounts').select('id').executeTakeFirstOrThrow();
@@ -135,11 +162,12 @@ test('&prepared_statements=off: every statement goes unnamed, and sign-ins work'
   }
 });
 
-test('&prepared_statements= takes on or off, and names what is wrong otherwise', async () => {
-  const url = `${await freshDatabaseUrl(mkdtempSync(join(tmpdir(), 'deskpass-prepared-')))}&prepared_statements=maybe`;
+test('&prepared_statements= takes on or off, and &pool_max= a whole number from 1 to 1000; otherwise the start names what is wrong', async () => {
+  const base = await freshDatabaseUrl(mkdtempSync(join(tmpdir(), 'deskpass-prepared-')));
   try {
-    await assert.rejects(TestApp.start({ databaseUrl: url }), /prepared_statements= must be on or off/);
+    for (const value of ['maybe', 'ON', '']) await assert.rejects(TestApp.start({ databaseUrl: `${base}&prepared_statements=${value}` }), /prepared_statements= must be on or off/, value);
+    for (const value of ['abc', '0', '-1', '1.5', '', '1e9']) await assert.rejects(TestApp.start({ databaseUrl: `${base}&pool_max=${value}` }), /pool_max= must be a whole number of connections from 1 to 1000/, value);
   } finally {
-    await dropDatabase(url);
+    await dropDatabase(base);
   }
 });

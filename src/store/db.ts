@@ -52,6 +52,7 @@ export function openDatabase(databaseUrl: string, observeQuery?: QueryObserver):
     // pooler in front of PostgreSQL that cannot keep a connection's prepared statements
     // (PgBouncer's transaction mode before 1.21; prepared-statements.ts).
     const poolMax = Number(url.searchParams.get('pool_max') ?? 10);
+    if (!Number.isInteger(poolMax) || poolMax < 1 || poolMax > 1000) throw new StoreConfigError('DATABASE_URL: &pool_max= must be a whole number of connections from 1 to 1000');
     const prepared = url.searchParams.get('prepared_statements') ?? 'on';
     if (prepared !== 'on' && prepared !== 'off') throw new StoreConfigError('DATABASE_URL: &prepared_statements= must be on or off');
     url.searchParams.delete('pool_max');

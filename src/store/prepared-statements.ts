@@ -12,11 +12,15 @@ import type pg from 'pg';
  *   unnamed, as before. The names are `deskpass_<n>`, one per text for the life of the process.
  * - Only outside a transaction (the connection idle): a sign-in's statements all are, and so a
  *   refusal below can always be answered by sending the statement again.
- * - A migration run by another instance meanwhile (a rolling upgrade) can change what such a
- *   statement's plan answers (`select "agents".*` after a column is added): PostgreSQL then
- *   refuses the prepared statement with `cached plan must not change result type` (SQLSTATE
- *   0A000) and does nothing else. The text gets a new name, so that every connection prepares it
- *   anew, and the statement is sent again at once under that name: no request fails for it.
+ * - A migration run by another instance meanwhile (a rolling upgrade) can leave a connection's
+ *   prepared statement stale, where the same text parsed again would run:
+ *   `cached plan must not change result type` (0A000, a `select "agents".*` after a column is
+ *   added), a parameter type inferred at the first parse that no longer fits its column (42804,
+ *   42883: a column changed from text to uuid), or a statement the connection lost (26000). The
+ *   text then gets a new name, so that every connection parses it anew, and is sent again at once
+ *   under it. Sending again cannot do anything twice: the statement ran alone in its own commit
+ *   (the connection was idle), and a statement that fails is undone whole. A second failure is
+ *   the caller's, as any store error.
  */
 const names = new Map<string, string>();
 let prepared = 0;
@@ -30,9 +34,16 @@ export function isPreparable(sql: string): boolean {
   return names.has(sql);
 }
 
-/** PostgreSQL's code for a prepared statement whose plan changed its result type under it. */
+/**
+ * PostgreSQL's codes for what a stale prepared statement answers (see above): a plan whose result
+ * type changed (0A000 with its message; the same code means other things too), a parameter type
+ * that no longer fits (42804 datatype_mismatch, 42883 undefined_function: no operator or cast for
+ * the old type), a statement name the connection no longer has (26000).
+ */
 const FEATURE_NOT_SUPPORTED = '0A000';
 const PLAN_CHANGED = /cached plan must not change result type/;
+const STALE = new Set(['42804', '42883', '26000']);
+const stale = (code: string | undefined, message: string | undefined) => (code === FEATURE_NOT_SUPPORTED && PLAN_CHANGED.test(message ?? '')) || (code !== undefined && STALE.has(code));
 
 type QueryFunction = (...args: unknown[]) => unknown;
 
@@ -49,7 +60,7 @@ export function preparingStatements(client: pg.PoolClient): void {
       return await (query({ name, text, values }) as Promise<unknown>);
     } catch (error) {
       const { code, message } = (error ?? {}) as { code?: string; message?: string };
-      if (code !== FEATURE_NOT_SUPPORTED || !PLAN_CHANGED.test(message ?? '')) throw error;
+      if (!stale(code, message)) throw error;
       if (names.get(text) === name) names.set(text, `deskpass_${++prepared}`); // not yet renamed by another connection
       return query({ name: names.get(text)!, text, values });
     }
