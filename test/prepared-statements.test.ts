@@ -150,6 +150,37 @@ describe('named prepared statements (PostgreSQL)', () => {
   });
 });
 
+test('a statement that no longer parses at all (broken, not stale) is refused with the store error, and leaves no prepared statement per failure', async () => {
+  const { t, url } = await onOneConnection();
+  try {
+    await t.setup();
+    assert.equal((await t.request('POST', LOGIN, { body: { email: OWNER.email, password: OWNER.password } })).status, 200);
+    assert.ok((await preparedOf(t)).some(isAgentLookup));
+    // a schema the lookup cannot run against at all: no = operator for point (42883 on every parse)
+    const schema = new URL(url).searchParams.get('schema');
+    await asAnotherInstance(
+      url,
+      `do $$ declare i text; begin
+         for i in select indexname from pg_indexes where schemaname = '${schema}' and tablename = 'agents' and indexdef like '%email_normalized%' loop
+           execute format('alter table agents drop constraint if exists %I', i);
+           execute format('drop index if exists %I', i);
+         end loop;
+       end $$; alter table agents alter column email_normalized type point using point(0, 0)`,
+    );
+    const counts: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const answer = await t.request('POST', LOGIN, { body: { email: OWNER.email, password: OWNER.password } });
+      assert.notEqual(answer.status, 200);
+      counts.push((await preparedOf(t)).length);
+    }
+    assert.equal(new Set(counts).size, 1, `no prepared statement per failure: ${counts.join(', ')}`);
+    assert.ok((await preparedOf(t)).filter(isAgentLookup).length <= 2, 'the old name and at most the one parsed afresh');
+  } finally {
+    await t.close();
+    await dropDatabase(url);
+  }
+});
+
 test('&prepared_statements=off: every statement goes unnamed, and sign-ins work', async () => {
   const { t, url } = await onOneConnection('&prepared_statements=off');
   try {

@@ -20,7 +20,8 @@ import type pg from 'pg';
  *   text then gets a new name, so that every connection parses it anew, and is sent again at once
  *   under it. Sending again cannot do anything twice: the statement ran alone in its own commit
  *   (the connection was idle), and a statement that fails is undone whole. A second failure is
- *   the caller's, as any store error.
+ *   the caller's, as any store error; if it is the same kind of refusal, the text was not stale
+ *   but broken, and goes unnamed from then on.
  */
 const names = new Map<string, string>();
 let prepared = 0;
@@ -62,7 +63,16 @@ export function preparingStatements(client: pg.PoolClient): void {
       const { code, message } = (error ?? {}) as { code?: string; message?: string };
       if (!stale(code, message)) throw error;
       if (names.get(text) === name) names.set(text, `deskpass_${++prepared}`); // not yet renamed by another connection
-      return query({ name: names.get(text)!, text, values });
+      const again = names.get(text);
+      try {
+        return await (query(again === undefined ? { text, values } : { name: again, text, values }) as Promise<unknown>);
+      } catch (second) {
+        const { code: secondCode, message: secondMessage } = (second ?? {}) as { code?: string; message?: string };
+        // parsed afresh and still refused: not a stale statement but a broken one; unnamed from
+        // now on, one attempt per use instead of two (a refused Parse leaves no statement behind)
+        if (stale(secondCode, secondMessage)) names.delete(text);
+        throw second;
+      }
     }
   };
   (client as unknown as { query: QueryFunction }).query = (...args: unknown[]) => {
