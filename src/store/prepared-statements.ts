@@ -9,7 +9,8 @@ import type pg from 'pg';
  *
  * - Which texts: those marked here (`markPreparable`), a fixed set (one per compiled-once
  *   statement and dialect, and the same wrapped to carry its notice); any other text goes
- *   unnamed, as before. The names are `deskpass_<n>`, one per text for the life of the process.
+ *   unnamed, as before. The names are `deskpass_<n>`, one per text at a time (a new one when it
+ *   goes stale, below).
  * - Only outside a transaction (the connection idle): a sign-in's statements all are, and so a
  *   refusal below can always be answered by sending the statement again.
  * - A migration run by another instance meanwhile (a rolling upgrade) can leave a connection's
