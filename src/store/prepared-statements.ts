@@ -26,10 +26,11 @@ import type pg from 'pg';
  */
 const names = new Map<string, string>();
 let prepared = 0;
+const newName = () => `deskpass_${++prepared}`;
 
 /** `sql` may go as a named prepared statement (PostgreSQL, a text that never changes). */
 export function markPreparable(sql: string): void {
-  if (!names.has(sql)) names.set(sql, `deskpass_${++prepared}`);
+  if (!names.has(sql)) names.set(sql, newName());
 }
 
 export function isPreparable(sql: string): boolean {
@@ -45,7 +46,10 @@ export function isPreparable(sql: string): boolean {
 const FEATURE_NOT_SUPPORTED = '0A000';
 const PLAN_CHANGED = /cached plan must not change result type/;
 const STALE = new Set(['42804', '42883', '26000']);
-const stale = (code: string | undefined, message: string | undefined) => (code === FEATURE_NOT_SUPPORTED && PLAN_CHANGED.test(message ?? '')) || (code !== undefined && STALE.has(code));
+function isStale(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: string; message?: string };
+  return code === FEATURE_NOT_SUPPORTED ? PLAN_CHANGED.test(message ?? '') : code !== undefined && STALE.has(code);
+}
 
 type QueryFunction = (...args: unknown[]) => unknown;
 
@@ -61,19 +65,15 @@ export function preparingStatements(client: pg.PoolClient): void {
     try {
       return await (query({ name, text, values }) as Promise<unknown>);
     } catch (error) {
-      const { code, message } = (error ?? {}) as { code?: string; message?: string };
-      if (!stale(code, message)) throw error;
-      if (names.get(text) === name) names.set(text, `deskpass_${++prepared}`); // not yet renamed by another connection
-      const again = names.get(text);
-      try {
-        return await (query(again === undefined ? { text, values } : { name: again, text, values }) as Promise<unknown>);
-      } catch (second) {
-        const { code: secondCode, message: secondMessage } = (second ?? {}) as { code?: string; message?: string };
+      if (!isStale(error)) throw error;
+      if (names.get(text) === name) names.set(text, newName()); // not yet renamed by another connection
+      const again = names.get(text); // undefined: another connection found the text broken (below)
+      return (query(again === undefined ? { text, values } : { name: again, text, values }) as Promise<unknown>).catch((second: unknown) => {
         // parsed afresh and still refused: not a stale statement but a broken one; unnamed from
         // now on, one attempt per use instead of two (a refused Parse leaves no statement behind)
-        if (stale(secondCode, secondMessage)) names.delete(text);
+        if (isStale(second)) names.delete(text);
         throw second;
-      }
+      });
     }
   };
   (client as unknown as { query: QueryFunction }).query = (...args: unknown[]) => {
