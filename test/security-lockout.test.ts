@@ -1,6 +1,7 @@
 // Security review of main 0f46340 (issue 8), findings 3, 5, 6 and 8: the lockout reserves before
 // it verifies (on every dialect and across instances), strangers cannot keep the owner out,
 // the lock email quotes no client text, and forgot-password wakes no work tied to the address.
+// Issue 13: a right proof whose admission fails with a store error is not counted as a failure.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OWNER, TestApp, freshIp } from './support/harness.js';
@@ -9,6 +10,8 @@ import { DEFAULT_SETTINGS } from '../src/domain/account-settings.js';
 import { describeClient, UNRECOGNISED_CLIENT } from '../src/mail/describe-client.js';
 import { issueDeviceToken } from '../src/security/device-tokens.js';
 import { sweepExpiredRecords } from '../src/flows/maintenance.js';
+import { sql } from 'kysely';
+import { challengeFor, createAgent, createAgentWithTotp, nextCode, SECOND_STEP } from './support/two-factor.js';
 
 const THRESHOLD = DEFAULT_SETTINGS.lockoutThreshold;
 const AGENT = { email: 'sam@acme.test', name: 'Sam Rivera', password: 'Juniper-Cobalt-Harbor-58' };
@@ -281,5 +284,78 @@ describe('forgot-password wakes no work tied to the address (follow-up latency)'
     } finally {
       worker.kick = original;
     }
+  });
+});
+
+describe('a right proof whose admission fails with a store error is not counted as a failure', () => {
+  let t: TestApp;
+  let agentRoleId: string;
+  before(async () => {
+    t = await TestApp.start();
+    ({ agentRoleId } = await t.setup());
+  });
+  after(async () => t?.close());
+
+  /** Runs `during` with `table` renamed away (a schema broken under the server), then puts it back. */
+  async function withTableAway<T>(table: string, during: () => Promise<T>): Promise<T> {
+    const db = t.app.deskpass.deps.db;
+    await sql`alter table ${sql.table(table)} rename to ${sql.table(`${table}_away`)}`.execute(db);
+    try {
+      return await during();
+    } finally {
+      await sql`alter table ${sql.table(`${table}_away`)} rename to ${sql.table(table)}`.execute(db);
+    }
+  }
+
+  async function door(email: string): Promise<{ failed: number; locked: boolean }> {
+    const row = await t.app.deskpass.deps.db.selectFrom('login_attempts').select(['failed_count', 'locked_until']).where('email_normalized', '=', email).where('client', '=', '').executeTakeFirst();
+    return { failed: row?.failed_count ?? 0, locked: Boolean(row?.locked_until) };
+  }
+
+  async function sessionsOf(agentId: string): Promise<number> {
+    return (await t.app.deskpass.deps.db.selectFrom('sessions').select('id').where('agent_id', '=', agentId).execute()).length;
+  }
+
+  test(`${THRESHOLD + 2} right passwords refused by a broken store lock nothing; the next one after it returns signs in`, async () => {
+    const agent = await createAgent(t, agentRoleId);
+    const sessionsBefore = await sessionsOf(agent.id);
+    const answers = await withTableAway('sessions', async () => {
+      const answers = [];
+      for (let i = 0; i < THRESHOLD + 2; i += 1) answers.push(await login(t, agent.email, agent.password));
+      return answers;
+    });
+    for (const answer of answers) assert.ok(answer.status >= 500 && answer.status !== 423, `refused by the store, not locked: ${answer.status} ${answer.raw}`);
+    assert.deepEqual(await door(agent.email), { failed: 0, locked: false }, 'no failure stays counted');
+    assert.equal(await sessionsOf(agent.id), sessionsBefore, 'no session opened');
+    assert.equal(await lockEvents(t, agent.email), 0, 'no lock audited');
+    assert.equal((await login(t, agent.email, agent.password)).status, 200);
+  });
+
+  test('wrong passwords while the store is broken still count, and the right ones given back leave them counted', async () => {
+    const agent = await createAgent(t, agentRoleId);
+    await withTableAway('sessions', async () => {
+      for (let i = 0; i < THRESHOLD - 2; i += 1) assert.equal((await login(t, agent.email, `Wrong-Guess-${i}-Abc`)).status, 401);
+      for (let i = 0; i < 3; i += 1) assert.ok((await login(t, agent.email, agent.password)).status >= 500);
+    });
+    assert.deepEqual(await door(agent.email), { failed: THRESHOLD - 2, locked: false });
+    assert.equal((await login(t, agent.email, 'Wrong-Guess-last-Abc')).status, 401);
+    assert.equal((await login(t, agent.email, 'Wrong-Guess-locks-Abc')).status, 423, 'the threshold is reached by wrong passwords only');
+  });
+
+  test('an agent with a second factor: a right password whose challenge cannot be stored, and a right code whose session cannot be, count nothing', async () => {
+    const agent = await createAgentWithTotp(t, agentRoleId);
+    await withTableAway('two_factor_challenges', async () => {
+      for (let i = 0; i < THRESHOLD + 1; i += 1) assert.ok((await login(t, agent.email, agent.password)).status >= 500);
+    });
+    assert.deepEqual(await door(agent.email), { failed: 0, locked: false }, 'the password step');
+    const challenge = await challengeFor(t, agent.email, agent.password);
+    const sessionsBefore = await sessionsOf(agent.id);
+    await withTableAway('sessions', async () => {
+      for (let i = 0; i < THRESHOLD + 1; i += 1) assert.ok((await t.post(SECOND_STEP, { challenge, code: nextCode(t, agent.secret) })).status >= 500);
+    });
+    assert.deepEqual(await door(agent.email), { failed: 0, locked: false }, 'the second step');
+    assert.equal(await sessionsOf(agent.id), sessionsBefore, 'no session opened');
+    const signedIn = await t.post(SECOND_STEP, { challenge, code: nextCode(t, agent.secret) });
+    assert.equal(signedIn.status, 200, 'the challenge was not spent by the refused admissions');
   });
 });

@@ -82,6 +82,18 @@ export async function signIn(deps: FlowDeps, account: Account, input: { email: s
     return refuseAttempt(deps, account, door, reservation, agent, input.context, now, { type: 'login.failed', reason: 'invalid_credentials' }, 'invalid_credentials');
   }
 
+  return givingBackOnError(deps, account, door, reservation, () => afterRightPassword(deps, account, agent, { door, deviceId, lockedByThis: reservation.locks, password: input.password, context: input.context, now }));
+}
+
+/** A right password of an active agent: the session, or the second step's challenge. */
+async function afterRightPassword(
+  deps: FlowDeps,
+  account: Account,
+  agent: Agent,
+  input: { door: Door; deviceId: string | null; lockedByThis: boolean; password: string; context: RequestContext; now: Date },
+): Promise<SignInResult> {
+  const { hasher } = deps;
+  const { door, deviceId, now } = input;
   if (isTemporaryPasswordExpired(agent, now)) return refuseExpiredTemporaryPassword(deps, account, agent, door, input.context, now);
 
   // Upgrade a hash made with weaker parameters while we hold the password (before the transaction).
@@ -103,7 +115,7 @@ export async function signIn(deps: FlowDeps, account: Account, input: { email: s
   const signedInAgent = { ...agent, passwordChangeRequired: agent.passwordChangeRequired || changeReason !== null };
 
   if (agent.twoFactorEnabled) {
-    const challenge = await openSecondStep(deps, account, signedInAgent, { door, deviceId, lockedByThis: reservation.locks, expectedHash: agent.passwordHash, newHash: passwordHash, alongside, now });
+    const challenge = await openSecondStep(deps, account, signedInAgent, { door, deviceId, lockedByThis: input.lockedByThis, expectedHash: agent.passwordHash, newHash: passwordHash, alongside, now });
     return challenge ?? fail('invalid_credentials');
   }
   const signedIn = await admit(deps, account, signedInAgent, { door, deviceId, amr: ['pwd'], expectedHash: agent.passwordHash, newHash: passwordHash, alongside, context: input.context, details: {}, now });
@@ -245,7 +257,7 @@ export async function completeSecondStep(deps: FlowDeps, account: Account, input
     const proofMethod = 'code' in input.proof ? 'totp' : 'recoveryCode' in input.proof ? 'recovery_code' : 'passkey';
     return refuseAttempt(deps, account, door, reservation, agent, input.context, now, { type: 'login.two_factor_failed', reason: proofMethod }, 'two_factor_code_incorrect');
   }
-  const signedIn = await admit(deps, account, agent, {
+  const signedIn = await givingBackOnError(deps, account, door, reservation, () => admit(deps, account, agent, {
     door,
     deviceId: challenge.deviceId,
     expectedHash: agent.passwordHash,
@@ -255,7 +267,7 @@ export async function completeSecondStep(deps: FlowDeps, account: Account, input
     details: { secondFactor: method },
     now,
     before: (trx) => useChallenge(trx, idHash, now),
-  });
+  }));
   return signedIn ?? fail('two_factor_challenge_invalid');
 }
 
@@ -292,12 +304,14 @@ export async function signInWithPasskey(deps: FlowDeps, account: Account, input:
   if (!passkey) {
     return refuseAttempt(deps, account, door, reservation, agent, input.context, now, { type: 'login.failed', reason: 'passkey_invalid' }, 'invalid_credentials');
   }
-  if (isTemporaryPasswordExpired(agent, now)) return refuseExpiredTemporaryPassword(deps, account, agent, door, input.context, now);
-  // The passkey must still be the agent's when the session opens: admit() holds the agent's row,
-  // which a factor reset holds first, so a reset that committed meanwhile is seen here.
-  const before = (trx: Executor) => passkeyStillRegistered(trx, agent.id, passkey.id);
-  const signedIn = await admit(deps, account, agent, { door, deviceId, expectedHash: agent.passwordHash, newHash: agent.passwordHash, amr: ['hwk', 'mfa'], context: input.context, details: { method: 'passkey', passkeyId: passkey.id }, before, now });
-  return signedIn ?? fail('invalid_credentials');
+  return givingBackOnError(deps, account, door, reservation, async () => {
+    if (isTemporaryPasswordExpired(agent, now)) return refuseExpiredTemporaryPassword(deps, account, agent, door, input.context, now);
+    // The passkey must still be the agent's when the session opens: admit() holds the agent's row,
+    // which a factor reset holds first, so a reset that committed meanwhile is seen here.
+    const before = (trx: Executor) => passkeyStillRegistered(trx, agent.id, passkey.id);
+    const signedIn = await admit(deps, account, agent, { door, deviceId, expectedHash: agent.passwordHash, newHash: agent.passwordHash, amr: ['hwk', 'mfa'], context: input.context, details: { method: 'passkey', passkeyId: passkey.id }, before, now });
+    return signedIn ?? fail('invalid_credentials');
+  });
 }
 
 /**
@@ -318,6 +332,24 @@ function reserveAttempt(deps: FlowDeps, account: Account, door: Door, now: Date)
 }
 
 type Reserved = Extract<AttemptReservation, { reserved: true }>;
+
+/**
+ * Runs what follows a right proof (the admission, the second step's challenge, a rehash). If it
+ * fails with an error (the store down, or a schema broken under it), the failure the reservation
+ * counted is given back before the error goes on: an outage must not lock out the agents who
+ * typed their password right (five such sign-ins used to lock the address for an hour). Best
+ * effort: while the store is down the giving back fails too, and is not retried. Only a proof
+ * already verified right reaches here, so it gives no guesser anything (a commit whose answer was
+ * lost, its door already open, gives back at most one failure counted since).
+ */
+async function givingBackOnError<T>(deps: FlowDeps, account: Account, door: Door, reservation: Reserved, afterProof: () => Promise<T>): Promise<T> {
+  try {
+    return await afterProof();
+  } catch (error) {
+    await releaseLoginAttempt(deps.db, { accountId: account.id, ...door }, reservation.locks).catch(() => undefined);
+    throw error;
+  }
+}
 
 /** The right proof, but the one-time password has expired: the reserved failure is taken back, and nothing opens. */
 async function refuseExpiredTemporaryPassword(deps: FlowDeps, account: Account, agent: Agent, door: Door, context: RequestContext, now: Date): Promise<Failure<'temporary_password_expired'>> {
