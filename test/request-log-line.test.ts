@@ -61,3 +61,17 @@ test('query parameters whose names say they may hold a secret are redacted in th
     assert.ok(line.includes(`${name}=[redacted]`) && line.includes('next=%2Fhome') && line.includes('lang=en'), line);
   }
 });
+
+test('a URL is logged unchanged only when none of the redactions could apply', async () => {
+  const { redactUrl } = await import('../src/http/logging.js');
+  const token = 'Q'.repeat(43);
+  for (const url of ['/api/v1/me', '/login', '/api/v1/agents/0f44126c-1f09-4029-ae95-3f977a1e8054', '/oidc/auth']) assert.equal(redactUrl(url), url);
+  const redacted: Array<[string, string]> = [
+    [`/setup/${'x'.repeat(8)}`, '/setup/[redacted]'],
+    [`/reset-password/abc`, '/reset-password/[redacted]'],
+    [`/anything/${token}`, '/anything/[redacted]'],
+    [`/a&token=${'y'.repeat(8)}`, '/a&token=[redacted]'],
+    [`/reset%2Dpassword/abc`, '/reset-password/[redacted]'],
+  ];
+  for (const [url, logged] of redacted) assert.equal(redactUrl(url), logged, url);
+});

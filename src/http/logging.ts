@@ -11,7 +11,12 @@ const SECRET_IN_QUERY = /([?&][^=&#]*(?:pass|pwd|pw|secret|token|code|otp|key|ch
 // URLs): anything shaped like a token (40+ base64url characters; ids are 36) is redacted too.
 const TOKEN_SHAPED = /[A-Za-z0-9_-]{40,}/g;
 
+// What any of the three needs to be there to match (the decoding needs a `%`): most URLs
+// (`/api/v1/me`) have none of it and are logged as they are without the three passes.
+const MAY_NEED_REDACTION = /[%?&]|\/(?:reset-password|setup)\/|[A-Za-z0-9_-]{40}/;
+
 export function redactUrl(url: string): string {
+  if (!MAY_NEED_REDACTION.test(url)) return url;
   // The router decodes the path before matching (`reset%2Dpassword` is `reset-password`), so the
   // redaction must look at the decoded path too; the line then shows the decoded, redacted URL.
   let decoded = url;
