@@ -11,7 +11,7 @@ import { describeClient, UNRECOGNISED_CLIENT } from '../src/mail/describe-client
 import { issueDeviceToken } from '../src/security/device-tokens.js';
 import { sweepExpiredRecords } from '../src/flows/maintenance.js';
 import { sql } from 'kysely';
-import { challengeFor, createAgent, createAgentWithTotp, nextCode, SECOND_STEP } from './support/two-factor.js';
+import { challengeFor, codeNow, createAgent, createAgentWithTotp, nextCode, SECOND_STEP } from './support/two-factor.js';
 
 const THRESHOLD = DEFAULT_SETTINGS.lockoutThreshold;
 const AGENT = { email: 'sam@acme.test', name: 'Sam Rivera', password: 'Juniper-Cobalt-Harbor-58' };
@@ -357,5 +357,28 @@ describe('a right proof whose admission fails with a store error is not counted 
     assert.equal(await sessionsOf(agent.id), sessionsBefore, 'no session opened');
     const signedIn = await t.post(SECOND_STEP, { challenge, code: nextCode(t, agent.secret) });
     assert.equal(signedIn.status, 200, 'the challenge was not spent by the refused admissions');
+  });
+
+  test('a right password whose answer fails after its challenge could be stored gives back only its own failure: wrong codes between such sign-ins still lock', async () => {
+    // Found by the outside tester: the second step's methods were read after the challenge's
+    // commit (which gives the password's reservation back), so a failure there gave it back twice,
+    // and each wrong code in between was forgotten: unlimited guesses of the code.
+    const agent = await createAgentWithTotp(t, agentRoleId);
+    const challenge = await challengeFor(t, agent.email, agent.password);
+    const wrongCode = codeNow(t, agent.secret) === '000000' ? '111111' : '000000';
+    const answers = await withTableAway('passkeys', async () => {
+      const answers: number[] = [];
+      for (let i = 0; i < THRESHOLD; i += 1) {
+        answers.push((await t.post(SECOND_STEP, { challenge, code: wrongCode })).status);
+        answers.push((await login(t, agent.email, agent.password)).status);
+      }
+      return answers;
+    });
+    const refusedByTheStore = answers.filter((_, i) => i % 2 === 1).slice(0, THRESHOLD - 1);
+    assert.ok(refusedByTheStore.every((status) => status >= 500), `${answers}`);
+    assert.deepEqual(answers.filter((_, i) => i % 2 === 0), [...Array(THRESHOLD - 1).fill(401), 423], 'the wrong codes lock the door as they would without the fault');
+    assert.equal(answers.at(-1), 423, 'and the right password meets the lock');
+    assert.equal((await door(agent.email)).locked, true);
+    assert.equal(await lockEvents(t, agent.email), 1);
   });
 });

@@ -204,9 +204,11 @@ async function openSecondStep(
 ): Promise<SecondStepNeeded | null> {
   const challenge = newRandomToken();
   const expiresAt = addMs(args.now, CHALLENGE_LIFETIME_MS);
-  const opened = await deps.db.transaction().execute(async (trx) => {
+  // Everything the answer needs is read inside: once this commits (its door's reservation given
+  // back with it), nothing may fail and give it back a second time (givingBackOnError).
+  const methods = await deps.db.transaction().execute(async (trx) => {
     const current = await lockAgentCredentials(trx, account.id, agent.id);
-    if (!current || current.passwordHash !== args.expectedHash || current.status === 'deactivated') return false;
+    if (!current || current.passwordHash !== args.expectedHash || current.status === 'deactivated') return null;
     await args.alongside?.(trx);
     await releaseLoginAttempt(trx, { accountId: account.id, ...args.door }, args.lockedByThis);
     await insertChallenge(trx, {
@@ -219,10 +221,10 @@ async function openSecondStep(
       expiresAt,
       now: args.now,
     });
-    return true;
+    return methodsOf(trx, agent.id);
   });
-  if (!opened) return null;
-  return { ok: true, kind: 'two_factor', challenge, methods: await methodsOf(deps.db, agent.id), expiresAt, agent };
+  if (!methods) return null;
+  return { ok: true, kind: 'two_factor', challenge, methods, expiresAt, agent };
 }
 
 function fingerprint(passwordHash: string | null): string {
@@ -338,9 +340,11 @@ type Reserved = Extract<AttemptReservation, { reserved: true }>;
  * fails with an error (the store down, or a schema broken under it), the failure the reservation
  * counted is given back before the error goes on: an outage must not lock out the agents who
  * typed their password right (five such sign-ins used to lock the address for an hour). Best
- * effort: while the store is down the giving back fails too, and is not retried. Only a proof
- * already verified right reaches here, so it gives no guesser anything (a commit whose answer was
- * lost, its door already open, gives back at most one failure counted since).
+ * effort: while the store is down the giving back fails too, and is not retried. `afterProof`
+ * must end with the commit that opens the door or gives the reservation back, and read nothing
+ * after it: a failure after that commit would give back a failure counted since, one guess more
+ * (found by the outside tester: the second step's methods, read after its commit). Only a commit
+ * whose answer was lost can still do that, and no client chooses when a connection drops.
  */
 async function givingBackOnError<T>(deps: FlowDeps, account: Account, door: Door, reservation: Reserved, afterProof: () => Promise<T>): Promise<T> {
   try {
@@ -353,8 +357,11 @@ async function givingBackOnError<T>(deps: FlowDeps, account: Account, door: Door
 
 /** The right proof, but the one-time password has expired: the reserved failure is taken back, and nothing opens. */
 async function refuseExpiredTemporaryPassword(deps: FlowDeps, account: Account, agent: Agent, door: Door, context: RequestContext, now: Date): Promise<Failure<'temporary_password_expired'>> {
-  await clearLoginAttempt(deps.db, account.id, door.email, door.client);
-  await audit(deps.db, { accountId: account.id, type: 'login.failed', actorAgentId: null, targetAgentId: agent.id, context, details: { reason: 'temporary_password_expired' }, at: now });
+  // One commit: a failure after the door was cleared would give its reservation back again.
+  await deps.db.transaction().execute(async (trx) => {
+    await clearLoginAttempt(trx, account.id, door.email, door.client);
+    await audit(trx, { accountId: account.id, type: 'login.failed', actorAgentId: null, targetAgentId: agent.id, context, details: { reason: 'temporary_password_expired' }, at: now });
+  });
   return fail('temporary_password_expired');
 }
 
