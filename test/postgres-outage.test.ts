@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { dropDatabase, freshDatabaseUrl, OWNER, TestApp, type Answer } from './support/harness.js';
 
 // PostgreSQL goes away under load and comes back. The server reaches PostgreSQL through a TCP
@@ -140,5 +141,46 @@ describe('PostgreSQL restarts under load', () => {
     }
     // No mail lost: every agent in the store gets their invitation once the worker can reach the store again.
     for (const agent of agents) await t.mailTo(agent.email, /invit/i);
+  });
+});
+
+describe('a statement PostgreSQL cancels', () => {
+  // A DBA's pg_cancel_backend, a statement_timeout or a lock_timeout behind a migration's lock
+  // (57014, 55P03), a deadlock (40P01) or a serialization failure (40001): the statement did
+  // nothing, and the request can be sent again: 503 store_unavailable, never a 500 (found by the
+  // outside tester of issue 13's seventh round).
+  test('a sign-in waiting on a lock and cancelled answers 503 store_unavailable, counts no attempt and opens no session; the next one signs in', async () => {
+    const db = t.app.deskpass.deps.db;
+    const schema = new URL(direct).searchParams.get('schema');
+    const holder = new pg.Client({ connectionString: direct.slice(0, direct.indexOf('?')), options: `-c search_path=${schema}` });
+    await holder.connect();
+    try {
+      const owner = await db.selectFrom('agents').select('id').where('email_normalized', '=', OWNER.email).executeTakeFirstOrThrow();
+      const sessionsBefore = (await db.selectFrom('sessions').select('id').where('agent_id', '=', owner.id).execute()).length;
+      await holder.query('begin');
+      await holder.query('lock table login_attempts in access exclusive mode');
+      const signingIn = t.post('/api/v1/auth/login', { email: OWNER.email, password: OWNER.password });
+      let cancelled = false;
+      for (let i = 0; i < 100 && !cancelled; i += 1) {
+        const { rows } = await holder.query<{ cancelled: boolean }>(
+          // only the backends this lock holds up (other test files share the database)
+          `select pg_cancel_backend(pid) as cancelled from pg_stat_activity where pg_backend_pid() = any(pg_blocking_pids(pid))`,
+        );
+        cancelled = rows.some((r) => r.cancelled);
+        if (!cancelled) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.ok(cancelled, 'the sign-in waited on the lock and was cancelled');
+      const answer = await signingIn;
+      assert.equal(answer.status, 503, answer.raw);
+      assert.equal(answer.body.error.code, 'store_unavailable');
+      await holder.query('rollback');
+      assert.equal((await db.selectFrom('sessions').select('id').where('agent_id', '=', owner.id).execute()).length, sessionsBefore, 'no session opened');
+      const door = await db.selectFrom('login_attempts').select('failed_count').where('email_normalized', '=', OWNER.email).where('client', '=', '').executeTakeFirst();
+      assert.equal(door?.failed_count ?? 0, 0, 'no attempt counted');
+      assert.equal((await t.post('/api/v1/auth/login', { email: OWNER.email, password: OWNER.password })).status, 200);
+    } finally {
+      await holder.query('rollback').catch(() => undefined);
+      await holder.end();
+    }
   });
 });

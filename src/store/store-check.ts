@@ -121,6 +121,10 @@ function oneLine(text: string | undefined): string {
 const UNAVAILABLE_CODES = new Set([
   // PostgreSQL: shutting down, crashed, restarting, out of connections
   '57P01', '57P02', '57P03', '53300',
+  // PostgreSQL: the statement was cancelled (pg_cancel_backend, statement_timeout), waited past
+  // lock_timeout, lost a deadlock or a serialization conflict, or met a read-only standby (a
+  // failover under way): it did nothing, and the request can be sent again
+  '57014', '55P03', '40P01', '40001', '25006',
   // the connection itself
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
   // SQLite: another process held the write lock past busy_timeout
