@@ -84,6 +84,14 @@ describe('a wrong DATABASE_URL is one clear line at start, and nothing is create
     assertOneClearLine(closedPort, /nothing answers at 127\.0\.0\.1:1: is PostgreSQL running there/);
   });
 
+  test('a user or database name with a malformed escape (%zz) is named as typed, in one line, not a URIError stack (found by the outside tester)', async () => {
+    const user = await deskpass(['migrate'], 'postgres://%zz@127.0.0.1:5432/test?schema=x');
+    assertOneClearLine(user, /PostgreSQL does not let the user "%zz" in/);
+    const database = await deskpass(['migrate'], 'postgres://postgres@127.0.0.1:5432/%zz');
+    assertOneClearLine(database, /the database "%zz" does not exist on 127\.0\.0\.1:5432/);
+    assert.equal(await databaseExists('%zz'), false);
+  });
+
   test('a refused password reads as such (PostgreSQL here trusts every local user, so the line is built from its error code 28P01)', () => {
     const line = describeStoreFailure('postgres://deskpass:hunter2@db.internal:5432/deskpass', { code: '28P01', message: 'password authentication failed for user "deskpass"' });
     assert.equal(line, 'DATABASE_URL (postgres://deskpass:***@db.internal:5432/deskpass): PostgreSQL refused the password of the user "deskpass": fix the password in DATABASE_URL');

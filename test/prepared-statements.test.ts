@@ -13,6 +13,7 @@ import pg from 'pg';
 import { sql } from 'kysely';
 import { freshDatabaseUrl, dropDatabase, OWNER, TestApp } from './support/harness.js';
 import { findAgentByEmail } from '../src/store/agents.repo.js';
+import { isStale } from '../src/store/prepared-statements.js';
 
 const LOGIN = '/api/v1/auth/login';
 const PASSWORD = 'Quartz-Harbor-Meadow-31';
@@ -201,4 +202,13 @@ test('&prepared_statements= takes on or off, and &pool_max= a whole number from 
   } finally {
     await dropDatabase(base);
   }
+});
+
+test('a changed result type is known by the function PostgreSQL names, in whatever language its messages are (found by the outside tester)', () => {
+  // What node-postgres gives for it with lc_messages = 'fr_FR' (this machine has only the C locale, so it is written out here).
+  assert.equal(isStale({ code: '0A000', routine: 'RevalidateCachedQuery', message: 'le plan en cache ne doit pas modifier le type de résultat' }), true);
+  assert.equal(isStale({ code: '0A000', message: 'cached plan must not change result type' }), true, 'a server that names no function: the English message');
+  assert.equal(isStale({ code: '0A000', routine: 'transformLockingClause', message: 'FOR UPDATE is not allowed with aggregate functions' }), false, 'the same code for something else');
+  for (const code of ['42804', '42883', '26000']) assert.equal(isStale({ code, routine: 'any', message: 'any' }), true, code);
+  assert.equal(isStale({ code: '23505', message: 'duplicate key' }), false);
 });

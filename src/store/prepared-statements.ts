@@ -44,11 +44,18 @@ export function isPreparable(sql: string): boolean {
  * the old type), a statement name the connection no longer has (26000).
  */
 const FEATURE_NOT_SUPPORTED = '0A000';
+// Known by the function that raises it (plancache.c), which the server names in every language;
+// by the English message only where no function is named (found by the outside tester: with
+// lc_messages in another language the message alone missed it, and the statement failed until
+// its connection closed).
+const PLAN_CHANGED_ROUTINE = 'RevalidateCachedQuery';
 const PLAN_CHANGED = /cached plan must not change result type/;
 const STALE = new Set(['42804', '42883', '26000']);
-function isStale(error: unknown): boolean {
-  const { code, message } = (error ?? {}) as { code?: string; message?: string };
-  return code === FEATURE_NOT_SUPPORTED ? PLAN_CHANGED.test(message ?? '') : code !== undefined && STALE.has(code);
+
+export function isStale(error: unknown): boolean {
+  const { code, message, routine } = (error ?? {}) as { code?: string; message?: string; routine?: string };
+  if (code === FEATURE_NOT_SUPPORTED) return routine === undefined ? PLAN_CHANGED.test(message ?? '') : routine === PLAN_CHANGED_ROUTINE;
+  return code !== undefined && STALE.has(code);
 }
 
 type QueryFunction = (...args: unknown[]) => unknown;

@@ -54,9 +54,9 @@ export function describeStoreFailure(databaseUrl: string, error: unknown): strin
     }
   }
   const url = safeUrl(databaseUrl);
-  const user = url ? decodeURIComponent(url.username) || 'the default user' : 'the user';
+  const user = url ? decoded(url.username) || 'the default user' : 'the user';
   const host = url ? `${url.hostname}:${url.port || '5432'}` : 'the host';
-  const database = url ? decodeURIComponent(url.pathname.replace(/^\//, '')) || user : 'the database';
+  const database = url ? decoded(url.pathname.replace(/^\//, '')) || user : 'the database';
   switch (failure.code) {
     case '3D000':
       return `${where}: the database "${database}" does not exist on ${host}: create it (createdb -h ${url?.hostname ?? 'HOST'} ${database}) or fix its name`;
@@ -111,6 +111,15 @@ function safeUrl(databaseUrl: string): URL | null {
     return new URL(databaseUrl);
   } catch {
     return null;
+  }
+}
+
+/** A part of the URL as typed where its escapes are malformed (`%zz`): the message must not throw. */
+function decoded(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
   }
 }
 
