@@ -382,3 +382,56 @@ describe('a right proof whose admission fails with a store error is not counted 
     assert.equal(await lockEvents(t, agent.email), 1);
   });
 });
+
+describe("a right password never forgets a second factor's wrong codes (found by the outside tester of issue 13's seventh round)", () => {
+  let t: TestApp;
+  let agentRoleId: string;
+  before(async () => {
+    t = await TestApp.start();
+    ({ agentRoleId } = await t.setup());
+  });
+  after(async () => t?.close());
+
+  async function failedOn(client: string | RegExp, email: string): Promise<number> {
+    const rows = await t.app.deskpass.deps.db.selectFrom('login_attempts').select(['client', 'failed_count']).where('email_normalized', '=', email).execute();
+    return rows.filter((r) => (typeof client === 'string' ? r.client === client : client.test(r.client))).reduce((sum, r) => sum + r.failed_count, 0);
+  }
+
+  test('an expired one-time password gives back only its own attempt, and a challenge it opened dies with it', async () => {
+    const agent = await createAgentWithTotp(t, agentRoleId);
+    const oneTime = 'Temporary-Osprey-Canyon-73';
+    t.secrets.add(oneTime);
+    assert.equal((await t.put(`/api/v1/agents/${agent.id}/password`, { password: oneTime, requireChangeAtNextLogin: true }, await t.login(OWNER.email, OWNER.password))).status, 204);
+    const challenge = await challengeFor(t, agent.email, oneTime);
+    const wrongCode = codeNow(t, agent.secret) === '000000' ? '111111' : '000000';
+    for (let i = 0; i < THRESHOLD - 2; i += 1) assert.equal((await t.post(SECOND_STEP, { challenge, code: wrongCode })).status, 401);
+    assert.equal(await failedOn('', agent.email), THRESHOLD - 2);
+
+    const db = t.app.deskpass.deps.db;
+    await db.updateTable('agents').set({ temporary_password_expires_at: new Date(t.clock.now().getTime() - 1000).toISOString() }).where('id', '=', agent.id).execute();
+    const expired = await login(t, agent.email, oneTime);
+    assert.equal(expired.body.error.code, 'temporary_password_expired');
+    assert.equal(await failedOn('', agent.email), THRESHOLD - 2, 'the wrong codes stay counted');
+
+    const sessionsBefore = (await db.selectFrom('sessions').select('id').where('agent_id', '=', agent.id).execute()).length;
+    const late = await t.post(SECOND_STEP, { challenge, code: nextCode(t, agent.secret) });
+    assert.equal(late.status, 401);
+    assert.equal(late.body.error.code, 'two_factor_challenge_invalid', 'the challenge died with its one-time password');
+    assert.equal((await db.selectFrom('sessions').select('id').where('agent_id', '=', agent.id).execute()).length, sessionsBefore, 'no session opened');
+  });
+
+  test("a fresh session's password change gives back only its own attempt: the session's wrong re-authentication codes stay counted, and lock", async () => {
+    const agent = await createAgentWithTotp(t, agentRoleId);
+    const wrongCode = codeNow(t, agent.secret) === '000000' ? '111111' : '000000';
+    const statuses: number[] = [];
+    for (let round = 0; round < 2; round += 1) {
+      for (let i = 0; i < 2; i += 1) statuses.push((await t.post('/api/v1/auth/reauthenticate', { password: agent.password, code: wrongCode }, agent.token)).status);
+      // the right current password, no code needed on a fresh session, a new password refused
+      const change = await t.post('/api/v1/me/password', { currentPassword: agent.password, newPassword: 'short' }, agent.token);
+      assert.ok([422, 423].includes(change.status), change.raw);
+    }
+    assert.equal(await failedOn(/^session:/, agent.email), 4, 'four wrong codes counted on the session door');
+    statuses.push((await t.post('/api/v1/auth/reauthenticate', { password: agent.password, code: wrongCode }, agent.token)).status);
+    assert.deepEqual(statuses, [401, 401, 401, 401, 423], 'the fifth wrong code locks the session door');
+  });
+});

@@ -94,7 +94,7 @@ async function afterRightPassword(
 ): Promise<SignInResult> {
   const { hasher } = deps;
   const { door, deviceId, now } = input;
-  if (isTemporaryPasswordExpired(agent, now)) return refuseExpiredTemporaryPassword(deps, account, agent, door, input.context, now);
+  if (isTemporaryPasswordExpired(agent, now)) return refuseExpiredTemporaryPassword(deps, account, agent, door, input.lockedByThis, input.context, now);
 
   // Upgrade a hash made with weaker parameters while we hold the password (before the transaction).
   const upgradedHash = agent.passwordHash && hasher.needsRehash(agent.passwordHash) ? await hasher.hash(input.password) : null;
@@ -250,7 +250,8 @@ export async function completeSecondStep(deps: FlowDeps, account: Account, input
   const idHash = keyedHash(deps.secretKey, CHALLENGE_HASH, input.challenge);
   const challenge = isWellFormedToken(input.challenge) ? await findLiveChallenge(deps.db, idHash, now) : undefined;
   const agent = challenge && challenge.accountId === account.id ? await findAgentById(deps.db, account.id, challenge.agentId) : undefined;
-  if (!challenge || !agent || agent.status === 'deactivated' || fingerprint(agent.passwordHash) !== challenge.credentialFingerprint) return fail('two_factor_challenge_invalid');
+  // A challenge proved with a one-time password dies with it: no session opens past its expiry.
+  if (!challenge || !agent || agent.status === 'deactivated' || fingerprint(agent.passwordHash) !== challenge.credentialFingerprint || isTemporaryPasswordExpired(agent, now)) return fail('two_factor_challenge_invalid');
   const door: Door = { email: normalizeEmail(agent.email), client: challenge.doorClient };
   const reservation = await reserveAttempt(deps, account, door, now);
   if (!reservation.reserved) return fail('account_locked', undefined, secondsUntil(reservation.lockedUntil, now));
@@ -307,7 +308,7 @@ export async function signInWithPasskey(deps: FlowDeps, account: Account, input:
     return refuseAttempt(deps, account, door, reservation, agent, input.context, now, { type: 'login.failed', reason: 'passkey_invalid' }, 'invalid_credentials');
   }
   return givingBackOnError(deps, account, door, reservation, async () => {
-    if (isTemporaryPasswordExpired(agent, now)) return refuseExpiredTemporaryPassword(deps, account, agent, door, input.context, now);
+    if (isTemporaryPasswordExpired(agent, now)) return refuseExpiredTemporaryPassword(deps, account, agent, door, reservation.locks, input.context, now);
     // The passkey must still be the agent's when the session opens: admit() holds the agent's row,
     // which a factor reset holds first, so a reset that committed meanwhile is seen here.
     const before = (trx: Executor) => passkeyStillRegistered(trx, agent.id, passkey.id);
@@ -355,11 +356,16 @@ async function givingBackOnError<T>(deps: FlowDeps, account: Account, door: Door
   }
 }
 
-/** The right proof, but the one-time password has expired: the reserved failure is taken back, and nothing opens. */
-async function refuseExpiredTemporaryPassword(deps: FlowDeps, account: Account, agent: Agent, door: Door, context: RequestContext, now: Date): Promise<Failure<'temporary_password_expired'>> {
-  // One commit: a failure after the door was cleared would give its reservation back again.
+/**
+ * The right proof, but the one-time password has expired: its own reserved failure is given back,
+ * and nothing opens. Only its own: the door keeps the failures counted before it, wrong codes of a
+ * second step among them (clearing the door here let wrong codes and an expired password take
+ * turns without limit; found by the outside tester).
+ */
+async function refuseExpiredTemporaryPassword(deps: FlowDeps, account: Account, agent: Agent, door: Door, lockedByThis: boolean, context: RequestContext, now: Date): Promise<Failure<'temporary_password_expired'>> {
+  // One commit: a failure after the reservation was given back would give it back again.
   await deps.db.transaction().execute(async (trx) => {
-    await clearLoginAttempt(trx, account.id, door.email, door.client);
+    await releaseLoginAttempt(trx, { accountId: account.id, ...door }, lockedByThis);
     await audit(trx, { accountId: account.id, type: 'login.failed', actorAgentId: null, targetAgentId: agent.id, context, details: { reason: 'temporary_password_expired' }, at: now });
   });
   return fail('temporary_password_expired');
@@ -430,8 +436,10 @@ export async function proveOwnPassword(
   const matches = agent.passwordHash ? await deps.hasher.verify(agent.passwordHash, password) : false;
   if (matches) {
     // Clearing the door here would let whoever holds the session and knows the password reset
-    // the count between guesses of the code, and guess it without limit.
-    if (codeFollows) await releaseLoginAttempt(deps.db, { accountId: account.id, ...door }, reservation.locks);
+    // the count between guesses of the code, and guess it without limit: for an agent with a
+    // second factor, the door's failures may be wrong codes even when none follows now (a fresh
+    // session changing its password; found by the outside tester), so only this one is given back.
+    if (codeFollows || agent.twoFactorEnabled) await releaseLoginAttempt(deps.db, { accountId: account.id, ...door }, reservation.locks);
     else await clearLoginAttempt(deps.db, account.id, door.email, door.client);
     return { ok: true };
   }
