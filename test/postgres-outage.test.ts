@@ -5,6 +5,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { storeTrouble } from '../src/store/store-check.js';
 import { dropDatabase, freshDatabaseUrl, OWNER, TestApp, type Answer } from './support/harness.js';
 
 // PostgreSQL goes away under load and comes back. The server reaches PostgreSQL through a TCP
@@ -145,6 +146,12 @@ describe('PostgreSQL restarts under load', () => {
 });
 
 describe('a statement PostgreSQL cancels', () => {
+  test('the codes of a statement that did nothing and may be sent again are store_unavailable; a full disk is storage_full; a broken schema stays a 500', () => {
+    for (const code of ['57014', '55P03', '40P01', '40001', '25006', '57P01', '57P05', '25P03', '58030', '53200', '53300', '53400', '08006']) assert.equal(storeTrouble({ code }), 'store_unavailable', code);
+    assert.equal(storeTrouble({ code: '53100' }), 'storage_full');
+    for (const code of ['42703', '42P01', '23505']) assert.equal(storeTrouble({ code }), null, code);
+  });
+
   // A DBA's pg_cancel_backend, a statement_timeout or a lock_timeout behind a migration's lock
   // (57014, 55P03), a deadlock (40P01) or a serialization failure (40001): the statement did
   // nothing, and the request can be sent again: 503 store_unavailable, never a 500 (found by the

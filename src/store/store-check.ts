@@ -128,12 +128,15 @@ function oneLine(text: string | undefined): string {
 }
 
 const UNAVAILABLE_CODES = new Set([
-  // PostgreSQL: shutting down, crashed, restarting, out of connections
-  '57P01', '57P02', '57P03', '53300',
+  // PostgreSQL: shutting down, crashed, restarting (out of connections: class 53, below)
+  '57P01', '57P02', '57P03',
   // PostgreSQL: the statement was cancelled (pg_cancel_backend, statement_timeout), waited past
   // lock_timeout, lost a deadlock or a serialization conflict, or met a read-only standby (a
   // failover under way): it did nothing, and the request can be sent again
   '57014', '55P03', '40P01', '40001', '25006',
+  // PostgreSQL ended the session (idle_session_timeout, idle_in_transaction_session_timeout) or
+  // could not read or write its files (58030 io_error)
+  '57P05', '25P03', '58030',
   // the connection itself
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
   // SQLite: another process held the write lock past busy_timeout
@@ -153,7 +156,9 @@ export function storeTrouble(error: unknown): 'store_unavailable' | 'storage_ful
   const failure = (error ?? {}) as PgFailure;
   const code = String(failure.code ?? '');
   if (FULL_CODES.has(code) || code.startsWith('SQLITE_FULL')) return 'storage_full';
-  if (UNAVAILABLE_CODES.has(code) || code.startsWith('08') || code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_IOERR')) return 'store_unavailable';
+  // class 53, insufficient resources (out of memory, too many connections, a configured limit),
+  // past its disk-full 53100 above
+  if (UNAVAILABLE_CODES.has(code) || code.startsWith('08') || code.startsWith('53') || code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_IOERR')) return 'store_unavailable';
   if (UNAVAILABLE_MESSAGES.test(failure.message ?? '')) return 'store_unavailable';
   return null;
 }
