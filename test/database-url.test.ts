@@ -92,6 +92,17 @@ describe('a wrong DATABASE_URL is one clear line at start, and nothing is create
     assert.equal(await databaseExists('%zz'), false);
   });
 
+  test('a database, user or password whose %-escape is not UTF-8 (%E0%A4%A, %80) is named in one line before any connection, the password still masked (found by the outside tester: a bare "URI malformed")', async () => {
+    const database = await deskpass(['migrate'], 'postgres://postgres@127.0.0.1:5432/%E0%A4%A');
+    assertOneClearLine(database, /DATABASE_URL \(postgres:\/\/postgres@127\.0\.0\.1:5432\/%E0%A4%A\): the database name has a %-escape that is not UTF-8 text: write a literal % as %25/);
+    const user = await deskpass(['serve'], 'postgres://%80@127.0.0.1:5432/test');
+    assertOneClearLine(user, /: the user name has a %-escape that is not UTF-8 text/);
+    const password = await deskpass(['migrate'], 'postgres://postgres:s3cr%E0%41t@127.0.0.1:5432/test');
+    assertOneClearLine(password, /: the password has a %-escape that is not UTF-8 text/);
+    assert.doesNotMatch(password.stderr + password.stdout, /s3cr/);
+    assert.match(password.stderr, /postgres:\*\*\*@127\.0\.0\.1/);
+  });
+
   test('a refused password reads as such (PostgreSQL here trusts every local user, so the line is built from its error code 28P01)', () => {
     const line = describeStoreFailure('postgres://deskpass:hunter2@db.internal:5432/deskpass', { code: '28P01', message: 'password authentication failed for user "deskpass"' });
     assert.equal(line, 'DATABASE_URL (postgres://deskpass:***@db.internal:5432/deskpass): PostgreSQL refused the password of the user "deskpass": fix the password in DATABASE_URL');
