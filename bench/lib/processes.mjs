@@ -89,9 +89,18 @@ export async function stopProcess(child, graceMs = 10_000) {
 export async function startCeiling(env) {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'bench/argon2-ceiling.mjs')], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   child.exitCodePromise = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+  // each answer takes its own pair of listeners off again (they piled up on the exit event, one per window)
   const next = () => new Promise((resolve, reject) => {
-    child.once('message', resolve);
-    child.once('exit', () => reject(new Error('the argon2 ceiling process died')));
+    const answered = (message) => {
+      child.off('exit', died);
+      resolve(message);
+    };
+    const died = () => {
+      child.off('message', answered);
+      reject(new Error('the argon2 ceiling process died'));
+    };
+    child.once('message', answered);
+    child.once('exit', died);
   });
   await next(); // { ready }
   return {
