@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_SETTINGS, MAX_PASSWORD_LENGTH, SETTING_LIMITS, type PasswordPolicySettings } from '../src/domain/account-settings.js';
-import { COMMON_PASSWORDS_SOURCE, commonPasswords, isCommonPassword } from '../src/domain/common-passwords.js';
+import { COMMON_PASSWORDS_SOURCE, commonPasswords, isCommonPassword, PackedTextSet } from '../src/domain/common-passwords.js';
 import { checkPasswordAtSignIn, checkPasswordRules, passwordExpired, type PolicyContext } from '../src/domain/password-policy.js';
 import { STRENGTH_ANALYSED_CODE_POINTS } from '../src/domain/password-strength.js';
 
@@ -73,6 +73,30 @@ describe('invalid_character: a password must be text', () => {
     }
     assert.deepEqual(rules('Tundra-Mosaic-\ud83d\ude00-Falcon-42'), []);
     assert.deepEqual(rules('Tundra-Mosaic-\uFFFD-Falcon-42'), []);
+  });
+});
+
+describe('the packed set the blocklist is kept in (off the heap)', () => {
+  test('holds exactly its distinct entries: not their prefixes, extensions, other cases or other Unicode forms', () => {
+    const set = new PackedTextSet(['password', 'passwords', 'pass', 'password', 'café', 'caf\u00e9', 'Grüße', '🦊🦊🦊', '']);
+    assert.equal(set.size, 7, 'duplicates count once');
+    for (const entry of ['password', 'passwords', 'pass', 'café', 'Grüße', '🦊🦊🦊', '']) assert.equal(set.has(entry), true, entry);
+    for (const entry of ['passwor', 'passwordx', 'Password', 'pas', 'cafe\u0301', 'grüße', '🦊🦊', ' password']) assert.equal(set.has(entry), false, entry);
+  });
+
+  test('a lone surrogate never matches the U+FFFD its bytes would become', () => {
+    const set = new PackedTextSet(['abc\uFFFDdef']);
+    assert.equal(set.has('abc\uFFFDdef'), true);
+    assert.equal(set.has('abc\ud800def'), false);
+  });
+
+  test('a hundred thousand entries, with the collisions of a half-full table, are all found and nothing else is', () => {
+    const entries = Array.from({ length: 100_000 }, (_, i) => `entry-${i.toString(36)}`);
+    const set = new PackedTextSet(entries);
+    assert.equal(set.size, entries.length);
+    assert.ok(entries.every((entry) => set.has(entry)));
+    assert.ok(Array.from({ length: 10_000 }, (_, i) => `entry-${(i + 100_000).toString(36)}`).every((entry) => !set.has(entry)));
+    assert.equal(new PackedTextSet([]).has('anything'), false);
   });
 });
 
