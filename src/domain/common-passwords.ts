@@ -33,7 +33,7 @@ interface Lists {
 /**
  * A set of strings kept off the JavaScript heap: their UTF-8 bytes in one Buffer, found through
  * an open-addressed table of offsets in a typed array. As a `Set<string>` the blocklist was half
- * a million strings, about 35 MB of heap objects that every full garbage collection must mark:
+ * a million strings, about 31 MB of heap objects that every full garbage collection must mark:
  * tens of milliseconds of the event loop, felt as the tail of a cached `GET /me` under a sign-in
  * storm (BENCHMARKS.md, issue 13's seventh round). Packed, the heap holds a handful of objects,
  * and the bytes are a few megabytes the collector never walks.
