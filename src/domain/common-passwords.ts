@@ -34,9 +34,9 @@ interface Lists {
  * A set of strings kept off the JavaScript heap: their UTF-8 bytes in one Buffer, found through
  * an open-addressed table of offsets in a typed array. As a `Set<string>` the blocklist was half
  * a million strings, about 31 MB of heap objects that every full garbage collection must mark:
- * tens of milliseconds of the event loop, felt as the tail of a cached `GET /me` under a sign-in
+ * tens of milliseconds of the event loop, part of the tail of a cached `GET /me` under a sign-in
  * storm (BENCHMARKS.md, issue 13's seventh round). Packed, the heap holds a handful of objects,
- * and the bytes are a few megabytes the collector never walks.
+ * and the bytes (about 9 MB with the tables, both lists) are memory the collector never walks.
  */
 export class PackedTextSet {
   /** distinct entries */
@@ -66,7 +66,7 @@ export class PackedTextSet {
       used += 2 + length;
       size += 1;
     }
-    this.#bytes = Buffer.from(bytes.subarray(0, used)); // a copy of the used part only
+    this.#bytes = used === capacity ? bytes : Buffer.from(bytes.subarray(0, used)); // duplicates left room: keep a copy of the used part only
     this.#slots = slots;
     this.size = size;
   }
