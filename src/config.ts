@@ -2,7 +2,6 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
-import { parse as parsePostgresUrl } from 'pg-connection-string';
 import { isLoopbackHost } from './domain/apps.js';
 
 /** Argon2id cost: memory in KiB, iterations, lanes. */
@@ -56,39 +55,14 @@ export function redactCredentials(url: string): string {
 function parseDatabaseUrl(raw: string): string {
   if (raw.startsWith('sqlite:')) return raw;
   if (/^postgres(ql)?:\/\//.test(raw)) {
-    let url: URL;
     try {
-      url = new URL(raw);
+      new URL(raw);
+      return raw;
     } catch {
       throw new ConfigError(`DATABASE_URL is not a valid postgres:// URL: "${redactCredentials(raw)}"`);
     }
-    try {
-      parsePostgresUrl(raw); // as pg will read it at the first connection
-    } catch {
-      // a %-escape that is not UTF-8 (`/%E0%A4%A`, `%80`): pg would fail with a bare "URI malformed"
-      throw new ConfigError(
-        `DATABASE_URL (${redactCredentials(raw)}): ${undecodablePart(url)} has a %-escape that is not UTF-8 text: write a literal % as %25, and escape only whole UTF-8 characters`,
-      );
-    }
-    return raw;
   }
   throw new ConfigError(`DATABASE_URL must be sqlite:PATH or postgres://…, got "${redactCredentials(raw)}"`);
-}
-
-/** Which part of a postgres:// URL pg cannot decode (it reads the database with decodeURI, the user and password with decodeURIComponent). */
-function undecodablePart(url: URL): string {
-  const fails = (decode: (part: string) => string, part: string) => {
-    try {
-      decode(part);
-      return false;
-    } catch {
-      return true;
-    }
-  };
-  if (fails(decodeURI, url.pathname.slice(1))) return 'the database name';
-  if (fails(decodeURIComponent, url.username)) return 'the user name';
-  if (fails(decodeURIComponent, url.password)) return 'the password';
-  return 'a part of it';
 }
 
 /** Reads the environment once, at start; throws ConfigError with a sentence a person can act on. */

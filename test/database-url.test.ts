@@ -97,10 +97,23 @@ describe('a wrong DATABASE_URL is one clear line at start, and nothing is create
     assertOneClearLine(database, /DATABASE_URL \(postgres:\/\/postgres@127\.0\.0\.1:5432\/%E0%A4%A\): the database name has a %-escape that is not UTF-8 text: write a literal % as %25/);
     const user = await deskpass(['serve'], 'postgres://%80@127.0.0.1:5432/test');
     assertOneClearLine(user, /: the user name has a %-escape that is not UTF-8 text/);
-    const password = await deskpass(['migrate'], 'postgres://postgres:s3cr%E0%41t@127.0.0.1:5432/test');
+    // an @ in the password (the URL splits at the last one)
+    const password = await deskpass(['migrate'], 'postgres://postgres:s3cr@t%E0%41t@127.0.0.1:5432/test');
     assertOneClearLine(password, /: the password has a %-escape that is not UTF-8 text/);
-    assert.doesNotMatch(password.stderr + password.stdout, /s3cr/);
-    assert.match(password.stderr, /postgres:\*\*\*@127\.0\.0\.1/);
+    assert.doesNotMatch(password.stderr + password.stdout, /s3cr|t%E0/);
+    assert.match(password.stderr, /postgres:\*\*\*@127\.0\.0\.1:5432\/test\)/);
+    // a query parameter pg reads as the password (`pass%77ord` is `password`) is masked too
+    const queryPassword = await deskpass(['migrate'], 'postgres://postgres@127.0.0.1:5432/%80?pass%77ord=hunter2');
+    assertOneClearLine(queryPassword, /5432\/%80\?password=\*\*\*\): the database name has a %-escape/);
+    // what pg is given, not the string as typed, is what is checked: a stray % in the query does not hide the database's escape
+    const hidden = await deskpass(['migrate'], 'postgres://postgres@127.0.0.1:5432/te%C0st?application_name=a%zz');
+    assertOneClearLine(hidden, /: the database name has a %-escape that is not UTF-8 text/);
+  });
+
+  test('a well-formed multi-byte escape (€ in the password) beside a space in the query is not refused: it reaches the store (here: the missing schema)', async () => {
+    const run = await deskpass(['migrate'], `postgres://postgres:%E2%82%AC@127.0.0.1:5432/test?application_name=my app&schema=missing_${process.pid}`);
+    assertOneClearLine(run, new RegExp(`the schema "missing_${process.pid}" named by \\?schema= does not exist`));
+    assert.doesNotMatch(run.stderr, /%E2%82%AC|€/);
   });
 
   test('a refused password reads as such (PostgreSQL here trusts every local user, so the line is built from its error code 28P01)', () => {

@@ -6,7 +6,7 @@ import { dialectOf } from './dialect.js';
 import { CompiledQuery, Kysely, PostgresDialect, sql, type DatabaseConnection, type Dialect, type Driver, type LogEvent, SqliteDialect, type SqliteDatabase, type Transaction } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import type { Database } from './schema.js';
-import { describeStoreFailure, StoreConfigError } from './store-check.js';
+import { assertPostgresCanDecode, describeStoreFailure, StoreConfigError } from './store-check.js';
 import { watchingDialect, type StoreChanges } from './store-changes.js';
 import { SqliteChanges } from './sqlite-changes.js';
 import { PostgresChanges } from './postgres-changes.js';
@@ -57,6 +57,7 @@ export function openDatabase(databaseUrl: string, observeQuery?: QueryObserver):
     if (prepared !== 'on' && prepared !== 'off') throw new StoreConfigError('DATABASE_URL: &prepared_statements= must be on or off');
     url.searchParams.delete('pool_max');
     url.searchParams.delete('prepared_statements');
+    assertPostgresCanDecode(databaseUrl, url.toString());
     const pool = new pg.Pool({
       connectionString: url.toString(),
       max: poolMax,

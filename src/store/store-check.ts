@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from './db.js';
 import { dialectOf } from './dialect.js';
+import { parse as parsePostgresUrl } from 'pg-connection-string';
 
 /**
  * The store named by DATABASE_URL cannot be used as configured: the message is one line for
@@ -8,11 +9,12 @@ import { dialectOf } from './dialect.js';
  */
 export class StoreConfigError extends Error {}
 
-/** DATABASE_URL as it may be printed: the password replaced by ***. */
+/** DATABASE_URL as it may be printed: the password, and any query parameter that may be one (pg reads `?password=`), replaced by ***. */
 export function printableDatabaseUrl(databaseUrl: string): string {
   try {
     const url = new URL(databaseUrl);
     if (url.password) url.password = '***';
+    for (const key of [...url.searchParams.keys()]) if (/pass|pwd/i.test(key)) url.searchParams.set(key, '***');
     return url.toString();
   } catch {
     return databaseUrl.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
@@ -161,4 +163,41 @@ export function storeTrouble(error: unknown): 'store_unavailable' | 'storage_ful
   if (UNAVAILABLE_CODES.has(code) || code.startsWith('08') || code.startsWith('53') || code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_IOERR')) return 'store_unavailable';
   if (UNAVAILABLE_MESSAGES.test(failure.message ?? '')) return 'store_unavailable';
   return null;
+}
+
+/**
+ * pg decodes the host, user, password and database of the URL it is given; one whose %-escape is
+ * not UTF-8 (`/%E0%A4%A`, `%80`) would fail at the first connection with a bare "URI malformed".
+ * `connectionString` is exactly what pg is given. Other refusals of pg's parser (a missing
+ * sslrootcert file) are pg's to report when it connects, as before.
+ */
+export function assertPostgresCanDecode(databaseUrl: string, connectionString: string): void {
+  const probe = new URL(connectionString);
+  // the ssl options are files pg reads and modes it warns about: not what is checked here
+  for (const key of [...probe.searchParams.keys()]) if (/^ssl|^uselibpqcompat$/i.test(key)) probe.searchParams.delete(key);
+  try {
+    parsePostgresUrl(probe.toString());
+  } catch (error) {
+    if (!(error instanceof URIError)) return;
+    throw new StoreConfigError(
+      `DATABASE_URL (${printableDatabaseUrl(databaseUrl)}): ${undecodablePart(probe)} has a %-escape that is not UTF-8 text: write a literal % as %25, and escape only whole UTF-8 characters`,
+    );
+  }
+}
+
+/** Which part of a postgres:// URL pg cannot decode (the database with decodeURI, the rest with decodeURIComponent). */
+function undecodablePart(url: URL): string {
+  const fails = (decode: (part: string) => string, part: string) => {
+    try {
+      decode(part);
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  if (fails(decodeURI, url.pathname.slice(1))) return 'the database name';
+  if (fails(decodeURIComponent, url.username)) return 'the user name';
+  if (fails(decodeURIComponent, url.password)) return 'the password';
+  if (fails(decodeURIComponent, url.hostname)) return 'the host name';
+  return 'a part of it';
 }
