@@ -23,6 +23,7 @@ import { rateLimitsPlugin } from './http/plugins/rate-limits.js';
 import { rejectNulPlugin } from './http/plugins/reject-nul.js';
 import { responseHeadersPlugin } from './http/plugins/response-headers.js';
 import { databaseCounters, failoverCounters, redisCounters, type RateCounters } from './security/rate-counters.js';
+import { strengthThread } from './security/strength-thread.js';
 import { answerClientError, answerFrameworkError, installErrorHandlers } from './http/errors.js';
 import { createLogger, OneLinePerRequest } from './http/logging.js';
 import { healthRoutes } from './http/api/health-routes.js';
@@ -120,6 +121,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const giveUp: NonNullable<OutboxWorkerOptions['giveUp']> = {};
   // A hasher the app made is the app's to close (its hashing threads); one a test passes is not.
   const ownHasher = options.hasher ? undefined : createArgon2Hasher(config.argon2);
+  // zxcvbn's dictionaries load on their thread now, so the first password checked does not wait;
+  // the thread is the process's (it outlives this app, idle threads keep no process alive).
+  strengthThread.warmUp();
   const metrics = new Metrics({ db, clock, hasher: options.hasher ?? ownHasher! });
   const mailWorker = new OutboxWorker({
     db,

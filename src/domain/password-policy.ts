@@ -1,7 +1,7 @@
 import { MAX_PASSWORD_LENGTH, type PasswordPolicySettings } from './account-settings.js';
 import { MS_PER_DAY } from './clock.js';
 import { commonPasswords, isCommonPassword } from './common-passwords.js';
-import { MIN_STRENGTH_SCORE, passwordStrengthScore, strengthEstimator } from './password-strength.js';
+import { MIN_STRENGTH_SCORE, passwordStrengthScore } from './password-strength.js';
 
 /** The stable codes of `details[].rule` in a `422 password_rejected`, in the order they are reported. */
 export type PolicyRule =
@@ -30,10 +30,9 @@ export interface PolicyContext {
   accountName: string;
 }
 
-// Load the blocklist and build zxcvbn's dictionaries when this module loads (about 0.6 s
-// together, once per process), so that no request ever waits for them.
+// Load the blocklist when this module loads (about 0.4 s, once per process), so that no request
+// ever waits for it. zxcvbn's dictionaries are the strength thread's (security/strength-thread.ts).
 commonPasswords();
-strengthEstimator();
 
 /** A UTF-16 surrogate without its other half: no character at all, only a broken string. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -98,7 +97,7 @@ function wordsOf(text: string): string[] {
 }
 
 /** What zxcvbn should treat as easy to guess for this agent: the same words, and the parts of the local part. */
-function strengthUserInputs(context: PolicyContext): string[] {
+export function strengthUserInputs(context: PolicyContext): string[] {
   const local = context.email.toLowerCase().split('@')[0] ?? '';
   return [...new Set([...personalWords(context), ...local.split(/[^\p{L}\p{N}]+/u).filter((w) => w.length >= 3)])];
 }
@@ -114,8 +113,11 @@ const CLASS_RULES = [
  * The rules that need no stored hash: length (code points after NFC), the account's character
  * classes, the blocklist, personal information and zxcvbn's strength score. Reuse (current and
  * history) is checked by the flow, which holds the hashes. Every failed rule is listed.
+ * `strengthScore`: zxcvbn's score of the NFC password with `strengthUserInputs(context)`, which the
+ * flows have worked out off the event loop (flows/password-rules.ts); left out, it is worked out
+ * here, on the calling thread.
  */
-export function checkPasswordRules(password: string, policy: PasswordPolicySettings, context: PolicyContext): PolicyViolation[] {
+export function checkPasswordRules(password: string, policy: PasswordPolicySettings, context: PolicyContext, strengthScore?: number): PolicyViolation[] {
   const normalized = normalizePassword(password);
   const length = [...normalized].length;
   const violations: PolicyViolation[] = [];
@@ -138,7 +140,7 @@ export function checkPasswordRules(password: string, policy: PasswordPolicySetti
   if (personalWords(context).some((word) => lower.includes(word))) {
     violations.push({ rule: 'contains_personal_info', message: 'Do not use your name, your email address or the help desk name in your password.' });
   }
-  if (passwordStrengthScore(normalized, strengthUserInputs(context)) < MIN_STRENGTH_SCORE) {
+  if ((strengthScore ?? passwordStrengthScore(normalized, strengthUserInputs(context))) < MIN_STRENGTH_SCORE) {
     violations.push({ rule: 'too_weak', message: 'This password is too easy to guess. Use a longer passphrase of unrelated words.' });
   }
   return violations;
@@ -151,11 +153,12 @@ export function checkPasswordRules(password: string, policy: PasswordPolicySetti
  * next sign-in" (`policy.enforceOnNextSignIn`); always `[]` otherwise. Passwords are stored
  * hashed, so this is the only moment compliance can be checked: when it returns violations,
  * the login flow sets the agent's `password_change_required` and the agent picks a new password
- * (which the full policy checks) before doing anything else. Costs one zxcvbn run (≤ ~70 ms).
+ * (which the full policy checks) before doing anything else. Costs one zxcvbn run (≤ ~70 ms),
+ * `strengthScore` as for `checkPasswordRules`.
  */
-export function checkPasswordAtSignIn(password: string, policy: PasswordPolicySettings, context: PolicyContext): PolicyViolation[] {
+export function checkPasswordAtSignIn(password: string, policy: PasswordPolicySettings, context: PolicyContext, strengthScore?: number): PolicyViolation[] {
   if (!policy.enforceOnNextSignIn) return [];
-  return checkPasswordRules(password, policy, context);
+  return checkPasswordRules(password, policy, context, strengthScore);
 }
 
 /**

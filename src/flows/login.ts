@@ -1,6 +1,6 @@
 import { isValidEmail } from '../domain/email.js';
 import { addMs, MS_PER_MINUTE } from '../domain/clock.js';
-import { checkPasswordAtSignIn, passwordExpired } from '../domain/password-policy.js';
+import { passwordExpired } from '../domain/password-policy.js';
 import { fail, type ErrorCode, type Failure, type Result } from '../domain/errors.js';
 import { normalizeEmail, type Account, type Agent, type AuthenticationMethod, type RequestContext, type Session } from '../domain/models.js';
 import { findAgentByEmail, findAgentById, lockAgentCredentials, recordSignIn, updateAgent } from '../store/agents.repo.js';
@@ -21,6 +21,7 @@ import { findLiveChallenge, findPasskeyByCredentialId, insertChallenge, passkeyS
 import { methodsOf, proofOfCode, proveSecondFactor, type FactorProof, type SecondFactorMethod } from './two-factor.js';
 import { claimedCredentialId, spendChallengeOf, verifyAssertion } from './passkeys.js';
 import { isFresh, isTemporaryPasswordExpired, newSession, startSession, type Authenticated } from './sessions.js';
+import { policyViolationsAtSignIn } from './password-rules.js';
 
 /** A session: the sign-in is complete. */
 export interface SignedIn {
@@ -98,7 +99,7 @@ async function afterRightPassword(
 
   // Upgrade a hash made with weaker parameters while we hold the password (before the transaction).
   const upgradedHash = agent.passwordHash && hasher.needsRehash(agent.passwordHash) ? await hasher.hash(input.password) : null;
-  const changeReason = agent.passwordChangeRequired ? null : reasonToRequireChange(account, agent, input.password, now);
+  const changeReason = agent.passwordChangeRequired ? null : await reasonToRequireChange(account, agent, input.password, now);
   // Written with the admission (a session, or the second step's challenge), on the row as it is
   // then; none for most sign-ins, whose admission is then one statement on PostgreSQL.
   const alongside =
@@ -322,10 +323,10 @@ export async function signInWithPasskey(deps: FlowDeps, account: Account, input:
  * account's password expiry, or the policy changed with "existing passwords that fail it must be
  * changed" and this one fails it (only now, holding the plaintext, can that be checked).
  */
-function reasonToRequireChange(account: Account, agent: Agent, password: string, now: Date): 'password_expired' | 'policy_changed' | null {
+async function reasonToRequireChange(account: Account, agent: Agent, password: string, now: Date): Promise<'password_expired' | 'policy_changed' | null> {
   const policy = account.settings.passwordPolicy;
   if (passwordExpired(agent.passwordChangedAt, policy.expiryDays, now)) return 'password_expired';
-  if (checkPasswordAtSignIn(password, policy, { email: agent.email, name: agent.name, accountName: account.name }).length > 0) return 'policy_changed';
+  if ((await policyViolationsAtSignIn(password, policy, { email: agent.email, name: agent.name, accountName: account.name })).length > 0) return 'policy_changed';
   return null;
 }
 

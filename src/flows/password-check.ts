@@ -2,11 +2,12 @@ import type { PasswordPolicySettings } from '../domain/account-settings.js';
 import { fail, forbidden, type Result } from '../domain/errors.js';
 import type { Account } from '../domain/models.js';
 import { generatePassphrase } from '../domain/passphrase.js';
-import { checkPasswordRules, type PolicyContext, type PolicyViolation } from '../domain/password-policy.js';
+import type { PolicyContext, PolicyViolation } from '../domain/password-policy.js';
 import { findAgentById } from '../store/agents.repo.js';
 import { currentAccount } from './account.js';
 import type { FlowDeps } from './deps.js';
 import { describePasswordAdminAccess } from './password-admin-access.js';
+import { policyViolations } from './password-rules.js';
 import { inspectResetLink } from './reset-password.js';
 import { checkPermissions, toPrincipalPermissions } from './principal.js';
 import type { Authenticated } from './sessions.js';
@@ -22,12 +23,12 @@ export interface PasswordCheck {
   problems: PolicyViolation[];
 }
 
-function check(password: string, policy: PasswordPolicySettings, context: PolicyContext): PasswordCheck {
-  return { problems: checkPasswordRules(password, policy, context) };
+async function check(password: string, policy: PasswordPolicySettings, context: PolicyContext): Promise<PasswordCheck> {
+  return { problems: await policyViolations(password, policy, context) };
 }
 
 /** The signed-in agent's own new password (My Settings, the required change). */
-export function checkOwnNewPassword(auth: Authenticated, password: string): PasswordCheck {
+export function checkOwnNewPassword(auth: Authenticated, password: string): Promise<PasswordCheck> {
   return check(password, auth.account.settings.passwordPolicy, { email: auth.agent.email, name: auth.agent.name, accountName: auth.account.name });
 }
 
@@ -38,7 +39,7 @@ export function checkOwnNewPassword(auth: Authenticated, password: string): Pass
 export async function checkAgentNewPassword(deps: FlowDeps, auth: Authenticated, targetId: string, password: string): Promise<Result<PasswordCheck>> {
   const target = await settableTarget(deps, auth, targetId);
   if (!target.ok) return target;
-  return { ok: true, ...check(password, auth.account.settings.passwordPolicy, target.context) };
+  return { ok: true, ...(await check(password, auth.account.settings.passwordPolicy, target.context)) };
 }
 
 /** A readable passphrase (domain/passphrase.ts) that passes the policy for this target, for "Generate". */
@@ -51,7 +52,7 @@ export async function suggestAgentPassphrase(deps: FlowDeps, auth: Authenticated
   // A name made of many common fragments can refuse most words: then say so, the admin types one.
   for (let draw = 0; draw < 20; draw += 1) {
     const password = generatePassphrase(policy);
-    if (checkPasswordRules(password, policy, target.context).length === 0) return { ok: true, password };
+    if ((await policyViolations(password, policy, target.context)).length === 0) return { ok: true, password };
   }
   return fail('passphrase_unavailable');
 }
@@ -74,10 +75,10 @@ export async function checkResetLinkPassword(deps: FlowDeps, token: string, pass
   const link = await inspectResetLink(deps, token);
   if (!link.ok) return link;
   const account = (await currentAccount(deps)) as Account;
-  return { ok: true, ...check(password, account.settings.passwordPolicy, { email: link.email, name: link.name, accountName: account.name }) };
+  return { ok: true, ...(await check(password, account.settings.passwordPolicy, { email: link.email, name: link.name, accountName: account.name })) };
 }
 
 /** Setup: the Account Administrator's first password, against the names typed on the same form. */
-export function checkSetupPassword(policy: PasswordPolicySettings, password: string, typed: PolicyContext): PasswordCheck {
+export function checkSetupPassword(policy: PasswordPolicySettings, password: string, typed: PolicyContext): Promise<PasswordCheck> {
   return check(password, policy, typed);
 }

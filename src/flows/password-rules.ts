@@ -1,7 +1,33 @@
+import type { PasswordPolicySettings } from '../domain/account-settings.js';
 import type { Account, Agent } from '../domain/models.js';
-import { checkPasswordRules, normalizePassword, REUSED, SAME_AS_CURRENT, type PolicyViolation } from '../domain/password-policy.js';
+import {
+  checkPasswordAtSignIn,
+  checkPasswordRules,
+  normalizePassword,
+  REUSED,
+  SAME_AS_CURRENT,
+  strengthUserInputs,
+  type PolicyContext,
+  type PolicyViolation,
+} from '../domain/password-policy.js';
+import { strengthThread } from '../security/strength-thread.js';
 import { recentPasswordHashes } from '../store/password-history.repo.js';
 import type { FlowDeps } from './deps.js';
+
+/**
+ * The account policy's rules that need no stored hash (domain/password-policy.ts), with
+ * zxcvbn's score worked out on the strength thread, never on the event loop.
+ */
+export async function policyViolations(password: string, policy: PasswordPolicySettings, context: PolicyContext): Promise<PolicyViolation[]> {
+  const score = await strengthThread.score(normalizePassword(password), strengthUserInputs(context));
+  return checkPasswordRules(password, policy, context, score);
+}
+
+/** `checkPasswordAtSignIn` with the score from the strength thread, asked for only when the policy will use it. */
+export async function policyViolationsAtSignIn(password: string, policy: PasswordPolicySettings, context: PolicyContext): Promise<PolicyViolation[]> {
+  const score = policy.enforceOnNextSignIn ? await strengthThread.score(normalizePassword(password), strengthUserInputs(context)) : undefined;
+  return checkPasswordAtSignIn(password, policy, context, score);
+}
 
 /**
  * Every rule a new password must pass for this agent: the account's policy, different from
@@ -16,7 +42,7 @@ export async function checkNewPassword(
   knownCurrentPassword?: string,
 ): Promise<PolicyViolation[]> {
   const policy = account.settings.passwordPolicy;
-  const violations = checkPasswordRules(newPassword, policy, { email: agent.email, name: agent.name, accountName: account.name });
+  const violations = await policyViolations(newPassword, policy, { email: agent.email, name: agent.name, accountName: account.name });
   // Stored hashes are compared only for a candidate every other rule accepts: otherwise a refused
   // candidate would tell whoever typed it (an administrator, a link holder) whether it is the
   // agent's current or an earlier password, at no cost and with nothing changed (issue 8 review).

@@ -5,7 +5,7 @@ import { fail, type Result } from '../domain/errors.js';
 import type { Account, Agent, RequestContext } from '../domain/models.js';
 import { BUILT_IN_ROLES } from '../domain/permissions.js';
 import { DEFAULT_PLAN, isPlan } from '../domain/plans.js';
-import { checkPasswordRules, type PolicyViolation } from '../domain/password-policy.js';
+import type { PolicyViolation } from '../domain/password-policy.js';
 import { countAccounts, insertAccount, lockAccountCreation } from '../store/accounts.repo.js';
 import { findAgentById, insertAgent } from '../store/agents.repo.js';
 import { addPasswordHistory } from '../store/password-history.repo.js';
@@ -13,6 +13,7 @@ import { insertRole } from '../store/roles.repo.js';
 import { hashToken, isWellFormedToken, newId, newRandomToken, secretsEqual } from '../security/tokens.js';
 import { audit, issueResetLink, queueMail } from './consequences.js';
 import type { FlowDeps } from './deps.js';
+import { policyViolations } from './password-rules.js';
 
 /**
  * The one-time setup link printed at first start. It lives in this process only: it dies
@@ -68,7 +69,7 @@ export async function createHelpDesk(deps: FlowDeps, input: NewHelpDesk): Promis
   if (input.password !== undefined) {
     // The full default policy (blocklist, personal information, strength); there is no
     // current password or history to compare with yet.
-    const violations: PolicyViolation[] = checkPasswordRules(input.password, DEFAULT_SETTINGS.passwordPolicy, {
+    const violations: PolicyViolation[] = await policyViolations(input.password, DEFAULT_SETTINGS.passwordPolicy, {
       email: input.adminEmail,
       name: input.adminName,
       accountName: input.accountName,

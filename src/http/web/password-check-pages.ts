@@ -33,14 +33,14 @@ export function answerRefusal(reply: FastifyReply, failure: Failure): FastifyRep
 export const passwordCheckPages: FastifyPluginAsync = async (app) => {
   const { deps } = app.deskpass;
   type IdParams = { Params: { id: string } };
-  // zxcvbn runs on the event loop (up to ~70 ms for a long password): the meter of a session is
+  // zxcvbn takes up to ~70 ms of the strength thread for a long password: the meter of a session is
   // limited as the reset link's meter is, on a counter of its own, so a signed-in agent cannot
-  // keep the server busy with it. Over the limit the meter says nothing; the submit still checks.
+  // keep that thread busy for everyone. Over the limit the meter says nothing; the submit still checks.
   const meterLimit = pageLimits(app, { name: 'resetLinkPerIp', subject: (request) => `meter:session:${request.portalAuth?.session.id ?? request.ip}` });
 
   // the required change uses it too, before anything else is allowed
   app.post('/my-settings/password-check', { config: { allowedDuringPasswordChange: true }, preHandler: meterLimit, schema: { hide: true, response: PASSWORD_CHECK_RESPONSE } }, async (request, reply) => {
-    return answerCheck(reply, checkOwnNewPassword(request.portalAuth!, field(formOf(request), 'password', MAX_CHECKED_LENGTH)));
+    return answerCheck(reply, await checkOwnNewPassword(request.portalAuth!, field(formOf(request), 'password', MAX_CHECKED_LENGTH)));
   });
 
   app.post<IdParams>('/manage/agents/:id/password-check', { preHandler: meterLimit, schema: { hide: true, response: PASSWORD_CHECK_RESPONSE } }, async (request, reply) => {

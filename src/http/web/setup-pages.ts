@@ -80,7 +80,7 @@ export const setupPages: FastifyPluginAsync = async (app) => {
   app.post<TokenParams>('/setup/:token/password-check', { preHandler: setupLinkGuards, schema: { hide: true, response: PASSWORD_CHECK_RESPONSE } }, async (request, reply) => {
     const body = formOf(request);
     const typed = { accountName: trimmedField(body, 'accountName').slice(0, 200), name: trimmedField(body, 'adminName').slice(0, 200), email: trimmedField(body, 'adminEmail').slice(0, 320) };
-    return answerCheck(reply, checkSetupPassword(DEFAULT_SETTINGS.passwordPolicy, field(body, 'password', 1024), typed));
+    return answerCheck(reply, await checkSetupPassword(DEFAULT_SETTINGS.passwordPolicy, field(body, 'password', 1024), typed));
   });
 
   app.post<TokenParams>('/setup/:token', { preHandler: setupLinkGuards }, async (request, reply) => {
