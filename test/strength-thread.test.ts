@@ -4,7 +4,7 @@ import { DEFAULT_SETTINGS } from '../src/domain/account-settings.js';
 import { normalizePassword, strengthUserInputs, type PolicyContext } from '../src/domain/password-policy.js';
 import { passwordStrengthScore, strengthDictionariesLoadedHere } from '../src/domain/password-strength.js';
 import { policyViolations } from '../src/flows/password-rules.js';
-import { StrengthThread } from '../src/security/strength-thread.js';
+import { MAX_THREAD_DEATHS, StrengthThread } from '../src/security/strength-thread.js';
 
 // zxcvbn's score is worked out on a thread of its own (security/strength-thread.ts): its
 // dictionaries stay out of the event loop's heap and its up to 70 ms out of the event loop.
@@ -45,15 +45,17 @@ describe('the strength thread', () => {
     }
   });
 
-  test('a thread that dies owes nothing: the scores it held are worked out here, and the next score starts a new thread', async () => {
+  test('a thread that dies owes nothing: the scores it held are worked out here, the next score starts a new thread, and after three deaths scores stay here', async () => {
     // a heap too small for the dictionaries: the thread runs out of memory with every score owed
-    const thread = new StrengthThread({ maxOldGenerationSizeMb: 4 });
+    const thread = new StrengthThread({ maxOldGenerationSizeMb: 12 });
     try {
       const scores = await Promise.all(PASSWORDS.map((password) => thread.score(normalizePassword(password), inputs)));
       assert.deepEqual(scores, PASSWORDS.map((password) => passwordStrengthScore(normalizePassword(password), inputs)));
       assert.equal(thread.threadsStarted, 1);
       assert.equal(await thread.score(normalizePassword('Tundra-Mosaic-Falcon-42'), inputs), 4);
       assert.equal(thread.threadsStarted, 2, 'a new thread for the next score');
+      for (let i = 2; i < MAX_THREAD_DEATHS + 3; i += 1) assert.equal(await thread.score('password', []), 0);
+      assert.equal(thread.threadsStarted, MAX_THREAD_DEATHS, 'no restart per score once three threads died');
     } finally {
       await thread.close();
     }

@@ -11,12 +11,16 @@ import { passwordStrengthScore, strengthAnalysed, ZXCVBN_MODULES, ZXCVBN_OPTIONS
  * One thread: scores are rare (a password set, a meter check, a sign-in under "comply at next
  * sign-in") and each takes milliseconds; they wait in order. Should the thread fail, the scores
  * it owed are worked out on the calling thread (the answer never changes, only where it is
- * computed), and the next score starts a new thread. An idle thread does not keep a process alive.
+ * computed; the dictionaries then load there too), and the next score starts a new thread. After
+ * MAX_THREAD_DEATHS threads died (or when the system refuses a thread), scores stay on the calling
+ * thread: a restart per score would cost each one the dictionaries' 0.6 s again. An idle thread
+ * does not keep a process alive.
  */
 export class StrengthThread {
   readonly #limits: ResourceLimits;
   #worker: Worker | undefined;
   #started = 0;
+  #deaths = 0;
   #nextId = 0;
   readonly #pending = new Map<number, { normalizedPassword: string; userInputs: string[]; resolve: (score: number) => void; reject: (error: Error) => void }>();
   #closed = false;
@@ -38,11 +42,18 @@ export class StrengthThread {
 
   /** zxcvbn's score (0–4) of an NFC password, as `passwordStrengthScore` would answer it here. */
   score(normalizedPassword: string, userInputs: string[]): Promise<number> {
-    if (this.#closed) return Promise.resolve(passwordStrengthScore(normalizedPassword, userInputs));
+    const here = () => Promise.resolve().then(() => passwordStrengthScore(normalizedPassword, userInputs));
+    if (this.#closed || this.#deaths >= MAX_THREAD_DEATHS) return here();
+    let worker: Worker;
+    try {
+      worker = this.#thread();
+    } catch {
+      this.#deaths = MAX_THREAD_DEATHS; // the system refuses threads (ERR_WORKER_INIT_FAILED): stay here
+      return here();
+    }
     return new Promise((resolve, reject) => {
       const id = this.#nextId++;
       this.#pending.set(id, { normalizedPassword, userInputs, resolve, reject });
-      const worker = this.#thread();
       worker.ref(); // a score is owed: the process waits for it
       worker.postMessage({ id, password: strengthAnalysed(normalizedPassword), userInputs });
     });
@@ -72,6 +83,7 @@ export class StrengthThread {
     const lost = () => {
       if (this.#worker !== worker) return;
       this.#worker = undefined;
+      this.#deaths += 1;
       this.#answerHere();
     };
     worker.on('error', lost);
@@ -94,6 +106,9 @@ export class StrengthThread {
     }
   }
 }
+
+/** Threads that may die (out of memory, killed) before scores stay on the calling thread for good. */
+export const MAX_THREAD_DEATHS = 3;
 
 // The thread's code, inline (no second file to find from both src/ under tsx and dist/): the
 // same factory, built from the same options, as domain/password-strength.ts builds on a thread
