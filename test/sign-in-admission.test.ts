@@ -108,7 +108,7 @@ test('PostgreSQL admits in one statement after the reservation; SQLite writes in
 test('a statement that carries its own notice is refused, before it writes, inside a transaction and on SQLite', async () => {
   const db = t.app.deskpass.deps.db;
   const agent = await newAgent();
-  const before = await t.databaseContents();
+  const before = await t.settledDatabaseContents();
   const admission = { accountId: 'no-account', agentId: agent.id, expectedHash: null, doorEmail: agent.email, doorClient: UNKNOWN_DEVICES };
   const at = t.clock.now().toISOString();
   const session = { id: 'refused', account_id: 'no-account', agent_id: agent.id, token_hash: 'refused', created_at: at, last_seen_at: at, authenticated_at: at, expires_at: at, ip: null, user_agent: null, amr: '["pwd"]' };

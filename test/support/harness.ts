@@ -165,8 +165,25 @@ export class TestApp {
     // every table of the schema, as the database has them (a table added later is searched too)
     const schema = new URL(this.config.databaseUrl).searchParams.get('schema');
     const tables = (await db.introspection.getTables()).filter((table) => table.schema === schema).map((table) => table.name as keyof Database);
-    const dumps = await Promise.all(tables.map(async (table) => JSON.stringify(await db.selectFrom(table).selectAll().execute())));
+    // rows sorted: an update may move a row within PostgreSQL's heap, which is no change
+    const dumps = await Promise.all(tables.map(async (table) => JSON.stringify((await db.selectFrom(table).selectAll().execute()).map((row) => JSON.stringify(row)).sort())));
     return dumps.join('\n');
+  }
+
+  /**
+   * The contents once the server's own background work (the outbox worker sending the mail a
+   * test's set-up queued) has left them alone for 300 ms: what a "nothing was written" check
+   * must start from, or a notice sent meanwhile reads as a write.
+   */
+  async settledDatabaseContents(): Promise<string> {
+    let last = await this.databaseContents();
+    for (let round = 0; round < 50; round += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const now = await this.databaseContents();
+      if (now === last) return now;
+      last = now;
+    }
+    throw new Error('the database kept changing for 15 s');
   }
 
   /** The raw bytes of the SQLite database (main file + WAL), for at-rest secret searches. */
