@@ -37,7 +37,12 @@ export class StrengthThread {
 
   /** Starts the thread and its dictionaries now (about 0.6 s on it), so the first score does not wait. */
   warmUp(): void {
-    if (!this.#closed) this.#thread();
+    if (this.#closed || this.#deaths >= MAX_THREAD_DEATHS) return;
+    try {
+      this.#thread();
+    } catch {
+      this.#deaths = MAX_THREAD_DEATHS; // the system refuses threads: scores will be worked out on the calling thread
+    }
   }
 
   /** zxcvbn's score (0–4) of an NFC password, as `passwordStrengthScore` would answer it here. */
