@@ -19,14 +19,16 @@ import type { FlowDeps } from './deps.js';
  * zxcvbn's score worked out on the strength thread, never on the event loop.
  */
 export async function policyViolations(password: string, policy: PasswordPolicySettings, context: PolicyContext): Promise<PolicyViolation[]> {
-  const score = await strengthThread.score(normalizePassword(password), strengthUserInputs(context));
-  return checkPasswordRules(password, policy, context, score);
+  return checkPasswordRules(password, policy, context, await strengthScore(password, context));
 }
 
 /** `checkPasswordAtSignIn` with the score from the strength thread, asked for only when the policy will use it. */
 export async function policyViolationsAtSignIn(password: string, policy: PasswordPolicySettings, context: PolicyContext): Promise<PolicyViolation[]> {
-  const score = policy.enforceOnNextSignIn ? await strengthThread.score(normalizePassword(password), strengthUserInputs(context)) : undefined;
-  return checkPasswordAtSignIn(password, policy, context, score);
+  return checkPasswordAtSignIn(password, policy, context, policy.enforceOnNextSignIn ? await strengthScore(password, context) : undefined);
+}
+
+function strengthScore(password: string, context: PolicyContext): Promise<number> {
+  return strengthThread.score(normalizePassword(password), strengthUserInputs(context));
 }
 
 /**

@@ -37,25 +37,13 @@ export class StrengthThread {
 
   /** Starts the thread and its dictionaries now (about 0.6 s on it), so the first score does not wait. */
   warmUp(): void {
-    if (this.#closed || this.#deaths >= MAX_THREAD_DEATHS) return;
-    try {
-      this.#thread();
-    } catch {
-      this.#deaths = MAX_THREAD_DEATHS; // the system refuses threads: scores will be worked out on the calling thread
-    }
+    this.#thread();
   }
 
   /** zxcvbn's score (0–4) of an NFC password, as `passwordStrengthScore` would answer it here. */
   score(normalizedPassword: string, userInputs: string[]): Promise<number> {
-    const here = () => Promise.resolve().then(() => passwordStrengthScore(normalizedPassword, userInputs));
-    if (this.#closed || this.#deaths >= MAX_THREAD_DEATHS) return here();
-    let worker: Worker;
-    try {
-      worker = this.#thread();
-    } catch {
-      this.#deaths = MAX_THREAD_DEATHS; // the system refuses threads (ERR_WORKER_INIT_FAILED): stay here
-      return here();
-    }
+    const worker = this.#thread();
+    if (!worker) return Promise.resolve().then(() => passwordStrengthScore(normalizedPassword, userInputs));
     return new Promise((resolve, reject) => {
       const id = this.#nextId++;
       this.#pending.set(id, { normalizedPassword, userInputs, resolve, reject });
@@ -73,9 +61,16 @@ export class StrengthThread {
     await worker?.terminate();
   }
 
-  #thread(): Worker {
-    if (this.#worker) return this.#worker;
-    const worker = new Worker(WORKER_SOURCE, { eval: true, resourceLimits: this.#limits, workerData: { modules: ZXCVBN_MODULES, options: ZXCVBN_OPTIONS } });
+  /** The running thread, a new one, or none: closed, too many deaths, or a thread the system refuses. */
+  #thread(): Worker | undefined {
+    if (this.#worker || this.#closed || this.#deaths >= MAX_THREAD_DEATHS) return this.#worker;
+    let worker: Worker;
+    try {
+      worker = new Worker(WORKER_SOURCE, { eval: true, resourceLimits: this.#limits, workerData: { modules: ZXCVBN_MODULES, options: ZXCVBN_OPTIONS } });
+    } catch {
+      this.#deaths = MAX_THREAD_DEATHS; // ERR_WORKER_INIT_FAILED: scores stay on the calling thread
+      return undefined;
+    }
     this.#started += 1;
     worker.on('message', ({ id, score, error }: { id: number; score?: number; error?: string }) => {
       const job = this.#pending.get(id);

@@ -118,10 +118,15 @@ function safeUrl(databaseUrl: string): URL | null {
 
 /** A part of the URL as typed where its escapes are malformed (`%zz`): the message must not throw. */
 function decoded(part: string): string {
+  return decodedOrNull(part) ?? part;
+}
+
+/** The part decoded, or null where its escapes cannot be (`%zz`, `%80`). */
+function decodedOrNull(part: string, decode: (part: string) => string = decodeURIComponent): string | null {
   try {
-    return decodeURIComponent(part);
+    return decode(part);
   } catch {
-    return part;
+    return null;
   }
 }
 
@@ -187,17 +192,9 @@ export function assertPostgresCanDecode(databaseUrl: string, connectionString: s
 
 /** Which part of a postgres:// URL pg cannot decode (the database with decodeURI, the rest with decodeURIComponent). */
 function undecodablePart(url: URL): string {
-  const fails = (decode: (part: string) => string, part: string) => {
-    try {
-      decode(part);
-      return false;
-    } catch {
-      return true;
-    }
-  };
-  if (fails(decodeURI, url.pathname.slice(1))) return 'the database name';
-  if (fails(decodeURIComponent, url.username)) return 'the user name';
-  if (fails(decodeURIComponent, url.password)) return 'the password';
-  if (fails(decodeURIComponent, url.hostname)) return 'the host name';
+  if (decodedOrNull(url.pathname.slice(1), decodeURI) === null) return 'the database name';
+  if (decodedOrNull(url.username) === null) return 'the user name';
+  if (decodedOrNull(url.password) === null) return 'the password';
+  if (decodedOrNull(url.hostname) === null) return 'the host name';
   return 'a part of it';
 }
