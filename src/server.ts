@@ -2,13 +2,16 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
 import { currentAccount } from './flows/account.js';
+import { lowerV8PlatformThreads } from './thread-priorities.js';
 
 /**
- * Listens, prints the one-time setup link on an empty database, and shuts down gracefully:
+ * Listens (V8's background threads below the event loop's priority, as the hashing threads
+ * are), prints the one-time setup link on an empty database, and shuts down gracefully:
  * on SIGTERM/SIGINT it stops accepting, finishes requests in flight, flushes the outbox
  * worker and closes the database.
  */
 export async function startServer(config: Config): Promise<FastifyInstance> {
+  lowerV8PlatformThreads();
   const app = await buildApp({ config });
   await app.listen({ port: config.port, host: config.host, listenTextResolver: (address) => `Server listening at ${address} on Node.js ${process.version}` });
 
