@@ -138,6 +138,20 @@ describe('blocklisted: the shipped list of common and breached passwords', () =>
     assert.deepEqual(rules('monkey-violet-harbor-17'), []);
   });
 
+  test('a listed password in compatibility characters (fullwidth, ligatures, superscripts) is blocklisted', () => {
+    // NFKC reads each as the listed password; NFC alone kept them apart
+    for (const password of ['ｐａｓｓｗｏｒｄ１２３４', 'ＰＡＳＳＷＯＲＤ１２３４', 'ｑｗｅｒｔｙ１２３４５６', 'T5T7ubxLTnBm'.replace('T', 'Ｔ'), 'baseball²⁰²⁴', 'Ｓｕｍｍｅｒ２０２４！！']) {
+      assert.notEqual(password.normalize('NFC'), password.normalize('NFKC'), `${password} is a compatibility form`);
+      assert.ok(rules(password).includes('blocklisted'), `${password}: ${rules(password)}`);
+    }
+    for (const [ligature, letters] of [['ﬁrstlove123', 'firstlove123'], ['ofﬁce123', 'office123']]) {
+      assert.equal(isCommonPassword(letters), true, letters);
+      assert.equal(isCommonPassword(ligature), true, `${ligature}: a ligature reads as its letters`);
+    }
+    // a strong password written in fullwidth stays a strong password
+    assert.equal(rules('ｍｏｎｋｅｙ－ｖｉｏｌｅｔ－ｈａｒｂｏｒ－１７').includes('blocklisted'), false);
+  });
+
   test('one short unit repeated, or a run of consecutive characters, is blocklisted', () => {
     for (const password of ['zzzzzzzzzzzz', 'abcabcabcabc', 'Xq9!Xq9!Xq9!', 'abcdefghijklm', 'zyxwvutsrqpo', '1234567890123', '9876543210987']) {
       assert.ok(rules(password).includes('blocklisted'), `${password}: ${rules(password)}`);

@@ -124,10 +124,20 @@ function loadLists(): Lists {
 
 /**
  * True when the password (any case, any Unicode form) is on the list, or is a listed password
- * or common word with only digits and symbols around it: "Password123!", "Summer2024!!".
+ * or common word with only digits and symbols around it: "Password123!", "Summer2024!!". Its
+ * compatibility form counts too (NFKC): fullwidth "ｐａｓｓｗｏｒｄ１２３", a ligature or a
+ * superscript digit is the listed password read another way, not a different one (found by the
+ * outside tester of the packed list).
  */
 export function isCommonPassword(password: string): boolean {
   const lower = password.normalize('NFC').toLowerCase();
+  if (isListed(lower)) return true;
+  const compatible = password.normalize('NFKC').toLowerCase();
+  return compatible !== lower && isListed(compatible);
+}
+
+/** `lower` (lower-cased, normalised) on the list, or a listed password or word inside digits and symbols. */
+function isListed(lower: string): boolean {
   const { passwords, baseWords } = loaded();
   if (passwords.has(lower)) return true;
   const core = lower.replace(/^[^\p{L}]+|[^\p{L}]+$/gu, '');
