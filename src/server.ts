@@ -5,8 +5,8 @@ import { currentAccount } from './flows/account.js';
 import { lowerV8PlatformThreads } from './thread-priorities.js';
 
 /**
- * Listens (V8's background threads below the event loop's priority, as the hashing threads
- * are), prints the one-time setup link on an empty database, and shuts down gracefully:
+ * Listens (V8's background threads below the event loop's priority and above the hashing
+ * threads': thread-priorities.ts), prints the one-time setup link on an empty database, and shuts down gracefully:
  * on SIGTERM/SIGINT it stops accepting, finishes requests in flight, flushes the outbox
  * worker and closes the database.
  */
